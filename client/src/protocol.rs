@@ -1,0 +1,183 @@
+//! Messages between clients and the daemon, and the limits both sides enforce.
+//!
+//! A change to any type here that alters its postcard encoding needs a new
+//! [`PROTOCOL_VERSION`]: postcard is not self-describing, so the version in the
+//! frame header is the only thing that tells a reader how to decode a payload.
+
+use serde::{Deserialize, Serialize};
+
+use crate::record_id::RecordId;
+
+/// The version of the payload encoding, carried in every frame header.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Largest payload a frame may declare; checked before the payload is read.
+pub const MAX_FRAME_LEN: u32 = 1 << 20;
+
+/// Longest command line stored; longer ones are cut and marked, never dropped.
+pub const MAX_COMMAND_LEN: usize = 64 * 1024;
+
+/// Longest value of the small text fields (cwd, tty, host, user, shell, session).
+pub const MAX_FIELD_LEN: usize = 4096;
+
+/// Most entries in a pipestatus; a longer pipeline keeps its first entries.
+pub const MAX_PIPESTATUS: usize = 256;
+
+/// Appended to a text that was cut to its limit.
+pub const TRUNCATION_MARKER: &str = "…[lcd: truncated]";
+
+/// Microseconds since the Unix epoch, as the shell's `$EPOCHREALTIME` gives it.
+pub type Micros = i64;
+
+/// One shell process: constant for every record it produces.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Made by the shell at start-up (a UUIDv7), exported as `LCD_SESSION`.
+    pub id: String,
+    /// `zsh` or `bash`.
+    pub shell: String,
+    /// The shell's process id, used to notice a shell that died mid-command.
+    pub pid: u32,
+    pub host: String,
+    pub user: String,
+    pub tty: Option<String>,
+}
+
+/// A command was entered at the prompt and is about to run.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct CommandStart {
+    pub id: RecordId,
+    pub session: Session,
+    /// The shell's own counter of commands, starting at 1.
+    pub seq: u64,
+    pub started_at: Micros,
+    /// Working directory when the command was entered.
+    pub cwd: String,
+    /// The command line as typed.
+    pub command: String,
+    /// The command with aliases expanded, when the shell provides it (zsh).
+    pub expanded: Option<String>,
+}
+
+/// A command finished and the shell is about to draw the next prompt.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct CommandEnd {
+    pub id: RecordId,
+    pub session: Session,
+    pub seq: u64,
+    pub ended_at: Micros,
+    pub exit_code: i32,
+    /// One exit status per pipeline element, as `$pipestatus`/`PIPESTATUS`.
+    pub pipestatus: Vec<i32>,
+}
+
+/// One observation about one command. Start and end share the record id and
+/// may reach the daemon in either order, or more than once.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Start(CommandStart),
+    End(CommandEnd),
+}
+
+impl Event {
+    pub fn id(&self) -> RecordId {
+        match self {
+            Event::Start(s) => s.id,
+            Event::End(e) => e.id,
+        }
+    }
+
+    pub fn session(&self) -> &Session {
+        match self {
+            Event::Start(s) => &s.session,
+            Event::End(e) => &e.session,
+        }
+    }
+}
+
+/// What a client asks of the daemon.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Store these events; answered with [`Reply::Stored`] once they are durable.
+    Record(Vec<Event>),
+    /// Describe yourself; answered with [`Reply::Status`].
+    Status,
+}
+
+/// What the daemon answers. Variants are only ever appended, so that a
+/// client can read the answer of a daemon of any version.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// The events of the request are committed to the database.
+    Stored { events: u32 },
+    /// The request was not taken; the client keeps (spools) what it sent.
+    Refused { reason: RefusalReason },
+    /// A JSON document describing the daemon (version, pid, paths, backlog).
+    Status { json: String },
+}
+
+/// Why the daemon did not take a request.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum RefusalReason {
+    /// The frame's protocol version is newer than the daemon understands.
+    UnsupportedVersion { supported: u16 },
+    /// The daemon could not make the events durable (disk full, locked, ...).
+    StorageUnavailable { detail: String },
+    /// The daemon is shutting down.
+    ShuttingDown,
+    /// The request was understood but its content is not acceptable.
+    Invalid { detail: String },
+}
+
+impl std::fmt::Display for RefusalReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RefusalReason::UnsupportedVersion { supported } => {
+                write!(f, "protocol version not supported (daemon speaks up to {supported})")
+            }
+            RefusalReason::StorageUnavailable { detail } => write!(f, "storage unavailable: {detail}"),
+            RefusalReason::ShuttingDown => f.write_str("daemon is shutting down"),
+            RefusalReason::Invalid { detail } => write!(f, "invalid request: {detail}"),
+        }
+    }
+}
+
+/// Cuts `text` to at most `max` bytes (on a char boundary) and marks the cut.
+/// The result, marker included, is never longer than `max`.
+pub fn truncate_marked(text: &mut String, max: usize) {
+    if text.len() > max {
+        cut_and_mark(text, max);
+    }
+}
+
+/// Marks `text` as cut, shortening it so that the marker fits in `max` bytes:
+/// for a text whose tail was already lost before it reached us.
+pub fn cut_and_mark(text: &mut String, max: usize) {
+    let mut cut = max.saturating_sub(TRUNCATION_MARKER.len()).min(text.len());
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text.truncate(cut);
+    text.push_str(TRUNCATION_MARKER);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_keeps_the_head_and_marks_the_cut() {
+        let mut s = "é".repeat(100);
+        truncate_marked(&mut s, 51);
+        assert!(s.len() <= 51);
+        assert!(s.ends_with(TRUNCATION_MARKER));
+        assert!(s.starts_with("éé"));
+    }
+
+    #[test]
+    fn short_text_is_left_alone() {
+        let mut s = String::from("git status");
+        truncate_marked(&mut s, 64);
+        assert_eq!(s, "git status");
+    }
+}

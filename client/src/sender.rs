@@ -1,0 +1,167 @@
+//! The blocking sender: one connection to the daemon, one frame at a time,
+//! each held until the daemon says it is durable, within a time budget.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use interprocess::local_socket::traits::{Stream as _, StreamCommon as _};
+use interprocess::local_socket::{ConnectOptions, GenericFilePath, Stream, ToFsName};
+use interprocess::ConnectWaitMode;
+
+use crate::frame::{self, FrameError};
+use crate::protocol::{Event, RefusalReason, Reply, Request, MAX_FRAME_LEN};
+
+/// How long a connection attempt may take.
+pub const CONNECT_BUDGET: Duration = Duration::from_millis(100);
+/// How long the daemon may take to acknowledge a frame before it is spooled.
+pub const ACK_BUDGET: Duration = Duration::from_secs(1);
+
+/// Why a frame was not acknowledged. Whatever the reason, the caller still
+/// holds the frame and should spool it.
+#[derive(Debug)]
+pub enum SendError {
+    /// No daemon listens on the socket (missing, refused, or timed out).
+    Unreachable(io::Error),
+    /// The daemon is not running as this user: nothing is sent to it.
+    ForeignDaemon { uid: u32 },
+    /// The daemon answered but did not take the frame.
+    Refused(RefusalReason),
+    /// The connection broke or the answer did not arrive in time.
+    Broken(FrameError),
+    /// The daemon answered something that is not an answer to this request.
+    Unexpected(Reply),
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Unreachable(e) => write!(f, "daemon unreachable: {e}"),
+            SendError::ForeignDaemon { uid } => write!(f, "the socket belongs to uid {uid}, not to us"),
+            SendError::Refused(r) => write!(f, "daemon refused the frame: {r}"),
+            SendError::Broken(e) => write!(f, "connection to the daemon broke: {e}"),
+            SendError::Unexpected(r) => write!(f, "unexpected answer from the daemon: {r:?}"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// A connection to the daemon, opened on first use and reopened after errors.
+pub struct Sender {
+    socket: PathBuf,
+    stream: Option<Stream>,
+    ack_budget: Duration,
+}
+
+impl Sender {
+    pub fn new(socket: impl Into<PathBuf>) -> Sender {
+        Sender { socket: socket.into(), stream: None, ack_budget: ACK_BUDGET }
+    }
+
+    /// Changes how long an acknowledgement may take.
+    pub fn with_ack_budget(mut self, budget: Duration) -> Sender {
+        self.ack_budget = budget;
+        self
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    /// Connects unless connected.
+    pub fn connect(&mut self) -> Result<(), SendError> {
+        if self.stream.is_some() {
+            return Ok(());
+        }
+        let name = self.socket.as_path().to_fs_name::<GenericFilePath>().map_err(SendError::Unreachable)?;
+        let stream = ConnectOptions::new()
+            .name(name)
+            .wait_mode(ConnectWaitMode::Timeout(CONNECT_BUDGET))
+            .connect_sync()
+            .map_err(SendError::Unreachable)?;
+        // The socket's folder is private, but a daemon of another user must
+        // never receive our commands, whatever the folder's mode.
+        if let Some(uid) = stream.peer_creds().ok().and_then(|c| c.euid()) {
+            if uid != crate::sys::euid() {
+                return Err(SendError::ForeignDaemon { uid });
+            }
+        }
+        stream.set_recv_timeout(Some(self.ack_budget)).map_err(SendError::Unreachable)?;
+        stream.set_send_timeout(Some(self.ack_budget)).map_err(SendError::Unreachable)?;
+        self.stream = Some(stream);
+        Ok(())
+    }
+
+    /// Sends one encoded frame and waits for the answer. Any failure closes
+    /// the connection, so the next call starts afresh.
+    pub fn exchange(&mut self, frame: &[u8]) -> Result<Reply, SendError> {
+        self.connect()?;
+        let stream = self.stream.as_mut().expect("connected");
+        let result = stream
+            .write_all(frame)
+            .map_err(|e| SendError::Broken(FrameError::Io(e)))
+            .and_then(|()| match frame::read_message::<Reply>(stream) {
+                Ok(Some(reply)) => Ok(reply),
+                Ok(None) => Err(SendError::Broken(FrameError::Truncated)),
+                Err(e) => Err(SendError::Broken(e)),
+            });
+        if result.is_err() {
+            self.stream = None;
+        }
+        result
+    }
+
+    /// Sends one encoded `Request::Record` frame; Ok once it is durable.
+    pub fn deliver(&mut self, frame: &[u8]) -> Result<(), SendError> {
+        match self.exchange(frame)? {
+            Reply::Stored { .. } => Ok(()),
+            Reply::Refused { reason } => {
+                self.stream = None;
+                Err(SendError::Refused(reason))
+            }
+            other => {
+                self.stream = None;
+                Err(SendError::Unexpected(other))
+            }
+        }
+    }
+
+    /// Asks the daemon to describe itself.
+    pub fn status(&mut self) -> Result<String, SendError> {
+        let frame = frame::encode(&Request::Status).map_err(SendError::Broken)?;
+        match self.exchange(&frame)? {
+            Reply::Status { json } => Ok(json),
+            Reply::Refused { reason } => Err(SendError::Refused(reason)),
+            other => Err(SendError::Unexpected(other)),
+        }
+    }
+}
+
+/// Encodes events as `Request::Record` frames, as many events per frame as fit
+/// under the size cap (and at most `max_events`).
+pub fn record_frames(events: Vec<Event>, max_events: usize) -> Vec<Vec<u8>> {
+    let mut frames = Vec::new();
+    let mut batch: Vec<Event> = Vec::new();
+    let mut batch_size = 0usize;
+    // Leave room for the header and the length prefixes of the Vec.
+    let budget = MAX_FRAME_LEN as usize - 64;
+    for event in events {
+        let size = postcard::experimental::serialized_size(&event).unwrap_or(budget);
+        if !batch.is_empty() && (batch_size + size > budget || batch.len() >= max_events) {
+            frames.extend(frame::encode(&Request::Record(std::mem::take(&mut batch))).ok());
+            batch_size = 0;
+        }
+        batch_size += size;
+        batch.push(event);
+    }
+    if !batch.is_empty() {
+        frames.extend(frame::encode(&Request::Record(batch)).ok());
+    }
+    frames
+}

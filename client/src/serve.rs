@@ -1,0 +1,390 @@
+//! `lcd-hook serve`: the helper one shell starts once and feeds through a
+//! FIFO. It turns the shell's records into events, hands them to the daemon
+//! and spools what the daemon does not acknowledge in time.
+//!
+//! Two threads keep the shell from ever waiting on us: the reader drains the
+//! FIFO the moment the shell writes, and the sender talks to the daemon.
+//! Between them sits an in-memory queue that the sender empties either into
+//! the daemon or into the spool.
+
+use std::collections::VecDeque;
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::pipe::{Parser, ShellEnd, ShellRecord, ShellStart};
+use crate::protocol::{truncate_marked, CommandEnd, CommandStart, Event, Session, MAX_FIELD_LEN};
+use crate::record_id::RecordId;
+use crate::sender::{record_frames, SendError, Sender};
+use crate::spool::Spool;
+use crate::sys;
+
+/// How often the reader looks whether the shell is still there.
+const SHELL_CHECK: Duration = Duration::from_millis(500);
+/// After a failed delivery, how long events go straight to the spool before
+/// the next attempt to reach the daemon.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Events per frame.
+const EVENTS_PER_FRAME: usize = 256;
+
+/// Everything `lcd-hook serve` is told on its command line.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub socket: PathBuf,
+    pub spool_dir: PathBuf,
+    pub session: Session,
+    /// When set and no daemon answers at start-up, run `<lcd> daemon start`.
+    pub start_daemon: Option<PathBuf>,
+    /// Where to append diagnostics; lcd-hook never writes to the terminal.
+    pub log: Option<PathBuf>,
+}
+
+/// Reads `serve`'s options. `None` for anything missing or unknown: the
+/// caller then exits quietly, since a shell hook must never print.
+///
+/// ```text
+/// lcd-hook serve --socket PATH --spool DIR --session ID --shell NAME --pid N
+///                [--tty-fd N] [--start-daemon LCD] [--log FILE]
+/// ```
+pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<ServeConfig> {
+    let mut args = args.into_iter();
+    let (mut socket, mut spool_dir, mut id, mut shell, mut pid) = (None, None, None, None, None);
+    let (mut tty, mut start_daemon, mut log) = (None, None, None);
+    while let Some(flag) = args.next() {
+        let value = args.next()?;
+        match flag.to_str()? {
+            "--socket" => socket = Some(PathBuf::from(value)),
+            "--spool" => spool_dir = Some(PathBuf::from(value)),
+            "--session" => id = Some(value.into_string().ok()?),
+            "--shell" => shell = Some(value.into_string().ok()?),
+            "--pid" => pid = Some(value.to_str()?.parse::<u32>().ok()?),
+            "--tty-fd" => {
+                // The shell lends us its terminal on this descriptor only so
+                // that we can name it; we never write to it.
+                let fd: RawFd = value.to_str()?.parse().ok()?;
+                tty = sys::tty_name(fd);
+                sys::close(fd);
+            }
+            "--start-daemon" => start_daemon = Some(PathBuf::from(value)),
+            "--log" => log = Some(PathBuf::from(value)),
+            _ => return None,
+        }
+    }
+    let session = Session { id: id?, shell: shell?, pid: pid?, host: sys::hostname(), user: sys::user_name(), tty };
+    Some(ServeConfig { socket: socket?, spool_dir: spool_dir?, session, start_daemon, log })
+}
+
+/// Runs the helper until the shell is gone; returns the process exit code.
+pub fn serve(config: ServeConfig, input: RawFd) -> i32 {
+    sys::ignore_terminal_signals();
+    let log = Log::new(config.log.clone());
+    let shared = Arc::new(Shared::default());
+    let sender = {
+        let shared = Arc::clone(&shared);
+        let config = config.clone();
+        let log = log.clone();
+        thread::spawn(move || send_loop(&config, &shared, &log))
+    };
+    read_loop(&config, input, &shared, &log);
+    shared.close();
+    let _ = sender.join();
+    0
+}
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<Queue>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct Queue {
+    events: VecDeque<Event>,
+    closing: bool,
+}
+
+impl Shared {
+    fn push(&self, events: Vec<Event>) {
+        if events.is_empty() {
+            return;
+        }
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).events.extend(events);
+        self.wake.notify_one();
+    }
+
+    fn close(&self) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).closing = true;
+        self.wake.notify_one();
+    }
+
+    /// Waits for events (or closing); returns them and whether we are closing.
+    fn take(&self, wait: Duration) -> (Vec<Event>, bool) {
+        let guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut queue, _) = self
+            .wake
+            .wait_timeout_while(guard, wait, |q| q.events.is_empty() && !q.closing)
+            .unwrap_or_else(|e| e.into_inner());
+        (queue.events.drain(..).collect(), queue.closing)
+    }
+}
+
+fn read_loop(config: &ServeConfig, fd: RawFd, shared: &Shared, log: &Log) {
+    // SAFETY: the shell hands us this descriptor to own for our lifetime.
+    let mut input = unsafe { std::fs::File::from_raw_fd(fd) };
+    let mut parser = Parser::new();
+    let mut translator = Translator::new(config.session.clone());
+    let mut buf = vec![0u8; 64 * 1024];
+    let watch_parent = sys::parent_pid() == config.session.pid;
+    let mut last_check = Instant::now();
+    let mut closing = false;
+    loop {
+        if last_check.elapsed() >= SHELL_CHECK {
+            last_check = Instant::now();
+            let alive = if watch_parent { sys::parent_pid() == config.session.pid } else { sys::process_exists(config.session.pid) };
+            if !alive {
+                // Drain what the shell wrote before it went, then stop.
+                sys::set_nonblocking(input.as_raw_fd());
+                closing = true;
+            }
+        }
+        if !closing && !sys::wait_readable(input.as_raw_fd(), SHELL_CHECK) {
+            continue;
+        }
+        match input.read(&mut buf) {
+            Ok(0) => return, // every writer closed: the shell is gone
+            Ok(n) => {
+                let mut events = Vec::new();
+                for record in parser.feed(&buf[..n]) {
+                    match record {
+                        Ok(record) => events.extend(translator.translate(record)),
+                        Err(e) => log.line(&format!("skipped a record from the shell: {e}")),
+                    }
+                }
+                shared.push(events);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) if closing => return, // drained (EAGAIN)
+            Err(e) => {
+                log.line(&format!("reading from the shell failed: {e}"));
+                return;
+            }
+        }
+    }
+}
+
+fn send_loop(config: &ServeConfig, shared: &Shared, log: &Log) {
+    let mut sender = Sender::new(&config.socket);
+    let spool = Spool::new(&config.spool_dir);
+    let mut retry_at: Option<Instant> = None;
+    if let Err(e) = sender.connect() {
+        if let Some(lcd) = &config.start_daemon {
+            start_daemon(lcd, log, &e);
+        }
+    }
+    loop {
+        let (events, closing) = shared.take(Duration::from_secs(3600));
+        for frame in record_frames(events, EVENTS_PER_FRAME) {
+            let may_try = retry_at.is_none_or(|t| Instant::now() >= t);
+            let delivered = may_try && match sender.deliver(&frame) {
+                Ok(()) => {
+                    retry_at = None;
+                    true
+                }
+                Err(e) => {
+                    if retry_at.is_none() {
+                        log.line(&format!("spooling: {e}"));
+                    }
+                    retry_at = Some(Instant::now() + RETRY_AFTER);
+                    false
+                }
+            };
+            if !delivered {
+                if let Err(e) = spool.append(&frame) {
+                    log.line(&format!("could not spool a frame, {} bytes lost: {e}", frame.len()));
+                }
+            }
+        }
+        if closing {
+            return;
+        }
+    }
+}
+
+/// Runs `lcd daemon start` in the background (it detaches and returns once
+/// the daemon accepts); what we send meanwhile goes to the spool, which the
+/// daemon replays.
+fn start_daemon(lcd: &PathBuf, log: &Log, why: &SendError) {
+    log.line(&format!("starting the daemon ({why})"));
+    let child = Command::new(lcd)
+        .args(["daemon", "start", "--quiet"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    match child {
+        Ok(mut child) => {
+            thread::spawn(move || child.wait());
+        }
+        Err(e) => log.line(&format!("could not run {}: {e}", lcd.display())),
+    }
+}
+
+/// Turns shell records into protocol events, deciding (for bash) which
+/// command a start belongs to and whether it is recorded at all.
+pub struct Translator {
+    session: Session,
+    last_history: Option<(u64, String)>,
+    skipped: Vec<u64>,
+}
+
+impl Translator {
+    pub fn new(mut session: Session) -> Translator {
+        for field in [&mut session.id, &mut session.shell, &mut session.host, &mut session.user] {
+            truncate_marked(field, MAX_FIELD_LEN);
+        }
+        if let Some(tty) = &mut session.tty {
+            truncate_marked(tty, MAX_FIELD_LEN);
+        }
+        Translator { session, last_history: None, skipped: Vec::new() }
+    }
+
+    pub fn translate(&mut self, record: ShellRecord) -> Option<Event> {
+        match record {
+            ShellRecord::Start(start) => {
+                let seq = start.seq;
+                let event = self.start(start);
+                if event.is_none() {
+                    self.skipped.push(seq);
+                    // Only the newest few matter: an end follows its start.
+                    if self.skipped.len() > 16 {
+                        self.skipped.remove(0);
+                    }
+                }
+                event
+            }
+            ShellRecord::End(end) => {
+                if self.skipped.contains(&end.seq) {
+                    return None;
+                }
+                Some(self.end(end))
+            }
+        }
+    }
+
+    fn start(&mut self, start: ShellStart) -> Option<Event> {
+        let ShellStart { seq, at, mut cwd, command, expanded, history, first_command } = start;
+        let command = match command {
+            Some(command) => command,
+            None => self.command_from_history(history?, first_command.as_deref())?,
+        };
+        // A leading space means "do not record", as in the shells' own history.
+        if command.starts_with(' ') || command.trim().is_empty() {
+            return None;
+        }
+        truncate_marked(&mut cwd, MAX_FIELD_LEN);
+        let expanded = expanded.filter(|x| *x != command);
+        Some(Event::Start(CommandStart {
+            id: RecordId::derive(&self.session.id, seq),
+            session: self.session.clone(),
+            seq,
+            started_at: at,
+            cwd,
+            command,
+            expanded,
+        }))
+    }
+
+    /// bash gives no hook the command line, so the start carries the newest
+    /// history entry. When the entry is the one we saw last time, the command
+    /// was kept out of history (ignoredups, ignorespace, HISTIGNORE): it is a
+    /// repeat if its first simple command is part of that entry, else hidden.
+    fn command_from_history(&mut self, history: (u64, String), first_command: Option<&str>) -> Option<String> {
+        let repeated = self.last_history.as_ref() == Some(&history);
+        self.last_history = Some(history.clone());
+        if !repeated {
+            return Some(history.1);
+        }
+        let squash = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        let first = squash(first_command?);
+        (!first.is_empty() && squash(&history.1).contains(&first)).then_some(history.1)
+    }
+
+    fn end(&self, end: ShellEnd) -> Event {
+        Event::End(CommandEnd {
+            id: RecordId::derive(&self.session.id, end.seq),
+            session: self.session.clone(),
+            seq: end.seq,
+            ended_at: end.at,
+            exit_code: end.status,
+            pipestatus: end.pipestatus,
+        })
+    }
+}
+
+/// Diagnostics go to a file named by `--log` (or nowhere): never to the
+/// terminal the shell draws on.
+#[derive(Clone)]
+struct Log(Option<Arc<Mutex<std::fs::File>>>);
+
+impl Log {
+    fn new(path: Option<PathBuf>) -> Log {
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = path.and_then(|p| std::fs::OpenOptions::new().append(true).create(true).mode(0o600).open(p).ok());
+        Log(file.map(|f| Arc::new(Mutex::new(f))))
+    }
+
+    fn line(&self, message: &str) {
+        use std::io::Write;
+        if let Some(file) = &self.0 {
+            let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+            let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = writeln!(file, "{secs} lcd-hook[{}]: {message}", std::process::id());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> Session {
+        Session { id: "0190f3c2-7a4e-7b21-8c3d-2f1e0a9b8c7d".into(), shell: "bash".into(), pid: 1, host: "h".into(), user: "u".into(), tty: None }
+    }
+
+    fn bash_start(seq: u64, hist: (u64, &str), first: &str) -> ShellRecord {
+        ShellRecord::Start(ShellStart { seq, at: 1, cwd: "/".into(), history: Some((hist.0, hist.1.into())), first_command: Some(first.into()), ..Default::default() })
+    }
+
+    fn command_of(event: Option<Event>) -> Option<String> {
+        match event {
+            Some(Event::Start(s)) => Some(s.command),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn bash_repeats_kept_out_of_history_are_still_recorded() {
+        let mut t = Translator::new(session());
+        assert_eq!(command_of(t.translate(bash_start(1, (10, "ls -l"), "ls -l"))).as_deref(), Some("ls -l"));
+        assert_eq!(command_of(t.translate(bash_start(2, (10, "ls -l"), "ls -l"))).as_deref(), Some("ls -l"));
+    }
+
+    #[test]
+    fn bash_commands_hidden_from_history_are_not_recorded_nor_their_end() {
+        let mut t = Translator::new(session());
+        t.translate(bash_start(1, (10, "ls -l"), "ls -l"));
+        assert_eq!(command_of(t.translate(bash_start(2, (10, "ls -l"), "secret-tool --pass x"))), None);
+        let end = ShellRecord::End(ShellEnd { seq: 2, at: 2, status: 0, pipestatus: vec![0] });
+        assert!(t.translate(end).is_none());
+    }
+
+    #[test]
+    fn leading_space_is_not_recorded() {
+        let mut t = Translator::new(session());
+        assert_eq!(command_of(t.translate(bash_start(1, (3, " echo secret"), "echo secret"))), None);
+    }
+}
