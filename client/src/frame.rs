@@ -91,6 +91,13 @@ pub fn encode_version<T: Serialize>(version: u16, message: &T) -> Result<Vec<u8>
     Ok(out)
 }
 
+/// The 12 header bytes for `header`, to put in front of a payload kept as is.
+pub fn encode_raw_header(header: Header) -> Vec<u8> {
+    let mut out = vec![0u8; HEADER_LEN];
+    write_header(&mut out, header);
+    out
+}
+
 fn write_header(buf: &mut [u8], header: Header) {
     buf[0..4].copy_from_slice(&MAGIC);
     buf[4..6].copy_from_slice(&header.version.to_le_bytes());
@@ -113,9 +120,11 @@ pub fn parse_header(bytes: &[u8; HEADER_LEN]) -> Result<Header, FrameError> {
     Ok(Header { version, len })
 }
 
-/// Decodes a payload of the current protocol version.
+/// Decodes a payload. Versions up to the current one are read with today's
+/// types: messages only ever gain variants at the end, so older encodings
+/// stay valid; a newer version is refused.
 pub fn decode_payload<T: DeserializeOwned>(header: Header, payload: &[u8]) -> Result<T, FrameError> {
-    if header.version != PROTOCOL_VERSION {
+    if header.version == 0 || header.version > PROTOCOL_VERSION {
         return Err(FrameError::UnsupportedVersion(header.version));
     }
     let (value, rest) = postcard::take_from_bytes(payload).map_err(FrameError::Payload)?;

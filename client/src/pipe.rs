@@ -145,8 +145,13 @@ fn parse_record(fields: Vec<Field>) -> Result<ShellRecord, PipeError> {
         values.push((key, value));
     }
     let get = |k: u8| values.iter().rev().find(|(key, _)| *key == k).map(|(_, v)| v.clone());
-    let seq = get(b'n').and_then(|v| v.parse::<u64>().ok()).ok_or_else(|| PipeError("record without a valid counter (n=)".into()))?;
-    let at = get(b't').as_deref().and_then(parse_epoch_realtime).ok_or_else(|| PipeError("record without a valid time (t=)".into()))?;
+    let seq = get(b'n')
+        .and_then(|v| v.parse::<u64>().ok())
+        .ok_or_else(|| PipeError("record without a valid counter (n=)".into()))?;
+    let at = get(b't')
+        .as_deref()
+        .and_then(parse_epoch_realtime)
+        .ok_or_else(|| PipeError("record without a valid time (t=)".into()))?;
     match tag.as_slice() {
         b"S" => Ok(ShellRecord::Start(ShellStart {
             seq,
@@ -158,8 +163,11 @@ fn parse_record(fields: Vec<Field>) -> Result<ShellRecord, PipeError> {
             first_command: get(b'b'),
         })),
         b"E" => {
-            let status = get(b's').and_then(|v| v.trim().parse::<i32>().ok()).ok_or_else(|| PipeError("end without a valid status (s=)".into()))?;
-            let mut pipestatus: Vec<i32> = get(b'p').unwrap_or_default().split_ascii_whitespace().filter_map(|v| v.parse().ok()).collect();
+            let status = get(b's')
+                .and_then(|v| v.trim().parse::<i32>().ok())
+                .ok_or_else(|| PipeError("end without a valid status (s=)".into()))?;
+            let mut pipestatus: Vec<i32> =
+                get(b'p').unwrap_or_default().split_ascii_whitespace().filter_map(|v| v.parse().ok()).collect();
             pipestatus.truncate(MAX_PIPESTATUS);
             if pipestatus.is_empty() {
                 pipestatus.push(status);

@@ -103,14 +103,13 @@ impl Sender {
     pub fn exchange(&mut self, frame: &[u8]) -> Result<Reply, SendError> {
         self.connect()?;
         let stream = self.stream.as_mut().expect("connected");
-        let result = stream
-            .write_all(frame)
-            .map_err(|e| SendError::Broken(FrameError::Io(e)))
-            .and_then(|()| match frame::read_message::<Reply>(stream) {
+        let result = stream.write_all(frame).map_err(|e| SendError::Broken(FrameError::Io(e))).and_then(|()| {
+            match frame::read_message::<Reply>(stream) {
                 Ok(Some(reply)) => Ok(reply),
                 Ok(None) => Err(SendError::Broken(FrameError::Truncated)),
                 Err(e) => Err(SendError::Broken(e)),
-            });
+            }
+        });
         if result.is_err() {
             self.stream = None;
         }

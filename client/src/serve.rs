@@ -48,7 +48,7 @@ pub struct ServeConfig {
 ///
 /// ```text
 /// lcd-hook serve --socket PATH --spool DIR --session ID --shell NAME --pid N
-///                [--tty-fd N] [--start-daemon LCD] [--log FILE]
+///                [--tty-fd N] [--start-daemon LCD] [--log FILE] [--unlink FIFO]
 /// ```
 pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<ServeConfig> {
     let mut args = args.into_iter();
@@ -71,6 +71,10 @@ pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<
             }
             "--start-daemon" => start_daemon = Some(PathBuf::from(value)),
             "--log" => log = Some(PathBuf::from(value)),
+            // The shell made a FIFO to hand us; we hold it now, so its name can go.
+            "--unlink" => {
+                let _ = std::fs::remove_file(&value);
+            }
             _ => return None,
         }
     }
@@ -144,7 +148,11 @@ fn read_loop(config: &ServeConfig, fd: RawFd, shared: &Shared, log: &Log) {
     loop {
         if last_check.elapsed() >= SHELL_CHECK {
             last_check = Instant::now();
-            let alive = if watch_parent { sys::parent_pid() == config.session.pid } else { sys::process_exists(config.session.pid) };
+            let alive = if watch_parent {
+                sys::parent_pid() == config.session.pid
+            } else {
+                sys::process_exists(config.session.pid)
+            };
             if !alive {
                 // Drain what the shell wrote before it went, then stop.
                 sys::set_nonblocking(input.as_raw_fd());
@@ -189,19 +197,20 @@ fn send_loop(config: &ServeConfig, shared: &Shared, log: &Log) {
         let (events, closing) = shared.take(Duration::from_secs(3600));
         for frame in record_frames(events, EVENTS_PER_FRAME) {
             let may_try = retry_at.is_none_or(|t| Instant::now() >= t);
-            let delivered = may_try && match sender.deliver(&frame) {
-                Ok(()) => {
-                    retry_at = None;
-                    true
-                }
-                Err(e) => {
-                    if retry_at.is_none() {
-                        log.line(&format!("spooling: {e}"));
+            let delivered = may_try
+                && match sender.deliver(&frame) {
+                    Ok(()) => {
+                        retry_at = None;
+                        true
                     }
-                    retry_at = Some(Instant::now() + RETRY_AFTER);
-                    false
-                }
-            };
+                    Err(e) => {
+                        if retry_at.is_none() {
+                            log.line(&format!("spooling: {e}"));
+                        }
+                        retry_at = Some(Instant::now() + RETRY_AFTER);
+                        false
+                    }
+                };
             if !delivered {
                 if let Err(e) = spool.append(&frame) {
                     log.line(&format!("could not spool a frame, {} bytes lost: {e}", frame.len()));
@@ -340,7 +349,8 @@ impl Log {
     fn line(&self, message: &str) {
         use std::io::Write;
         if let Some(file) = &self.0 {
-            let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+            let secs =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
             let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
             let _ = writeln!(file, "{secs} lcd-hook[{}]: {message}", std::process::id());
         }
@@ -352,11 +362,25 @@ mod tests {
     use super::*;
 
     fn session() -> Session {
-        Session { id: "0190f3c2-7a4e-7b21-8c3d-2f1e0a9b8c7d".into(), shell: "bash".into(), pid: 1, host: "h".into(), user: "u".into(), tty: None }
+        Session {
+            id: "0190f3c2-7a4e-7b21-8c3d-2f1e0a9b8c7d".into(),
+            shell: "bash".into(),
+            pid: 1,
+            host: "h".into(),
+            user: "u".into(),
+            tty: None,
+        }
     }
 
     fn bash_start(seq: u64, hist: (u64, &str), first: &str) -> ShellRecord {
-        ShellRecord::Start(ShellStart { seq, at: 1, cwd: "/".into(), history: Some((hist.0, hist.1.into())), first_command: Some(first.into()), ..Default::default() })
+        ShellRecord::Start(ShellStart {
+            seq,
+            at: 1,
+            cwd: "/".into(),
+            history: Some((hist.0, hist.1.into())),
+            first_command: Some(first.into()),
+            ..Default::default()
+        })
     }
 
     fn command_of(event: Option<Event>) -> Option<String> {

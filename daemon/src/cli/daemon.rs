@@ -1,0 +1,201 @@
+//! `lcd daemon run|start|stop|restart`.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use lcd_client::sender::Sender;
+use tokio::sync::oneshot;
+
+use crate::paths::{check_private_dir, Paths};
+use crate::server::{self, running_daemon_pid, DaemonOptions};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Run in the foreground (for service managers), logging to stderr.
+    Run,
+    /// Start in the background; returns once the daemon accepts connections.
+    Start(StartArgs),
+    /// Stop the running daemon.
+    Stop,
+    /// Stop, then start.
+    Restart(StartArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct StartArgs {
+    /// Print nothing on success.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// How long `start` and `stop` wait for the daemon.
+const WAIT: Duration = Duration::from_secs(10);
+
+pub fn run(command: Command, paths: &Paths) -> Result<ExitCode> {
+    match command {
+        Command::Run => {
+            init_logging();
+            run_foreground(paths, None)?;
+        }
+        Command::Start(args) => start(paths, &args)?,
+        Command::Stop => stop(paths)?,
+        Command::Restart(args) => {
+            stop(paths)?;
+            start(paths, &args)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Logs go to stderr; `RUST_LOG` picks the level (default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}
+
+/// Runs the daemon until SIGTERM or SIGINT. `ready_pipe`, when given, gets
+/// one line once the socket accepts: `ready <pid>`, or the error that stopped
+/// the start.
+fn run_foreground(paths: &Paths, ready_pipe: Option<File>) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let (ready_tx, ready_rx) = oneshot::channel::<server::Ready>();
+    let mut pipe = ready_pipe;
+    let result = runtime.block_on(async {
+        let notify = async {
+            if let Ok(ready) = ready_rx.await {
+                if let Some(mut pipe) = pipe.take() {
+                    let _ = writeln!(pipe, "ready {}", ready.pid);
+                }
+            }
+        };
+        let daemon = server::run(DaemonOptions::new(paths.clone()), ready_tx, shutdown_signal());
+        let (result, ()) = tokio::join!(daemon, notify);
+        result
+    });
+    if let (Err(e), Some(mut pipe)) = (&result, pipe) {
+        let _ = writeln!(pipe, "error {e:#}");
+    }
+    result
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+    }
+}
+
+fn start(paths: &Paths, args: &StartArgs) -> Result<()> {
+    if let Some(pid) = answering_pid(paths) {
+        if !args.quiet {
+            println!("lcd daemon already running (pid {pid})");
+        }
+        return Ok(());
+    }
+    check_private_dir(&paths.state_dir)?;
+    let log = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(paths.daemon_log())
+        .with_context(|| format!("opening {}", paths.daemon_log().display()))?;
+    let (mut read_end, write_end) = ready_pipe()?;
+    let daemon = daemonize::Daemonize::new().working_directory("/").umask(0o077).stdout(log.try_clone()?).stderr(log);
+    match daemon.execute() {
+        daemonize::Outcome::Parent(Ok(_)) => {
+            drop(write_end);
+            let line = read_ready_line(&mut read_end)?;
+            match line.split_once(' ') {
+                Some(("ready", pid)) => {
+                    if !args.quiet {
+                        println!("lcd daemon started (pid {pid}), listening on {}", paths.socket.display());
+                    }
+                    Ok(())
+                }
+                Some(("error", message)) => bail!("the daemon did not start: {message}"),
+                _ => bail!("the daemon did not start; see {}", paths.daemon_log().display()),
+            }
+        }
+        daemonize::Outcome::Parent(Err(e)) => bail!("could not detach the daemon: {e}"),
+        daemonize::Outcome::Child(Ok(_)) => {
+            drop(read_end);
+            init_logging();
+            let code = match run_foreground(paths, Some(write_end)) {
+                Ok(()) => 0,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    1
+                }
+            };
+            std::process::exit(code);
+        }
+        daemonize::Outcome::Child(Err(e)) => {
+            let _ = writeln!(&write_end, "error could not detach: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// A pipe for the detached daemon to say it is ready.
+fn ready_pipe() -> Result<(File, File)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe writes two new descriptors into the array.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("creating a pipe");
+    }
+    // SAFETY: both descriptors are fresh and owned by nobody else.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    Ok((File::from(r), File::from(w)))
+}
+
+/// Reads the daemon's one line, or what it wrote before dying.
+fn read_ready_line(pipe: &mut File) -> Result<String> {
+    let mut text = String::new();
+    let mut buf = [0u8; 512];
+    let deadline = Instant::now() + WAIT;
+    while !text.contains('\n') && Instant::now() < deadline {
+        match pipe.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(text.trim().to_string())
+}
+
+fn stop(paths: &Paths) -> Result<()> {
+    let Some(pid) = running_daemon_pid(&paths.pid_file()) else {
+        println!("lcd daemon is not running");
+        return Ok(());
+    };
+    // SAFETY: sending SIGTERM to the pid the daemon's lock file names.
+    if unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) } != 0 {
+        return Err(std::io::Error::last_os_error()).with_context(|| format!("signalling the daemon (pid {pid})"));
+    }
+    let deadline = Instant::now() + WAIT;
+    while running_daemon_pid(&paths.pid_file()).is_some() {
+        if Instant::now() > deadline {
+            bail!("the daemon (pid {pid}) did not stop within {} s", WAIT.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    println!("lcd daemon stopped (pid {pid})");
+    Ok(())
+}
+
+/// The pid of a daemon that answers on the socket.
+pub fn answering_pid(paths: &Paths) -> Option<u64> {
+    let json = Sender::new(&paths.socket).status().ok()?;
+    serde_json::from_str::<serde_json::Value>(&json).ok()?["pid"].as_u64()
+}

@@ -1,0 +1,56 @@
+//! `lcd setup`: the one step after installing. Adds the init line to the rc
+//! files of the shells this machine has, and starts the daemon.
+
+use std::fs;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use super::daemon::{self, StartArgs};
+use crate::paths::Paths;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only print what would change.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
+    let home = PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?);
+    for (shell, rc) in [("zsh", ".zshrc"), ("bash", ".bashrc")] {
+        if !on_path(shell) {
+            continue;
+        }
+        let rc = home.join(rc);
+        let line = format!("eval \"$(lcd init {shell})\"");
+        let current = fs::read_to_string(&rc).unwrap_or_default();
+        if current.lines().any(|l| l.contains(&format!("lcd init {shell}"))) {
+            println!("{}: already loads lcd", rc.display());
+            continue;
+        }
+        if args.dry_run {
+            println!("{}: would add: {line}", rc.display());
+            continue;
+        }
+        let mut file = fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&rc)
+            .with_context(|| format!("opening {}", rc.display()))?;
+        let sep = if current.is_empty() || current.ends_with('\n') { "" } else { "\n" };
+        writeln!(file, "{sep}# lcd: record every command (https://github.com/lcd)\n{line}")?;
+        println!("{}: added {line}", rc.display());
+    }
+    if !args.dry_run {
+        daemon::run(daemon::Command::Start(StartArgs { quiet: false }), paths)?;
+        println!("Open a new shell: its commands are recorded from then on. Read them back with: lcd query");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").iter().flat_map(std::env::split_paths).any(|d| d.join(program).is_file())
+}

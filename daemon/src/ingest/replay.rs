@@ -1,0 +1,81 @@
+//! Spool replay: frames lcd-hook (or the daemon itself) could not hand over
+//! are stored when the daemon starts and on a timer while it runs.
+
+use lcd_client::frame::{self, FrameError};
+use lcd_client::protocol::PROTOCOL_VERSION;
+use lcd_client::spool::Spool;
+use lcd_client::{Event, Request};
+
+use super::{validate, Ingest};
+use crate::store::now_micros;
+
+/// What one replay did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReplayReport {
+    pub files: usize,
+    pub events: usize,
+    /// Frames dropped because they can never be stored (garbage, invalid).
+    pub dropped: usize,
+    /// Frames of a newer protocol, kept for a newer daemon.
+    pub kept_for_newer: usize,
+}
+
+/// Claims every spool file, stores its events and removes the file. A file
+/// whose events cannot be stored now stays claimed and is tried again later.
+pub async fn replay_spool(spool: &Spool, ingest: &Ingest) -> anyhow::Result<ReplayReport> {
+    let claimer = spool.clone();
+    let claimed = tokio::task::spawn_blocking(move || claimer.claim()).await??;
+    let mut report = ReplayReport::default();
+    for file in claimed {
+        let (frames, errors) = file.frames();
+        for e in &errors {
+            tracing::warn!(file = %file.path().display(), "skipping unreadable bytes in the spool: {e}");
+        }
+        report.dropped += errors.len();
+        let mut events: Vec<Event> = Vec::new();
+        let mut future = Vec::new();
+        for (header, payload) in frames {
+            match frame::decode_payload::<Request>(header, payload) {
+                Ok(Request::Record(batch)) => match validate(&batch, now_micros()) {
+                    Ok(()) => events.extend(batch),
+                    Err(reason) => {
+                        tracing::warn!(file = %file.path().display(), "dropping a spooled frame: {reason}");
+                        report.dropped += 1;
+                    }
+                },
+                Ok(_) => report.dropped += 1,
+                Err(FrameError::UnsupportedVersion(v)) if v > PROTOCOL_VERSION => {
+                    future.push((header, payload.to_vec()));
+                }
+                Err(e) => {
+                    tracing::warn!(file = %file.path().display(), "dropping a spooled frame: {e}");
+                    report.dropped += 1;
+                }
+            }
+        }
+        let count = events.len();
+        for chunk in events.chunks(5000) {
+            ingest.store(chunk.to_vec()).await?;
+        }
+        if !future.is_empty() {
+            keep_for_newer_daemon(spool, &future)?;
+            report.kept_for_newer += future.len();
+        }
+        tokio::task::spawn_blocking(move || file.finish()).await??;
+        report.files += 1;
+        report.events += count;
+    }
+    Ok(report)
+}
+
+/// Frames from a newer lcd-hook wait in `future/` until a newer daemon runs.
+fn keep_for_newer_daemon(spool: &Spool, frames: &[(frame::Header, Vec<u8>)]) -> anyhow::Result<()> {
+    let future = Spool::new(spool.dir().join("future"));
+    for (header, payload) in frames {
+        tracing::warn!(version = header.version, "keeping a spooled frame of a newer protocol for a newer lcd");
+        let mut bytes = frame::encode_raw_header(*header);
+        bytes.extend_from_slice(payload);
+        future.append(&bytes)?;
+    }
+    Ok(())
+}

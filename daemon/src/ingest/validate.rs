@@ -1,0 +1,82 @@
+//! What a well-formed client never sends: checked before anything is stored,
+//! so that one broken or hostile client cannot plant absurd rows.
+
+use lcd_client::protocol::{MAX_COMMAND_LEN, MAX_FIELD_LEN, MAX_PIPESTATUS};
+use lcd_client::{Event, Session};
+
+/// 2000-01-01T00:00:00Z: no shell reports an earlier command.
+const EARLIEST: i64 = 946_684_800_000_000;
+/// How far ahead of our clock a client's clock may be.
+const MAX_CLOCK_SKEW: i64 = 24 * 3600 * 1_000_000;
+/// Events in one request.
+pub const MAX_EVENTS_PER_REQUEST: usize = 10_000;
+
+/// Checks a request's events; the error names the first problem.
+pub fn validate(events: &[Event], now: i64) -> Result<(), String> {
+    if events.len() > MAX_EVENTS_PER_REQUEST {
+        return Err(format!("{} events in one request, at most {MAX_EVENTS_PER_REQUEST}", events.len()));
+    }
+    for event in events {
+        check_session(event.session())?;
+        match event {
+            Event::Start(s) => {
+                check_time("started_at", s.started_at, now)?;
+                check_len("command", &s.command, MAX_COMMAND_LEN)?;
+                check_len("cwd", &s.cwd, MAX_FIELD_LEN)?;
+                if let Some(x) = &s.expanded {
+                    check_len("expanded command", x, MAX_COMMAND_LEN)?;
+                }
+            }
+            Event::End(e) => {
+                check_time("ended_at", e.ended_at, now)?;
+                if e.pipestatus.len() > MAX_PIPESTATUS {
+                    return Err(format!("pipestatus of {} entries, at most {MAX_PIPESTATUS}", e.pipestatus.len()));
+                }
+            }
+        }
+    }
+    // A start and its end in the same request must not run backwards.
+    for event in events {
+        if let Event::End(end) = event {
+            let start = events.iter().find_map(|e| match e {
+                Event::Start(s) if s.id == end.id => Some(s.started_at),
+                _ => None,
+            });
+            if let Some(started_at) = start {
+                if end.ended_at < started_at {
+                    return Err(format!("record {} ends {} µs before it starts", end.id, started_at - end.ended_at));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_session(s: &Session) -> Result<(), String> {
+    for (name, value) in [("session id", &s.id), ("shell", &s.shell), ("host", &s.host), ("user", &s.user)] {
+        if value.is_empty() {
+            return Err(format!("empty {name}"));
+        }
+        check_len(name, value, MAX_FIELD_LEN)?;
+    }
+    if let Some(tty) = &s.tty {
+        check_len("tty", tty, MAX_FIELD_LEN)?;
+    }
+    Ok(())
+}
+
+fn check_time(name: &str, micros: i64, now: i64) -> Result<(), String> {
+    if micros < EARLIEST || micros > now + MAX_CLOCK_SKEW {
+        let shown =
+            jiff::Timestamp::from_microsecond(micros).map(|t| t.to_string()).unwrap_or_else(|_| micros.to_string());
+        return Err(format!("{name} {shown} is not a plausible time"));
+    }
+    Ok(())
+}
+
+fn check_len(name: &str, value: &str, max: usize) -> Result<(), String> {
+    if value.len() > max {
+        return Err(format!("{name} of {} bytes, at most {max}", value.len()));
+    }
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! The local SQLite database: one writer (the daemon's ingest thread) in WAL
+//! mode, any number of read-only readers (`lcd query`) that never need the
+//! daemon.
+
+mod migrations;
+mod read;
+mod write;
+
+use std::fs;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+pub use migrations::SCHEMA_VERSION;
+pub use read::{CommandRow, HistoryQuery, Order};
+
+/// Why the database could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "the database {path} has schema version {found}, newer than this lcd understands ({supported}); upgrade lcd"
+    )]
+    NewerSchema { path: PathBuf, found: i64, supported: i64 },
+    #[error("cannot create {path}: {source}")]
+    Create { path: PathBuf, source: std::io::Error },
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// A connection to the history database.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed, mode 0600) the database for writing, in WAL
+    /// mode, and brings its schema up to date.
+    pub fn open_writer(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent() {
+            lcd_client::spool::ensure_private_dir(dir)
+                .map_err(|source| StoreError::Create { path: dir.into(), source })?;
+        }
+        // Create the file ourselves so that it is 0600 from its first byte.
+        fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(|source| StoreError::Create { path: path.into(), source })?;
+        let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o600));
+        let mut conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // A commit is durable once its WAL frames are synced; checkpoints
+        // happen in the background of later commits.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        migrations::migrate(&mut conn, path)?;
+        Ok(Store { conn, path: path.into() })
+    }
+
+    /// Opens the database read-only. `Ok(None)` when it does not exist yet.
+    pub fn open_reader(path: &Path) -> Result<Option<Store>, StoreError> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        conn.busy_timeout(Duration::from_secs(2))?;
+        migrations::check_readable(&conn, path)?;
+        Ok(Some(Store { conn, path: path.into() }))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+/// Microseconds since the Unix epoch, now.
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
+}

@@ -1,0 +1,91 @@
+//! The write path: events merged into rows, many per transaction.
+
+use lcd_client::{CommandEnd, CommandStart, Event, Session};
+use rusqlite::{params, Transaction};
+
+use super::{now_micros, Store, StoreError};
+
+/// A start fills the command half of its row; fields an earlier copy of the
+/// same start already set are kept, so replays change nothing.
+const UPSERT_START: &str = "
+    INSERT INTO commands (id, session, seq, command, expanded, cwd, started_at,
+                          hostname, user, shell, shell_pid, tty, status, recorded_at)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'running', ?13)
+    ON CONFLICT (id) DO UPDATE SET
+        command = excluded.command, expanded = excluded.expanded,
+        cwd = excluded.cwd, started_at = excluded.started_at
+    WHERE commands.command IS NULL";
+
+/// An end fills the outcome half; it may arrive before its start.
+const UPSERT_END: &str = "
+    INSERT INTO commands (id, session, seq, ended_at, exit_code, pipestatus,
+                          hostname, user, shell, shell_pid, tty, status, recorded_at)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'finished', ?12)
+    ON CONFLICT (id) DO UPDATE SET
+        ended_at = excluded.ended_at, exit_code = excluded.exit_code,
+        pipestatus = excluded.pipestatus, status = 'finished'
+    WHERE commands.ended_at IS NULL";
+
+/// A shell runs one foreground command at a time: once a later command of the
+/// same session starts, an earlier one still `running` lost its end.
+const ORPHAN_EARLIER: &str = "
+    UPDATE commands SET status = 'unknown'
+    WHERE session = ?1 AND seq < ?2 AND status = 'running'";
+
+impl Store {
+    /// Stores `events` in one transaction. Start and end of a command may come
+    /// in either order and any number of times: each lands once.
+    pub fn apply(&mut self, events: &[Event]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let now = now_micros();
+        for event in events {
+            match event {
+                Event::Start(start) => insert_start(&tx, start, now)?,
+                Event::End(end) => insert_end(&tx, end, now)?,
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+fn insert_start(tx: &Transaction, s: &CommandStart, now: i64) -> Result<(), StoreError> {
+    let Session { id: session, shell, pid, host, user, tty } = &s.session;
+    tx.prepare_cached(UPSERT_START)?.execute(params![
+        s.id.to_string(),
+        session,
+        s.seq as i64,
+        s.command,
+        s.expanded,
+        s.cwd,
+        s.started_at,
+        host,
+        user,
+        shell,
+        pid,
+        tty,
+        now
+    ])?;
+    tx.prepare_cached(ORPHAN_EARLIER)?.execute(params![session, s.seq as i64])?;
+    Ok(())
+}
+
+fn insert_end(tx: &Transaction, e: &CommandEnd, now: i64) -> Result<(), StoreError> {
+    let Session { id: session, shell, pid, host, user, tty } = &e.session;
+    let pipestatus = serde_json::to_string(&e.pipestatus).expect("integers serialize");
+    tx.prepare_cached(UPSERT_END)?.execute(params![
+        e.id.to_string(),
+        session,
+        e.seq as i64,
+        e.ended_at,
+        e.exit_code,
+        pipestatus,
+        host,
+        user,
+        shell,
+        pid,
+        tty,
+        now
+    ])?;
+    Ok(())
+}

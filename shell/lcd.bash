@@ -1,0 +1,108 @@
+# lcd: record every command typed at this prompt.
+# Load it from ~/.bashrc (last, after anything that sets PROMPT_COMMAND) with:
+#   eval "$(lcd init bash)"
+#
+# One lcd-hook per shell reads records from a FIFO that the hooks below write
+# to with builtins: no fork, no exec, and never a wait for the daemon. The
+# shell holds the FIFO open for reading as well, so a write cannot raise
+# SIGPIPE, and records written while the helper is down wait in the FIFO for
+# the next one.
+#
+# bash has no preexec hook. PS0 (expanded after a line is read) notes the
+# start time and directory through side effects of an expansion; a DEBUG trap
+# that removes itself at the first command sends the start; the first entry
+# of PROMPT_COMMAND sends the end and puts $? back. The command line itself
+# comes from the history list, written straight to the FIFO.
+
+# Writes the start record. $1 is the first simple command when known.
+_lcd_start() {
+  _lcd_started=1
+  _lcd_seq=$(( _lcd_seq + 1 ))
+  \builtin kill -0 "$_lcd_pid" 2>/dev/null || _lcd_start_helper
+  {
+    \builtin printf 'S\0n=%s\0t=%s\0d=%s\0b=%s\0h=' "$_lcd_seq" "$_lcd_t" "$_lcd_d" "$1"
+    HISTTIMEFORMAT='' \builtin history 1
+    \builtin printf '\0\36\0'
+  } 1>&"$_lcd_fd" 2>/dev/null
+  \builtin return 0
+}
+
+# The DEBUG trap: runs before each simple command while installed, and
+# uninstalls itself at the first command of a line, so loops run at full speed.
+_lcd_debug() {
+  [[ -n ${_lcd_t-} && -z ${_lcd_started-} ]] || \builtin return 0
+  \builtin trap - DEBUG
+  _lcd_start "$BASH_COMMAND"
+}
+
+_lcd_precmd() {
+  # First, before anything can change them: the command's statuses.
+  \builtin local s=$? p="${PIPESTATUS[*]}"
+  if [[ -n ${_lcd_t-} ]]; then
+    # A line made only of a subshell runs no DEBUG trap here: start it now.
+    [[ -n ${_lcd_started-} ]] || _lcd_start ""
+    \builtin kill -0 "$_lcd_pid" 2>/dev/null || _lcd_start_helper
+    \builtin printf 'E\0n=%s\0t=%s\0s=%s\0p=%s\0\36\0' "$_lcd_seq" "$EPOCHREALTIME" "$s" "$p" 1>&"$_lcd_fd" 2>/dev/null
+    # Our trap removed itself; put it back (never over someone else's).
+    [[ -z ${_lcd_debug_on-} || -z ${_lcd_started-} ]] || \builtin trap '_lcd_debug' DEBUG
+  fi
+  _lcd_t='' _lcd_d='' _lcd_started=''
+  # Give $? back to the rest of PROMPT_COMMAND and the prompt; under set -e
+  # a failing status here would end the shell, so it stays 0 then.
+  [[ $- == *e* ]] || \builtin return "$s"
+}
+
+# (Re)starts this shell's lcd-hook on the FIFO. Given a path, the helper
+# removes it once it holds the FIFO, so nothing is left behind.
+_lcd_start_helper() {
+  {
+    "$_lcd_hook" serve --socket "$_lcd_socket" --spool "$_lcd_spool" --session "$LCD_SESSION" \
+      --shell bash --pid "$$" --tty-fd 3 --start-daemon "$_lcd_bin" --log "$_lcd_log" ${1:+--unlink "$1"} \
+      <&"$_lcd_fd" 3<&0 >/dev/null 2>&1 &
+  } 2>/dev/null
+  _lcd_pid=$!
+  \builtin disown "$_lcd_pid" 2>/dev/null
+  \builtin return 0
+}
+
+_lcd_init() {
+  _lcd_hook=@LCD_HOOK@ _lcd_bin=@LCD_BIN@
+  _lcd_socket=@SOCKET@ _lcd_spool=@SPOOL@ _lcd_log=@HOOK_LOG@
+  _lcd_pid='' _lcd_seq=0 _lcd_t='' _lcd_d='' _lcd_started='' _lcd_debug_on=''
+  # Always empty: PS0 expands a subscript of it for the side effects only.
+  \builtin declare -gA _lcd_none
+
+  # This shell's session id: a UUIDv7 (time in ms, then random bits and our pid).
+  \builtin local s=${EPOCHREALTIME%%[.,]*} f=${EPOCHREALTIME#*[.,]}000
+  \builtin local ms=$(( s * 1000 + 10#${f:0:3} ))
+  \builtin printf -v LCD_SESSION '%08x-%04x-7%03x-%04x-%04x%08x' \
+    $(( ms >> 16 )) $(( ms & 0xffff )) $(( RANDOM & 0xfff )) $(( 0x8000 | (RANDOM & 0x3fff) )) \
+    $(( RANDOM )) $(( ((RANDOM << 17) ^ ($$ << 9) ^ RANDOM) & 0xffffffff ))
+  \builtin export LCD_SESSION
+
+  \builtin local fifo=@RUNTIME@/hook.$$.$RANDOM
+  \command mkfifo -m 600 -- "$fifo" 2>/dev/null || \builtin return 0
+  \builtin exec {_lcd_fd}<>"$fifo" || { _lcd_fd=; \builtin return 0; }
+  _lcd_start_helper "$fifo"
+
+  # shellcheck disable=SC2016 # expanded by bash when it shows PS0, not now
+  PS0='${_lcd_none[${_lcd_t:=$EPOCHREALTIME}${_lcd_d:=$PWD}]-}'"${PS0-}"
+  if [[ -n ${PROMPT_COMMAND+set} && ${PROMPT_COMMAND@a} == *a* ]]; then
+    PROMPT_COMMAND=(_lcd_precmd "${PROMPT_COMMAND[@]}")
+  else
+    # shellcheck disable=SC2128,SC2178 # a string here: the array case is above
+    PROMPT_COMMAND="_lcd_precmd${PROMPT_COMMAND:+$'\n'$PROMPT_COMMAND}"
+  fi
+  # Someone else's DEBUG trap (bash-preexec, ...) stays; starts are then sent
+  # with the end.
+  if [[ -z $(\builtin trap -p DEBUG) ]]; then
+    _lcd_debug_on=1
+    \builtin trap '_lcd_debug' DEBUG
+  fi
+}
+
+# Loading twice keeps the helper and the hooks we already have.
+if [[ -z ${_lcd_fd-} ]]; then
+  _lcd_init
+fi
+\builtin unset -f _lcd_init

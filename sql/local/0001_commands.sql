@@ -1,0 +1,26 @@
+-- lcd local database, version 1: one row per command.
+-- Released migrations are never edited; add a new numbered file instead.
+
+CREATE TABLE commands (
+    id          TEXT PRIMARY KEY,      -- record id (UUID) made on the client side
+    session     TEXT NOT NULL,         -- one per shell process
+    seq         INTEGER NOT NULL,      -- the shell's command counter
+    command     TEXT,                  -- as typed; NULL until the start arrives
+    expanded    TEXT,                  -- aliases expanded (zsh), when it differs
+    cwd         TEXT,
+    started_at  INTEGER,               -- microseconds since the Unix epoch
+    ended_at    INTEGER,
+    exit_code   INTEGER,
+    pipestatus  TEXT,                  -- JSON array of integers
+    status      TEXT NOT NULL DEFAULT 'running'
+                CHECK (status IN ('running', 'finished', 'unknown')),
+    hostname    TEXT NOT NULL,
+    user        TEXT NOT NULL,
+    shell       TEXT NOT NULL,
+    shell_pid   INTEGER,
+    tty         TEXT,
+    recorded_at INTEGER NOT NULL       -- when the daemon first stored the row
+);
+
+CREATE INDEX commands_started_at ON commands (started_at);
+CREATE INDEX commands_session_seq ON commands (session, seq);

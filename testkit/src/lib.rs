@@ -1,0 +1,9 @@
+//! The harness behind lcd's end-to-end tests and benchmarks: real zsh and
+//! bash in a pseudo-terminal ([`pty`]), a private home per test ([`env`]),
+//! and the daemon run in-process, waited for by its ready signal.
+
+pub mod env;
+pub mod pty;
+
+pub use env::{InProcessDaemon, TestEnv};
+pub use pty::{Shell, ShellKind};
