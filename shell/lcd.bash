@@ -80,10 +80,15 @@ _lcd_init() {
     $(( RANDOM )) $(( ((RANDOM << 17) ^ ($$ << 9) ^ RANDOM) & 0xffffffff ))
   \builtin export LCD_SESSION
 
-  \builtin local fifo=@RUNTIME@/hook.$$.$RANDOM
-  \command mkfifo -m 600 -- "$fifo" 2>/dev/null || \builtin return 0
-  \builtin exec {_lcd_fd}<>"$fifo" || { _lcd_fd=; \builtin return 0; }
-  _lcd_start_helper "$fifo"
+  # lcd init made a FIFO for this shell (its name holds our pid); a cached
+  # copy of this script makes its own.
+  \builtin local fifo=@FIFO@
+  if [[ $fifo != */hook.$$.* || ! -p $fifo ]]; then
+    fifo=@RUNTIME@/hook.$$.$RANDOM
+    \command mkfifo -m 600 -- "$fifo" 2>/dev/null || \builtin return 0
+  fi
+  \builtin exec {_lcd_fd}<>"$fifo" || { _lcd_fd=''; \builtin return 0; }
+  _lcd_fifo=$fifo
 
   # shellcheck disable=SC2016 # expanded by bash when it shows PS0, not now
   PS0='${_lcd_none[${_lcd_t:=$EPOCHREALTIME}${_lcd_d:=$PWD}]-}'"${PS0-}"
@@ -93,16 +98,30 @@ _lcd_init() {
     # shellcheck disable=SC2128,SC2178 # a string here: the array case is above
     PROMPT_COMMAND="_lcd_precmd${PROMPT_COMMAND:+$'\n'$PROMPT_COMMAND}"
   fi
-  # Someone else's DEBUG trap (bash-preexec, ...) stays; starts are then sent
-  # with the end.
-  if [[ -z $(\builtin trap -p DEBUG) ]]; then
-    _lcd_debug_on=1
-    \builtin trap '_lcd_debug' DEBUG
-  fi
 }
 
 # Loading twice keeps the helper and the hooks we already have.
 if [[ -z ${_lcd_fd-} ]]; then
   _lcd_init
+  if [[ -n ${_lcd_fd-} ]]; then
+    # Someone else's DEBUG trap (bash-preexec, ...) stays, and starts are then
+    # sent with the end. Asked here because a function does not see the
+    # shell's DEBUG trap, and through our FIFO, before the helper reads it,
+    # because $(trap -p) would cost a fork.
+    {
+      \builtin trap -p DEBUG
+      \builtin printf '\n%s\n' '#lcd-end'
+    } 1>&"$_lcd_fd"
+    _lcd_line='' _lcd_trap=''
+    while IFS= \builtin read -r -u "$_lcd_fd" _lcd_line && [[ $_lcd_line != '#lcd-end' ]]; do
+      _lcd_trap+=$_lcd_line
+    done
+    if [[ -z $_lcd_trap ]]; then
+      _lcd_debug_on=1
+      \builtin trap '_lcd_debug' DEBUG
+    fi
+    _lcd_start_helper "$_lcd_fifo"
+    \builtin unset _lcd_line _lcd_trap _lcd_fifo
+  fi
 fi
 \builtin unset -f _lcd_init

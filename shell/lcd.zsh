@@ -62,8 +62,13 @@ if [[ -z ${_lcd_fd-} ]]; then
       $(( RANDOM )) $(( ((RANDOM << 17) ^ ($$ << 9) ^ RANDOM) & 0xffffffff ))
     \builtin export LCD_SESSION
 
-    \builtin local fifo=@RUNTIME@/hook.$$.$RANDOM
-    \command mkfifo -m 600 -- $fifo 2>/dev/null || \builtin return 0
+    # lcd init made a FIFO for this shell (its name holds our pid); a cached
+    # copy of this script makes its own.
+    \builtin local fifo=@FIFO@
+    if [[ $fifo != */hook.$$.* || ! -p $fifo ]]; then
+      fifo=@RUNTIME@/hook.$$.$RANDOM
+      \command mkfifo -m 600 -- $fifo 2>/dev/null || \builtin return 0
+    fi
     \builtin typeset -g _lcd_fd
     \builtin exec {_lcd_fd}<>$fifo || { _lcd_fd=; \builtin return 0 }
     _lcd_start_helper $fifo
@@ -71,8 +76,7 @@ if [[ -z ${_lcd_fd-} ]]; then
 fi
 
 if [[ -n ${_lcd_fd-} ]]; then
-  \builtin autoload -Uz add-zsh-hook
-  # add-zsh-hook adds a function once, however often this file is loaded.
-  add-zsh-hook preexec _lcd_preexec
-  add-zsh-hook precmd _lcd_precmd
+  # What add-zsh-hook does, without loading it: each function once.
+  (( ${preexec_functions[(I)_lcd_preexec]} )) || preexec_functions+=(_lcd_preexec)
+  (( ${precmd_functions[(I)_lcd_precmd]} )) || precmd_functions+=(_lcd_precmd)
 fi

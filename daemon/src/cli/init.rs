@@ -1,8 +1,11 @@
 //! `lcd init zsh|bash`: prints the shell integration with this machine's
 //! paths filled in. The scripts are real files under `shell/`.
 
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{bail, Result};
 
@@ -27,15 +30,49 @@ pub struct Args {
 pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
     let hook = find_hook()?;
     let lcd = std::env::current_exe()?;
-    // The hooks make their FIFO in the runtime folder and log to the state folder.
+    // The hooks log to the state folder and read from a FIFO in the runtime folder.
     check_private_dir(&paths.runtime_dir)?;
     check_private_dir(&paths.state_dir)?;
-    print!("{}", render(args.shell, paths, &hook, &lcd));
+    let fifo = make_fifo(&paths.runtime_dir).unwrap_or_default();
+    print!("{}", render(args.shell, paths, &hook, &lcd, &fifo));
     Ok(ExitCode::SUCCESS)
 }
 
+/// FIFOs older than this were never opened by a shell (someone ran
+/// `lcd init` to read it) and are removed.
+const FIFO_UNCLAIMED: Duration = Duration::from_secs(60);
+
+/// Makes the FIFO the calling shell will write its records to, named after
+/// that shell's pid (our parent: `$(lcd init zsh)` runs us directly), so the
+/// script can tell it was made for it. Saves the shell a `mkfifo` process.
+fn make_fifo(runtime_dir: &Path) -> Option<PathBuf> {
+    remove_unclaimed_fifos(runtime_dir);
+    let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.subsec_nanos();
+    let path = runtime_dir.join(format!("hook.{}.{nonce}", std::os::unix::process::parent_id()));
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: a valid NUL-terminated path; mkfifo creates nothing else.
+    (unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) } == 0).then_some(path)
+}
+
+fn remove_unclaimed_fifos(runtime_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(runtime_dir) else { return };
+    for entry in entries.flatten() {
+        let is_hook_fifo =
+            entry.file_name().to_string_lossy().starts_with("hook.") && entry.file_type().is_ok_and(|t| t.is_fifo());
+        let old = entry
+            .metadata()
+            .ok()
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > FIFO_UNCLAIMED);
+        if is_hook_fifo && old {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// The script for `shell`, with every placeholder replaced by a quoted path.
-pub fn render(shell: Shell, paths: &Paths, hook: &Path, lcd: &Path) -> String {
+pub fn render(shell: Shell, paths: &Paths, hook: &Path, lcd: &Path, fifo: &Path) -> String {
     let template = match shell {
         Shell::Zsh => ZSH,
         Shell::Bash => BASH,
@@ -47,6 +84,7 @@ pub fn render(shell: Shell, paths: &Paths, hook: &Path, lcd: &Path) -> String {
         ("@SPOOL@", paths.spool_dir()),
         ("@HOOK_LOG@", paths.state_dir.join("hook.log")),
         ("@RUNTIME@", paths.runtime_dir.clone()),
+        ("@FIFO@", fifo.to_path_buf()),
     ]
     .iter()
     .fold(template.to_string(), |script, (placeholder, path)| script.replace(placeholder, &shell_quote(path)))

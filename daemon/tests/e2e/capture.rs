@@ -279,3 +279,39 @@ fn hooks_survive_nounset_errexit_and_aliased_builtins() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn bash_keeps_a_debug_trap_the_user_already_had() -> Result<()> {
+    let env = env()?;
+    let _daemon = env.start_daemon()?;
+    let mut sh = env.shell(ShellKind::Bash)?;
+    sh.run("user_debug() { :; }; trap user_debug DEBUG")?;
+    sh.run("eval \"$(lcd init bash)\"")?;
+    sh.run("echo recorded anyway")?;
+    sh.run("trap -p DEBUG")?;
+    assert!(sh.screen().contains("trap -- 'user_debug' DEBUG"), "{}", sh.screen());
+    env.wait_records(WAIT, |r| r.iter().any(|r| r["command"] == "echo recorded anyway" && r["exit_code"] == 0))?;
+    Ok(())
+}
+
+#[test]
+fn a_cached_init_script_makes_its_own_fifo() -> Result<()> {
+    for kind in SHELLS {
+        let env = env()?;
+        let _daemon = env.start_daemon()?;
+        // The script as a plugin manager would cache it: made by another process.
+        let script = env.home().join(format!("cached.{}", kind.name()));
+        std::fs::write(&script, env.lcd(&["init", kind.name()])?)?;
+        let mut sh = env.shell(kind)?;
+        sh.run(&format!("source {}", script.display()))?;
+        sh.run("echo from cache")?;
+        env.wait_records(WAIT, |r| r.iter().any(|r| r["command"] == "echo from cache" && r["status"] == "finished"))?;
+        // The helper removed the FIFO's name once it held it.
+        let leftovers: Vec<_> = std::fs::read_dir(env.paths().runtime_dir)?
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&format!("hook.{}.", sh.pid())))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+    Ok(())
+}
