@@ -19,7 +19,7 @@ pub mod record_id;
 pub mod sender;
 pub mod serve;
 pub mod spool;
-mod sys;
+pub mod sys;
 
 pub use protocol::{CommandEnd, CommandStart, Event, Reply, Request, Session};
 pub use record_id::RecordId;

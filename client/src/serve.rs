@@ -188,38 +188,59 @@ fn send_loop(config: &ServeConfig, shared: &Shared, log: &Log) {
     let mut sender = Sender::new(&config.socket);
     let spool = Spool::new(&config.spool_dir);
     let mut retry_at: Option<Instant> = None;
+    // Frames neither the daemon nor the spool took (disk full): kept here and
+    // offered again, up to a bound.
+    let mut held: VecDeque<Vec<u8>> = VecDeque::new();
     if let Err(e) = sender.connect() {
         if let Some(lcd) = &config.start_daemon {
             start_daemon(lcd, log, &e);
         }
     }
     loop {
-        let (events, closing) = shared.take(Duration::from_secs(3600));
-        for frame in record_frames(events, EVENTS_PER_FRAME) {
+        let wait = if held.is_empty() { Duration::from_secs(3600) } else { RETRY_AFTER };
+        let (events, closing) = shared.take(wait);
+        let mut frames: Vec<Vec<u8>> = held.drain(..).collect();
+        frames.extend(record_frames(events, EVENTS_PER_FRAME));
+        for frame in frames {
             let may_try = retry_at.is_none_or(|t| Instant::now() >= t);
-            let delivered = may_try
-                && match sender.deliver(&frame) {
+            if may_try {
+                match sender.deliver(&frame) {
                     Ok(()) => {
                         retry_at = None;
-                        true
+                        continue;
                     }
                     Err(e) => {
                         if retry_at.is_none() {
                             log.line(&format!("spooling: {e}"));
                         }
                         retry_at = Some(Instant::now() + RETRY_AFTER);
-                        false
                     }
-                };
-            if !delivered {
-                if let Err(e) = spool.append(&frame) {
-                    log.line(&format!("could not spool a frame, {} bytes lost: {e}", frame.len()));
                 }
+            }
+            if let Err(e) = spool.append(&frame) {
+                log.line(&format!("could not spool a frame, holding it in memory: {e}"));
+                hold(&mut held, frame, log);
             }
         }
         if closing {
+            if !held.is_empty() {
+                log.line(&format!("exiting with {} frames neither delivered nor spooled", held.len()));
+            }
             return;
         }
+    }
+}
+
+/// Most bytes held in memory; past it the oldest frames are given up.
+const MAX_HELD_BYTES: usize = 64 << 20;
+
+fn hold(held: &mut VecDeque<Vec<u8>>, frame: Vec<u8>, log: &Log) {
+    held.push_back(frame);
+    let mut total: usize = held.iter().map(Vec::len).sum();
+    while total > MAX_HELD_BYTES {
+        let Some(dropped) = held.pop_front() else { break };
+        total -= dropped.len();
+        log.line(&format!("memory bound reached: gave up a frame of {} bytes", dropped.len()));
     }
 }
 

@@ -6,6 +6,7 @@
 //! SQLite. [`cli`] holds one file per subcommand.
 
 pub mod cli;
+pub mod config;
 pub mod ingest;
 pub mod paths;
 pub mod server;

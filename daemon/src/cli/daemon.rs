@@ -74,7 +74,8 @@ fn run_foreground(paths: &Paths, ready_pipe: Option<File>) -> Result<()> {
                 }
             }
         };
-        let daemon = server::run(DaemonOptions::new(paths.clone()), ready_tx, shutdown_signal());
+        let options = DaemonOptions::load(paths.clone())?;
+        let daemon = server::run(options, ready_tx, shutdown_signal());
         let (result, ()) = tokio::join!(daemon, notify);
         result
     });

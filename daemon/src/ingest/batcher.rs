@@ -2,16 +2,21 @@
 //! transaction per batch, and each sender is told once its events are durable.
 //!
 //! The batcher runs on its own thread because SQLite calls block; it owns the
-//! daemon's only writer connection.
+//! daemon's only writer connection. When the database cannot be written (disk
+//! full, locked, removed), events from clients go to the daemon's spool
+//! instead, which is durable too: the client is answered, and the spool is
+//! replayed once the database works again.
 
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use lcd_client::sender::record_frames;
+use lcd_client::spool::Spool;
 use lcd_client::Event;
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// When a batch is written: at `max_events` events or `max_wait` after its
 /// first event, whichever comes first.
@@ -36,71 +41,166 @@ pub enum IngestError {
     ShuttingDown,
 }
 
-struct Job {
-    events: Vec<Event>,
-    done: oneshot::Sender<Result<(), IngestError>>,
+/// Work for the writer thread that is not a batch of events (orphan checks,
+/// retention): it runs between batches, on the one writer connection.
+pub type Maintenance = Box<dyn FnOnce(&mut Store) -> Result<String, StoreError> + Send>;
+
+enum Work {
+    /// `spill`: on storage failure, keep the events in the daemon's spool
+    /// (events from clients) rather than fail (events replayed from there).
+    Events {
+        events: Vec<Event>,
+        spill: bool,
+        done: oneshot::Sender<Result<(), IngestError>>,
+    },
+    Maintenance {
+        task: Maintenance,
+        done: oneshot::Sender<Result<String, IngestError>>,
+    },
 }
 
 /// The handle connections use to store events.
 #[derive(Clone)]
 pub struct Ingest {
-    jobs: mpsc::Sender<Job>,
+    work: mpsc::Sender<Work>,
 }
 
 impl Ingest {
     /// Starts the batcher thread. It stops once every `Ingest` clone is
     /// dropped, after writing what it holds.
-    pub fn start(store: Store, config: BatchConfig, runtime: Handle) -> (Ingest, JoinHandle<()>) {
-        let (jobs, rx) = mpsc::channel(4096);
+    pub fn start(store: Store, spool: Spool, config: BatchConfig, runtime: Handle) -> (Ingest, JoinHandle<()>) {
+        let (work, rx) = mpsc::channel(4096);
         let thread = std::thread::Builder::new()
             .name("lcd-batcher".into())
-            .spawn(move || run(store, config, rx, runtime))
+            .spawn(move || Batcher { store, spool, config, runtime, failing: None }.run(rx))
             .expect("spawn the batcher thread");
-        (Ingest { jobs }, thread)
+        (Ingest { work }, thread)
     }
 
-    /// Stores `events`; returns once they are committed.
+    /// Stores events from a client; returns once they are durable (committed,
+    /// or in the daemon's spool when the database cannot be written).
     pub async fn store(&self, events: Vec<Event>) -> Result<(), IngestError> {
+        self.send(events, true).await
+    }
+
+    /// Stores events replayed from the spool; fails when the database cannot
+    /// be written, so that the spool file is kept for a later try.
+    pub async fn store_replayed(&self, events: Vec<Event>) -> Result<(), IngestError> {
+        self.send(events, false).await
+    }
+
+    async fn send(&self, events: Vec<Event>, spill: bool) -> Result<(), IngestError> {
         let (done, wait) = oneshot::channel();
-        self.jobs.send(Job { events, done }).await.map_err(|_| IngestError::ShuttingDown)?;
+        self.work.send(Work::Events { events, spill, done }).await.map_err(|_| IngestError::ShuttingDown)?;
+        wait.await.map_err(|_| IngestError::ShuttingDown)?
+    }
+
+    /// Runs `task` on the writer connection between batches.
+    pub async fn maintain(&self, task: Maintenance) -> Result<String, IngestError> {
+        let (done, wait) = oneshot::channel();
+        self.work.send(Work::Maintenance { task, done }).await.map_err(|_| IngestError::ShuttingDown)?;
         wait.await.map_err(|_| IngestError::ShuttingDown)?
     }
 }
 
-fn run(mut store: Store, config: BatchConfig, mut rx: mpsc::Receiver<Job>, runtime: Handle) {
-    let mut failing: Option<String> = None;
-    while let Some(first) = rx.blocking_recv() {
-        let deadline = Instant::now() + config.max_wait;
-        let mut count = first.events.len();
-        let mut jobs = vec![first];
-        while count < config.max_events {
-            let next = runtime.block_on(async { tokio::time::timeout_at(deadline.into(), rx.recv()).await });
-            match next {
-                Ok(Some(job)) => {
-                    count += job.events.len();
-                    jobs.push(job);
+struct Batcher {
+    store: Store,
+    spool: Spool,
+    config: BatchConfig,
+    runtime: Handle,
+    /// The storage error being reported, so that it is logged once.
+    failing: Option<String>,
+}
+
+type Pending = (Vec<Event>, bool, oneshot::Sender<Result<(), IngestError>>);
+
+impl Batcher {
+    fn run(mut self, mut rx: mpsc::Receiver<Work>) {
+        while let Some(first) = rx.blocking_recv() {
+            let mut batch: Vec<Pending> = Vec::new();
+            let mut count = 0;
+            let mut next = Some(first);
+            let deadline = Instant::now() + self.config.max_wait;
+            while let Some(work) = next.take() {
+                match work {
+                    Work::Events { events, spill, done } => {
+                        count += events.len();
+                        batch.push((events, spill, done));
+                    }
+                    Work::Maintenance { task, done } => {
+                        // Keep order: what came before the task is written first.
+                        self.write(std::mem::take(&mut batch));
+                        count = 0;
+                        self.reopen_if_replaced();
+                        let _ = done.send(task(&mut self.store).map_err(|e| IngestError::Storage(e.to_string())));
+                    }
                 }
-                Ok(None) | Err(_) => break,
+                if count >= self.config.max_events {
+                    break;
+                }
+                next = self
+                    .runtime
+                    .block_on(async { tokio::time::timeout_at(deadline.into(), rx.recv()).await })
+                    .ok()
+                    .flatten();
             }
+            self.write(batch);
         }
-        let events: Vec<Event> = jobs.iter().flat_map(|j| j.events.iter().cloned()).collect();
-        let result = store.apply(&events).map_err(|e| IngestError::Storage(e.to_string()));
-        // One line when storage starts failing and one when it recovers, not
-        // one per batch.
-        match (&result, &failing) {
-            (Err(IngestError::Storage(e)), None) => {
-                tracing::error!("cannot write to the database, clients will spool: {e}");
-                failing = Some(e.clone());
-            }
-            (Ok(()), Some(_)) => {
-                tracing::info!("database writes work again");
-                failing = None;
-            }
-            _ => {}
+    }
+
+    fn write(&mut self, batch: Vec<Pending>) {
+        if batch.is_empty() {
+            return;
         }
+        self.reopen_if_replaced();
+        let events: Vec<Event> = batch.iter().flat_map(|(e, _, _)| e.iter().cloned()).collect();
+        let result = self.store.apply(&events);
         tracing::debug!(events = events.len(), ok = result.is_ok(), "batch written");
-        for job in jobs {
-            let _ = job.done.send(result.clone());
+        match result {
+            Ok(()) => {
+                if self.failing.take().is_some() {
+                    tracing::info!("database writes work again");
+                }
+                for (_, _, done) in batch {
+                    let _ = done.send(Ok(()));
+                }
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                if self.failing.as_deref() != Some(reason.as_str()) {
+                    tracing::error!(
+                        "cannot write to the database, keeping records in the spool until it works: {reason}"
+                    );
+                    self.failing = Some(reason.clone());
+                }
+                for (events, spill, done) in batch {
+                    let result = if spill { self.spill(events) } else { Err(IngestError::Storage(reason.clone())) };
+                    let _ = done.send(result);
+                }
+            }
+        }
+    }
+
+    /// Keeps events in the daemon's spool; durable, so the client may let go.
+    fn spill(&self, events: Vec<Event>) -> Result<(), IngestError> {
+        for frame in record_frames(events, usize::MAX) {
+            self.spool
+                .append(&frame)
+                .map_err(|e| IngestError::Storage(format!("database and spool both failed: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// A database file removed or replaced underneath us would swallow every
+    /// later write into an unlinked file: open the one at the path instead.
+    fn reopen_if_replaced(&mut self) {
+        if !self.store.file_replaced() {
+            return;
+        }
+        tracing::warn!(path = %self.store.path().display(), "the database file was removed or replaced; opening it anew");
+        match Store::open_writer(&self.store.path().to_path_buf()) {
+            Ok(store) => self.store = store,
+            Err(e) => tracing::error!("cannot reopen the database: {e}"),
         }
     }
 }

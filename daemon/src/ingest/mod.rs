@@ -2,9 +2,11 @@
 //! that owns the one writer connection, and spool replay.
 
 mod batcher;
+mod orphans;
 mod replay;
 mod validate;
 
-pub use batcher::{BatchConfig, Ingest, IngestError};
+pub use batcher::{BatchConfig, Ingest, IngestError, Maintenance};
+pub use orphans::mark_orphans;
 pub use replay::{replay_spool, ReplayReport};
 pub use validate::validate;

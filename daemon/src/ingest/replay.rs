@@ -55,7 +55,7 @@ pub async fn replay_spool(spool: &Spool, ingest: &Ingest) -> anyhow::Result<Repl
         }
         let count = events.len();
         for chunk in events.chunks(5000) {
-            ingest.store(chunk.to_vec()).await?;
+            ingest.store_replayed(chunk.to_vec()).await?;
         }
         if !future.is_empty() {
             keep_for_newer_daemon(spool, &future)?;

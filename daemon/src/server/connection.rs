@@ -10,34 +10,13 @@ use lcd_client::protocol::{RefusalReason, PROTOCOL_VERSION};
 use lcd_client::{Reply, Request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::Context_;
+use super::registry::Admitted;
+use super::Shared;
 use crate::ingest::{validate, IngestError};
 use crate::store::now_micros;
 
-/// Bounds on what one connection may cost the daemon.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Connections served at once; further ones are refused.
-    pub max_connections: usize,
-    /// A new connection must send its first frame within this time.
-    pub first_frame: Duration,
-    /// An established connection may stay silent this long between frames
-    /// (lcd-hook keeps one per shell and writes only when a command runs).
-    pub idle: Duration,
-    /// Once a header arrived, its payload must follow within this time.
-    pub payload: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_connections: 1024,
-            first_frame: Duration::from_secs(10),
-            idle: Duration::from_secs(3600),
-            payload: Duration::from_secs(10),
-        }
-    }
-}
+/// Once a header arrived, its payload must follow within this time.
+const PAYLOAD_WAIT: Duration = Duration::from_secs(10);
 
 /// Why a connection was closed early.
 enum Close {
@@ -47,35 +26,46 @@ enum Close {
     Because(String),
 }
 
-pub(super) async fn serve(stream: Stream, ctx: &Context_) {
+pub(super) async fn serve(stream: Stream, admitted: Admitted, shared: &Shared) {
     let creds = stream.peer_creds().ok();
     let peer_pid = creds.as_ref().and_then(|c| c.pid()).unwrap_or(0);
     let peer_uid = creds.as_ref().and_then(|c| c.euid());
-    if peer_uid != Some(ctx.own_uid) {
+    let root_allowed = peer_uid == Some(0) && shared.settings().allow_root;
+    if peer_uid != Some(shared.own_uid) && !root_allowed {
         let who = peer_uid.map_or("an unknown user".to_string(), |u| format!("uid {u}"));
-        tracing::warn!(peer_pid, "refused a connection from {who}: only uid {} may use this daemon", ctx.own_uid);
+        tracing::warn!(peer_pid, "refused a connection from {who}: only uid {} may use this daemon", shared.own_uid);
         return;
     }
-    match serve_frames(stream, ctx).await {
+    match serve_frames(stream, &admitted, shared).await {
         Close::Done => {}
         Close::Because(reason) => tracing::warn!(peer_pid, "closed a connection: {reason}"),
     }
 }
 
-async fn serve_frames(stream: Stream, ctx: &Context_) -> Close {
+async fn serve_frames(stream: Stream, admitted: &Admitted, shared: &Shared) -> Close {
     // `&Stream` reads and writes; one task does both in turn.
     let (mut rx, mut tx) = (&stream, &stream);
     let mut first = true;
     loop {
-        let wait = if first { ctx.limits.first_frame } else { ctx.limits.idle };
+        let settings = shared.settings();
+        let wait = if first {
+            Duration::from_millis(settings.first_frame_timeout_ms)
+        } else {
+            Duration::from_secs(settings.idle_timeout_s)
+        };
         let mut head = [0u8; HEADER_LEN];
-        match tokio::time::timeout(wait, read_header(&mut rx, &mut head)).await {
-            Err(_) if first => return Close::Because(format!("nothing sent within {} s", wait.as_secs())),
+        let header = tokio::select! {
+            read = tokio::time::timeout(wait, read_header(&mut rx, &mut head)) => read,
+            _ = admitted.close.notified() => return Close::Done,
+        };
+        match header {
+            Err(_) if first => return Close::Because(format!("nothing sent within {} ms", wait.as_millis())),
             Err(_) | Ok(Ok(false)) => return Close::Done,
             Ok(Err(e)) => return Close::Because(format!("reading a frame header: {}", FrameError::from(e))),
             Ok(Ok(true)) => {}
         }
         first = false;
+        admitted.touch();
         let header = match frame::parse_header(&head) {
             Ok(header) => header,
             Err(e) => return Close::Because(e.to_string()),
@@ -85,25 +75,25 @@ async fn serve_frames(stream: Stream, ctx: &Context_) -> Close {
             // daemon. Take the payload first (it is under the cap): closing
             // with unread bytes would reset the connection and lose the answer.
             let mut skip = vec![0u8; header.len as usize];
-            let _ = tokio::time::timeout(ctx.limits.payload, rx.read_exact(&mut skip)).await;
+            let _ = tokio::time::timeout(PAYLOAD_WAIT, rx.read_exact(&mut skip)).await;
             let reply = Reply::Refused { reason: RefusalReason::UnsupportedVersion { supported: PROTOCOL_VERSION } };
             let _ = send(&mut tx, &reply).await;
             return Close::Because(FrameError::UnsupportedVersion(header.version).to_string());
         }
         let mut payload = vec![0u8; header.len as usize];
-        match tokio::time::timeout(ctx.limits.payload, rx.read_exact(&mut payload)).await {
+        match tokio::time::timeout(PAYLOAD_WAIT, rx.read_exact(&mut payload)).await {
             Err(_) => {
                 return Close::Because(format!(
                     "frame payload of {} bytes not sent within {} s",
                     header.len,
-                    ctx.limits.payload.as_secs()
+                    PAYLOAD_WAIT.as_secs()
                 ))
             }
             Ok(Err(e)) => return Close::Because(FrameError::from(e).to_string()),
             Ok(Ok(_)) => {}
         }
         let reply = match frame::decode_payload::<Request>(header, &payload) {
-            Ok(request) => answer(request, ctx).await,
+            Ok(request) => answer(request, shared).await,
             Err(e) => return Close::Because(e.to_string()),
         };
         if let Err(e) = send(&mut tx, &reply).await {
@@ -124,14 +114,14 @@ async fn read_header(rx: &mut (impl AsyncReadExt + Unpin), head: &mut [u8; HEADE
     Ok(true)
 }
 
-async fn answer(request: Request, ctx: &Context_) -> Reply {
+async fn answer(request: Request, shared: &Shared) -> Reply {
     match request {
         Request::Record(events) => {
             if let Err(detail) = validate(&events, now_micros()) {
                 return Reply::Refused { reason: RefusalReason::Invalid { detail } };
             }
             let count = events.len() as u32;
-            match ctx.ingest.store(events).await {
+            match shared.ingest.store(events).await {
                 Ok(()) => Reply::Stored { events: count },
                 Err(IngestError::Storage(detail)) => {
                     Reply::Refused { reason: RefusalReason::StorageUnavailable { detail } }
@@ -140,8 +130,9 @@ async fn answer(request: Request, ctx: &Context_) -> Reply {
             }
         }
         Request::Status => {
-            let mut status = serde_json::to_value(&ctx.status).expect("status serializes");
-            status["uptime_s"] = ((now_micros() - ctx.status.started_at) / 1_000_000).into();
+            let mut status = serde_json::to_value(&shared.status).expect("status serializes");
+            status["uptime_s"] = ((now_micros() - shared.status.started_at) / 1_000_000).into();
+            status["connections"] = shared.connections.count().into();
             Reply::Status { json: status.to_string() }
         }
     }

@@ -7,42 +7,43 @@
 mod connection;
 mod listener;
 mod lock;
+mod registry;
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use interprocess::local_socket::tokio::prelude::*;
 use lcd_client::spool::Spool;
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::oneshot;
 
+use crate::config::{Config, DaemonConfig};
 use crate::ingest::{self, BatchConfig, Ingest};
 use crate::paths::{check_private_dir, Paths};
 use crate::store::{now_micros, Store};
 
-pub use connection::Limits;
 pub use lock::{running_daemon_pid, PidLock};
+use registry::Registry;
 
 /// How the daemon runs.
 #[derive(Debug, Clone)]
 pub struct DaemonOptions {
     pub paths: Paths,
-    pub batch: BatchConfig,
-    /// How often the spool is checked for frames to replay.
-    pub replay_every: Duration,
-    pub limits: Limits,
+    pub config: Config,
 }
 
 impl DaemonOptions {
+    /// Options from the user's config file (and `LCD_*` variables).
+    pub fn load(paths: Paths) -> Result<DaemonOptions> {
+        let config = Config::load(&paths.config_file())?;
+        Ok(DaemonOptions { paths, config })
+    }
+
+    /// Options with the default configuration, whatever the environment says.
     pub fn new(paths: Paths) -> DaemonOptions {
-        DaemonOptions {
-            paths,
-            batch: BatchConfig::default(),
-            replay_every: Duration::from_secs(1),
-            limits: Limits::default(),
-        }
+        DaemonOptions { paths, config: Config::default() }
     }
 }
 
@@ -54,11 +55,19 @@ pub struct Ready {
 }
 
 /// What connections share.
-pub(crate) struct Context_ {
+pub(crate) struct Shared {
     pub ingest: Ingest,
-    pub limits: Limits,
+    /// The `[daemon]` settings; replaced on SIGHUP.
+    pub settings: RwLock<DaemonConfig>,
     pub own_uid: u32,
     pub status: StatusInfo,
+    pub connections: Registry,
+}
+
+impl Shared {
+    pub fn settings(&self) -> DaemonConfig {
+        self.settings.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 /// The facts `lcd status` asks the daemon for.
@@ -74,29 +83,30 @@ pub struct StatusInfo {
 }
 
 /// Runs the daemon until `shutdown` completes, then stops accepting, commits
-/// what it holds and removes its socket.
+/// what it holds and removes its socket. SIGHUP re-reads the config file.
 pub async fn run(
     options: DaemonOptions,
     ready: oneshot::Sender<Ready>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
-    let paths = &options.paths;
+    let DaemonOptions { paths, config } = options;
     check_private_dir(&paths.socket_dir())?;
     check_private_dir(&paths.data_dir)?;
     check_private_dir(&paths.state_dir)?;
     let _lock = PidLock::acquire(&paths.pid_file())?;
+    raise_open_file_limit();
     let store =
         Store::open_writer(&paths.database()).with_context(|| format!("opening {}", paths.database().display()))?;
     let listener = listener::bind(&paths.socket)?;
 
-    let (ingest, batcher) = Ingest::start(store, options.batch, tokio::runtime::Handle::current());
     let spool = Spool::new(paths.spool_dir());
-    let replayer = tokio::spawn(replay_forever(spool, ingest.clone(), options.replay_every));
-
+    let batch =
+        BatchConfig { max_events: config.daemon.batch_max_events.max(1), max_wait: config.daemon.batch_max_wait() };
+    let (ingest, batcher) = Ingest::start(store, spool.clone(), batch, tokio::runtime::Handle::current());
     let pid = std::process::id();
-    let ctx = Arc::new(Context_ {
+    let shared = Arc::new(Shared {
         ingest,
-        limits: options.limits,
+        settings: RwLock::new(config.daemon.clone()),
         own_uid: unsafe { libc::geteuid() },
         status: StatusInfo {
             pid,
@@ -106,70 +116,63 @@ pub async fn run(
             socket: paths.socket.clone(),
             database: paths.database(),
         },
+        connections: Registry::default(),
     });
+    let background = [
+        tokio::spawn(replay_forever(spool, Arc::clone(&shared))),
+        tokio::spawn(check_orphans_forever(Arc::clone(&shared))),
+        tokio::spawn(reload_on_hangup(paths.clone(), Arc::clone(&shared))),
+    ];
     tracing::info!(socket = %paths.socket.display(), pid, "lcd daemon ready");
     let _ = ready.send(Ready { socket: paths.socket.clone(), pid });
 
-    let slots = Arc::new(Semaphore::new(options.limits.max_connections));
     let mut connections = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
-    let mut refused_for_load = 0u64;
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
-            accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok(stream) => stream,
-                    Err(e) => {
-                        tracing::warn!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        continue;
-                    }
-                };
-                let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-                    // Over the limit: refuse, but say so only now and then.
-                    if refused_for_load.is_power_of_two() {
-                        tracing::warn!(limit = options.limits.max_connections, "too many connections; refusing new ones ({} so far)", refused_for_load + 1);
-                    }
-                    refused_for_load += 1;
-                    continue;
-                };
-                let ctx = Arc::clone(&ctx);
-                connections.spawn(async move {
-                    connection::serve(stream, &ctx).await;
-                    drop(slot);
-                });
-            }
+            accepted = listener.accept() => match accepted {
+                Ok(stream) => {
+                    let admitted = shared.connections.admit(shared.settings().max_connections);
+                    let shared = Arc::clone(&shared);
+                    connections.spawn(async move { connection::serve(stream, admitted, &shared).await });
+                }
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
     tracing::info!("shutting down");
     drop(listener); // removes the socket file: no new clients
-                    // Give connections a moment to finish the request they are in.
+                    // Let connections finish the request they are in; idle ones are told to go.
+    shared.connections.close_all();
     let _ =
         tokio::time::timeout(Duration::from_secs(2), async { while connections.join_next().await.is_some() {} }).await;
     connections.abort_all();
-    replayer.abort();
-    let _ = replayer.await;
-    drop(ctx);
+    for task in background {
+        task.abort();
+        let _ = task.await;
+    }
+    drop(shared);
     // The batcher writes what it holds and stops once every handle is gone.
     tokio::task::spawn_blocking(move || batcher.join()).await.ok();
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn replay_forever(spool: Spool, ingest: Ingest, every: Duration) {
+async fn replay_forever(spool: Spool, shared: Arc<Shared>) {
     // Frames from a newer lcd-hook, set aside by an older daemon, first.
     let future = Spool::new(spool.dir().join("future"));
     for spool in [&future, &spool] {
-        report_replay(ingest::replay_spool(spool, &ingest).await);
+        report_replay(ingest::replay_spool(spool, &shared.ingest).await);
     }
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        tokio::time::sleep(Duration::from_millis(shared.settings().replay_interval_ms.max(10))).await;
         if spool.backlog_bytes() > 0 {
-            report_replay(ingest::replay_spool(&spool, &ingest).await);
+            report_replay(ingest::replay_spool(&spool, &shared.ingest).await);
         }
     }
 }
@@ -180,6 +183,44 @@ fn report_replay(result: Result<ingest::ReplayReport>) {
             tracing::info!(files = report.files, events = report.events, dropped = report.dropped, "replayed the spool")
         }
         Ok(_) => {}
-        Err(e) => tracing::warn!("spool replay failed, will retry: {e:#}"),
+        Err(e) => tracing::debug!("spool replay failed, will retry: {e:#}"),
+    }
+}
+
+async fn check_orphans_forever(shared: Arc<Shared>) {
+    let host = lcd_client::sys::hostname();
+    loop {
+        match shared.ingest.maintain(ingest::mark_orphans(host.clone())).await {
+            Ok(report) => tracing::debug!("{report}"),
+            Err(e) => tracing::debug!("orphan check failed: {e}"),
+        }
+        tokio::time::sleep(Duration::from_secs(shared.settings().orphan_check_s.max(1))).await;
+    }
+}
+
+/// SIGHUP: read the config file again; keep the old settings if it is broken.
+async fn reload_on_hangup(paths: Paths, shared: Arc<Shared>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else { return };
+    while hangups.recv().await.is_some() {
+        match Config::load(&paths.config_file()) {
+            Ok(config) => {
+                *shared.settings.write().unwrap_or_else(|e| e.into_inner()) = config.daemon;
+                tracing::info!("configuration reloaded (batch sizes apply after a restart)");
+            }
+            Err(e) => tracing::error!("configuration not reloaded, keeping the current one: {e:#}"),
+        }
+    }
+}
+
+/// Many shells mean many connections: allow as many descriptors as we may.
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit with a valid struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max.min(65536);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
     }
 }

@@ -33,6 +33,8 @@ pub enum StoreError {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// (device, inode) of the file when it was opened.
+    identity: Option<(u64, u64)>,
 }
 
 impl Store {
@@ -53,14 +55,16 @@ impl Store {
             .map_err(|source| StoreError::Create { path: path.into(), source })?;
         let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o600));
         let mut conn = Connection::open(path)?;
-        conn.busy_timeout(Duration::from_secs(5))?;
+        // Short: a batch that waits on another process's lock is spooled
+        // instead, well within the client's time budget.
+        conn.busy_timeout(Duration::from_millis(500))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // A commit is durable once its WAL frames are synced; checkpoints
         // happen in the background of later commits.
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrations::migrate(&mut conn, path)?;
-        Ok(Store { conn, path: path.into() })
+        Ok(Store { conn, path: path.into(), identity: file_identity(path) })
     }
 
     /// Opens the database read-only. `Ok(None)` when it does not exist yet.
@@ -72,7 +76,12 @@ impl Store {
             Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
         conn.busy_timeout(Duration::from_secs(2))?;
         migrations::check_readable(&conn, path)?;
-        Ok(Some(Store { conn, path: path.into() }))
+        Ok(Some(Store { conn, path: path.into(), identity: file_identity(path) }))
+    }
+
+    /// Whether the file at our path is no longer the one we opened.
+    pub fn file_replaced(&self) -> bool {
+        file_identity(&self.path) != self.identity
     }
 
     pub fn path(&self) -> &Path {
@@ -82,6 +91,11 @@ impl Store {
     pub(crate) fn conn(&self) -> &Connection {
         &self.conn
     }
+}
+
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// Microseconds since the Unix epoch, now.

@@ -89,3 +89,25 @@ fn insert_end(tx: &Transaction, e: &CommandEnd, now: i64) -> Result<(), StoreErr
     ])?;
     Ok(())
 }
+
+impl Store {
+    /// (id, shell pid) of the commands still running that were typed on `host`.
+    pub fn running_on(&self, host: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, shell_pid FROM commands WHERE status = 'running' AND hostname = ?1 AND shell_pid IS NOT NULL",
+        )?;
+        let rows = stmt.query_map([host], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Marks these still-running commands as ended with an unknown outcome.
+    pub fn mark_unknown(&mut self, ids: &[String]) -> Result<usize, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut count = 0;
+        for id in ids {
+            count += tx.execute("UPDATE commands SET status = 'unknown' WHERE id = ?1 AND status = 'running'", [id])?;
+        }
+        tx.commit()?;
+        Ok(count)
+    }
+}

@@ -1,0 +1,147 @@
+//! `config.toml` in the config folder, with `LCD_<SECTION>_<KEY>` environment
+//! overrides. Unknown keys are errors that name the key and its line: a typo
+//! must not silently leave a setting at its default.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+/// Everything lcd can be configured with.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub daemon: DaemonConfig,
+}
+
+/// `[daemon]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// Accept connections from root even when the daemon runs as another user.
+    pub allow_root: bool,
+    /// A batch is written at this many events ...
+    pub batch_max_events: usize,
+    /// ... or this long after its first event, whichever comes first.
+    pub batch_max_wait_ms: u64,
+    /// Connections served at once; when full, the one idle longest is closed.
+    pub max_connections: usize,
+    /// A new connection must send its first frame within this time.
+    pub first_frame_timeout_ms: u64,
+    /// An established connection may stay silent this long.
+    pub idle_timeout_s: u64,
+    /// How often the spool is checked for frames to replay.
+    pub replay_interval_ms: u64,
+    /// How often running commands are checked for a shell that is gone.
+    pub orphan_check_s: u64,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            allow_root: false,
+            batch_max_events: 2000,
+            batch_max_wait_ms: 5,
+            max_connections: 1024,
+            first_frame_timeout_ms: 10_000,
+            idle_timeout_s: 3600,
+            replay_interval_ms: 1000,
+            orphan_check_s: 30,
+        }
+    }
+}
+
+impl DaemonConfig {
+    pub fn batch_max_wait(&self) -> Duration {
+        Duration::from_millis(self.batch_max_wait_ms)
+    }
+}
+
+const SECTIONS: &[&str] = &["daemon"];
+
+impl Config {
+    /// Reads `path` (absent means defaults), then applies `LCD_*` variables.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        Config::parse(&text, std::env::vars()).with_context(|| format!("in {}", path.display()))
+    }
+
+    /// Parses a config text and applies overrides from `vars`.
+    pub fn parse(text: &str, vars: impl Iterator<Item = (String, String)>) -> Result<Config> {
+        // The file alone first, so that errors point at its lines.
+        let from_file: Config = toml::from_str(text)?;
+        let overrides: Vec<(String, String, toml::Value)> =
+            vars.filter_map(|(name, raw)| override_of(&name, &raw)).collect();
+        if overrides.is_empty() {
+            return Ok(from_file);
+        }
+        let mut table: toml::Table = toml::from_str(text)?;
+        let names: Vec<String> =
+            overrides.iter().map(|(s, k, _)| format!("LCD_{}_{}", s, k).to_ascii_uppercase()).collect();
+        for (section, key, value) in overrides {
+            let entry = table.entry(section).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let toml::Value::Table(t) = entry {
+                t.insert(key, value);
+            }
+        }
+        Config::deserialize(table).with_context(|| format!("in the environment ({})", names.join(", ")))
+    }
+}
+
+/// `LCD_DAEMON_MAX_CONNECTIONS=7` → ("daemon", "max_connections", 7): a TOML
+/// value when the text reads as one (numbers, booleans, arrays), else a string.
+fn override_of(name: &str, raw: &str) -> Option<(String, String, toml::Value)> {
+    let rest = name.strip_prefix("LCD_")?.to_ascii_lowercase();
+    let section = SECTIONS.iter().find(|s| rest.starts_with(&format!("{s}_")))?;
+    let key = rest[section.len() + 1..].to_string();
+    let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+    Some((section.to_string(), key, value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config> {
+        Config::parse(text, std::iter::empty())
+    }
+
+    #[test]
+    fn an_empty_file_gives_the_defaults() {
+        assert_eq!(parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_its_line() {
+        let err = parse("[daemon]\nallow_root = true\nbatch_max_event = 3\n").unwrap_err().to_string();
+        assert!(err.contains("batch_max_event") && err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn a_wrong_type_is_named() {
+        let err = parse("[daemon]\nallow_root = \"yes\"\n").unwrap_err().to_string();
+        assert!(err.contains("allow_root") || err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_override_names_the_variable() {
+        let vars = [("LCD_DAEMON_ALLOW_ROOT".to_string(), "maybe".to_string())];
+        let err = format!("{:#}", Config::parse("", vars.into_iter()).unwrap_err());
+        assert!(err.contains("LCD_DAEMON_ALLOW_ROOT"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let vars = [("LCD_DAEMON_MAX_CONNECTIONS".to_string(), "7".to_string()), ("LCD_SOCKET".into(), "/x".into())];
+        let config = Config::parse("[daemon]\nmax_connections = 3\n", vars.into_iter()).unwrap();
+        assert_eq!(config.daemon.max_connections, 7);
+    }
+}
