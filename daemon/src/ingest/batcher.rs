@@ -198,7 +198,7 @@ impl Batcher {
             return;
         }
         tracing::warn!(path = %self.store.path().display(), "the database file was removed or replaced; opening it anew");
-        match Store::open_writer(&self.store.path().to_path_buf()) {
+        match Store::open_writer(self.store.path()) {
             Ok(store) => self.store = store,
             Err(e) => tracing::error!("cannot reopen the database: {e}"),
         }
