@@ -142,6 +142,28 @@ impl Sender {
     }
 }
 
+/// Where a frame went.
+#[derive(Debug)]
+pub enum Handed {
+    /// The daemon acknowledged it as durable.
+    Delivered,
+    /// The daemon did not take it (for this reason); it is in the spool.
+    Spooled(SendError),
+}
+
+/// Gives one `Request::Record` frame to the daemon, or to the spool when the
+/// daemon does not take it. With no sender, straight to the spool. Fails only
+/// when neither took the frame: the caller still holds it.
+pub fn deliver_or_spool(sender: Option<&mut Sender>, spool: &crate::spool::Spool, frame: &[u8]) -> io::Result<Handed> {
+    let why = match sender.map(|s| s.deliver(frame)) {
+        Some(Ok(())) => return Ok(Handed::Delivered),
+        Some(Err(e)) => e,
+        None => SendError::Unreachable(io::Error::other("not tried: waiting before the next attempt")),
+    };
+    spool.append(frame)?;
+    Ok(Handed::Spooled(why))
+}
+
 /// Encodes events as `Request::Record` frames, as many events per frame as fit
 /// under the size cap (and at most `max_events`).
 pub fn record_frames(events: Vec<Event>, max_events: usize) -> Vec<Vec<u8>> {

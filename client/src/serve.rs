@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use crate::pipe::{Parser, ShellEnd, ShellRecord, ShellStart};
 use crate::protocol::{truncate_marked, CommandEnd, CommandStart, Event, Session, MAX_FIELD_LEN};
 use crate::record_id::RecordId;
-use crate::sender::{record_frames, SendError, Sender};
+use crate::sender::{deliver_or_spool, record_frames, Handed, SendError, Sender};
 use crate::spool::Spool;
 use crate::sys;
 
@@ -203,23 +203,20 @@ fn send_loop(config: &ServeConfig, shared: &Shared, log: &Log) {
         frames.extend(record_frames(events, EVENTS_PER_FRAME));
         for frame in frames {
             let may_try = retry_at.is_none_or(|t| Instant::now() >= t);
-            if may_try {
-                match sender.deliver(&frame) {
-                    Ok(()) => {
-                        retry_at = None;
-                        continue;
-                    }
-                    Err(e) => {
+            match deliver_or_spool(may_try.then_some(&mut sender), &spool, &frame) {
+                Ok(Handed::Delivered) => retry_at = None,
+                Ok(Handed::Spooled(why)) => {
+                    if may_try {
                         if retry_at.is_none() {
-                            log.line(&format!("spooling: {e}"));
+                            log.line(&format!("spooling: {why}"));
                         }
                         retry_at = Some(Instant::now() + RETRY_AFTER);
                     }
                 }
-            }
-            if let Err(e) = spool.append(&frame) {
-                log.line(&format!("could not spool a frame, holding it in memory: {e}"));
-                hold(&mut held, frame, log);
+                Err(e) => {
+                    log.line(&format!("could not spool a frame, holding it in memory: {e}"));
+                    hold(&mut held, frame, log);
+                }
             }
         }
         if closing {

@@ -2,8 +2,11 @@
 //! bash in a pseudo-terminal ([`pty`]), a private home per test ([`env`]),
 //! and the daemon run in-process, waited for by its ready signal.
 
+pub mod daemon;
 pub mod env;
 pub mod pty;
+pub mod records;
 
+pub use daemon::DaemonProcess;
 pub use env::{InProcessDaemon, TestEnv};
 pub use pty::{Shell, ShellKind};

@@ -168,6 +168,12 @@ impl Shell {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// Kills the shell with SIGKILL and reaps it, as a closed terminal would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Types `exit` and waits for the shell to end.
     pub fn exit(mut self) -> Result<()> {
         self.type_line("exit")?;

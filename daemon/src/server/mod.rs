@@ -208,9 +208,14 @@ async fn reload_on_hangup(paths: Paths, shared: Arc<Shared>) {
                 *shared.settings.write().unwrap_or_else(|e| e.into_inner()) = config.daemon;
                 tracing::info!("configuration reloaded (batch sizes apply after a restart)");
             }
-            Err(e) => tracing::error!("configuration not reloaded, keeping the current one: {e:#}"),
+            Err(e) => tracing::error!("configuration not reloaded, keeping the current one: {}", one_line(&e)),
         }
     }
+}
+
+/// An error and its causes on one log line (TOML errors span several).
+fn one_line(error: &anyhow::Error) -> String {
+    format!("{error:#}").lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
 /// Many shells mean many connections: allow as many descriptors as we may.

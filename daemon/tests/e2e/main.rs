@@ -6,6 +6,7 @@ mod capture;
 mod hostile;
 mod init_script;
 mod packaging;
+mod resilience;
 
 use anyhow::Result;
 use lcd_testkit::{ShellKind, TestEnv};

@@ -1,0 +1,95 @@
+//! `lcd daemon run` as a child process, for tests that kill, stop or signal
+//! it, or read its log.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+
+use crate::env::TestEnv;
+
+pub struct DaemonProcess {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl DaemonProcess {
+    /// Starts `lcd daemon run` with `extra` added to the environment and
+    /// waits for its ready line.
+    pub fn start(env: &TestEnv, extra: &[(&str, &str)]) -> Result<DaemonProcess> {
+        let mut cmd = env.lcd_command(&["daemon", "run"]);
+        cmd.envs(extra.iter().copied()).stderr(Stdio::piped()).stdout(Stdio::null());
+        let mut child = cmd.spawn()?;
+        let (tx, lines) = mpsc::channel();
+        let stderr = child.stderr.take().expect("piped");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut daemon = DaemonProcess { child, lines, seen: Vec::new() };
+        daemon.wait_log("lcd daemon ready")?;
+        Ok(daemon)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for a log line containing `text`; returns it.
+    pub fn wait_log(&mut self, text: &str) -> Result<String> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(line) = self.seen.iter().find(|l| l.contains(text)) {
+                return Ok(line.clone());
+            }
+            match self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => self.seen.push(line),
+                Err(_) => bail!("no log line with {text:?}; the log:\n{}", self.log()),
+            }
+        }
+    }
+
+    /// The log lines read so far (and any waiting).
+    pub fn log(&mut self) -> String {
+        while let Ok(line) = self.lines.try_recv() {
+            self.seen.push(line);
+        }
+        self.seen.join("\n")
+    }
+
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+    }
+
+    /// Sends `signal` and waits for the process to end; returns its exit code
+    /// (None when a signal ended it).
+    pub fn end_with(mut self, signal: i32) -> Result<Option<i32>> {
+        self.signal(signal);
+        let status = self.child.wait()?;
+        // Collect the last lines for the caller's assertions.
+        Ok(status.code())
+    }
+
+    /// Waits for exit; returns the log.
+    pub fn stop(mut self) -> Result<String> {
+        self.signal(libc::SIGTERM);
+        let status = self.child.wait()?;
+        let log = self.log();
+        if !status.success() {
+            bail!("the daemon exited with {status}; log:\n{log}");
+        }
+        Ok(log)
+    }
+}
+
+impl Drop for DaemonProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

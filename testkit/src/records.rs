@@ -1,0 +1,46 @@
+//! Records made up for tests and benchmarks, shaped like the ones lcd-hook
+//! sends.
+
+use lcd_client::{CommandEnd, CommandStart, Event, RecordId, Session};
+
+/// A session as a zsh on this machine would report it.
+pub fn session(id: &str) -> Session {
+    Session {
+        id: id.into(),
+        shell: "zsh".into(),
+        pid: std::process::id(),
+        host: "test-host".into(),
+        user: "tester".into(),
+        tty: None,
+    }
+}
+
+/// A session id for client number `n` of a test: distinct per `n`.
+pub fn session_id(n: u64) -> String {
+    format!("0190f3c2-7a4e-7b21-8c3d-{n:012x}")
+}
+
+/// Start and end of command number `seq`, one second apart, ending `exit`.
+pub fn command_events(session: &Session, seq: u64, command: &str, exit: i32) -> [Event; 2] {
+    let id = RecordId::derive(&session.id, seq);
+    let started_at = 1_750_000_000_000_000 + seq as i64 * 10_000_000;
+    [
+        Event::Start(CommandStart {
+            id,
+            session: session.clone(),
+            seq,
+            started_at,
+            cwd: "/home/tester/infra".into(),
+            command: command.into(),
+            expanded: None,
+        }),
+        Event::End(CommandEnd {
+            id,
+            session: session.clone(),
+            seq,
+            ended_at: started_at + 1_000_000,
+            exit_code: exit,
+            pipestatus: vec![exit],
+        }),
+    ]
+}
