@@ -4,6 +4,7 @@
 //! - [`protocol`]: the messages exchanged with the daemon and their limits;
 //! - [`frame`]: the versioned frame codec (magic, version, length, postcard);
 //! - [`record_id`]: globally unique record ids derived on the client side;
+//! - [`git`]: the repository and commit a command ran at, read from `.git`;
 //! - [`pipe`]: the private record format the shell scripts write to lcd-hook;
 //! - [`sender`]: the blocking sender with its time budget;
 //! - [`spool`]: the append-only file that holds frames the daemon did not take;
@@ -13,6 +14,7 @@
 //! that lcd-hook starts about as fast as an empty binary.
 
 pub mod frame;
+pub mod git;
 pub mod pipe;
 pub mod protocol;
 pub mod record_id;

@@ -16,6 +16,7 @@
 //! | `x` | the command with aliases expanded (start, zsh) |
 //! | `h` | `history 1` output (start, bash) |
 //! | `b` | `$BASH_COMMAND`, the first simple command (start, bash) |
+//! | `v` | `NAME=value` of an allowlisted exported variable (start; repeated) |
 //! | `s` | exit status (end) |
 //! | `p` | pipestatus, space separated (end) |
 //!
@@ -23,7 +24,7 @@
 
 use std::fmt;
 
-use crate::protocol::{cut_and_mark, truncate_marked, Micros, MAX_COMMAND_LEN, MAX_PIPESTATUS};
+use crate::protocol::{cut_and_mark, truncate_marked, Micros, MAX_COMMAND_LEN, MAX_ENV_VARS, MAX_PIPESTATUS};
 
 const FIELD_END: u8 = 0;
 const RECORD_END: &[u8] = b"\x1e";
@@ -52,6 +53,8 @@ pub struct ShellStart {
     pub history: Option<(u64, String)>,
     /// bash: the first simple command about to run.
     pub first_command: Option<String>,
+    /// Allowlisted exported variables, (name, value).
+    pub env: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,6 +134,9 @@ fn parse_record(fields: Vec<Field>) -> Result<ShellRecord, PipeError> {
     for field in fields {
         let cut = field.cut;
         let mut bytes = field.bytes;
+        if bytes.is_empty() {
+            continue; // bash's printf '%s\0' of an empty list writes one
+        }
         if bytes.len() < 2 || bytes[1] != b'=' {
             return Err(PipeError(format!("malformed field {:?}", String::from_utf8_lossy(&bytes))));
         }
@@ -161,6 +167,14 @@ fn parse_record(fields: Vec<Field>) -> Result<ShellRecord, PipeError> {
             expanded: get(b'x'),
             history: get(b'h').as_deref().and_then(parse_history_line),
             first_command: get(b'b'),
+            env: values
+                .iter()
+                .filter(|(k, _)| *k == b'v')
+                .filter_map(|(_, v)| v.split_once('='))
+                .filter(|(name, _)| !name.is_empty())
+                .take(MAX_ENV_VARS)
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect(),
         })),
         b"E" => {
             let status = get(b's')
@@ -235,6 +249,21 @@ mod tests {
         assert_eq!(s.command.as_deref(), Some("echo 'a\tb' $x"));
         let ShellRecord::End(e) = got[1].clone().unwrap() else { panic!() };
         assert_eq!((e.at, e.status, e.pipestatus), (1_700_000_001_500_000, 1, vec![1, 0]));
+    }
+
+    #[test]
+    fn environment_fields_are_collected_and_empty_fields_skipped() {
+        let got = Parser::new().feed(&record(&[
+            "S",
+            "n=1",
+            "t=1",
+            "c=terraform plan",
+            "v=TF_WORKSPACE=prod",
+            "",
+            "v=AWS_PROFILE=a=b",
+        ]));
+        let ShellRecord::Start(s) = got[0].clone().unwrap() else { panic!("{got:?}") };
+        assert_eq!(s.env, vec![("TF_WORKSPACE".into(), "prod".into()), ("AWS_PROFILE".into(), "a=b".into())]);
     }
 
     #[test]

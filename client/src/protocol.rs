@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::git::GitSnapshot;
 use crate::record_id::RecordId;
 
 /// The version of the payload encoding, carried in every frame header.
@@ -22,6 +23,9 @@ pub const MAX_FIELD_LEN: usize = 4096;
 
 /// Most entries in a pipestatus; a longer pipeline keeps its first entries.
 pub const MAX_PIPESTATUS: usize = 256;
+
+/// Most environment variables sent with one start.
+pub const MAX_ENV_VARS: usize = 64;
 
 /// Appended to a text that was cut to its limit.
 pub const TRUNCATION_MARKER: &str = "…[lcd: truncated]";
@@ -57,6 +61,10 @@ pub struct CommandStart {
     pub command: String,
     /// The command with aliases expanded, when the shell provides it (zsh).
     pub expanded: Option<String>,
+    /// The allowlisted environment variables that were exported (name, value).
+    pub env: Vec<(String, String)>,
+    /// The repository the command ran in, as it was when it started.
+    pub git: Option<GitSnapshot>,
 }
 
 /// A command finished and the shell is about to draw the next prompt.
@@ -69,6 +77,9 @@ pub struct CommandEnd {
     pub exit_code: i32,
     /// One exit status per pipeline element, as `$pipestatus`/`PIPESTATUS`.
     pub pipestatus: Vec<i32>,
+    /// HEAD of the start's repository when the command ended (differs after
+    /// `git commit`, `git pull`, `git checkout`).
+    pub git_commit_after: Option<String>,
 }
 
 /// One observation about one command. Start and end share the record id and

@@ -10,12 +10,13 @@
 use std::collections::VecDeque;
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::git::Repo;
 use crate::pipe::{Parser, ShellEnd, ShellRecord, ShellStart};
 use crate::protocol::{truncate_marked, CommandEnd, CommandStart, Event, Session, MAX_FIELD_LEN};
 use crate::record_id::RecordId;
@@ -266,6 +267,8 @@ pub struct Translator {
     session: Session,
     last_history: Option<(u64, String)>,
     skipped: Vec<u64>,
+    /// The repository of each command still running, for HEAD at its end.
+    repos: Vec<(u64, Repo)>,
 }
 
 impl Translator {
@@ -276,7 +279,7 @@ impl Translator {
         if let Some(tty) = &mut session.tty {
             truncate_marked(tty, MAX_FIELD_LEN);
         }
-        Translator { session, last_history: None, skipped: Vec::new() }
+        Translator { session, last_history: None, skipped: Vec::new(), repos: Vec::new() }
     }
 
     pub fn translate(&mut self, record: ShellRecord) -> Option<Event> {
@@ -303,7 +306,7 @@ impl Translator {
     }
 
     fn start(&mut self, start: ShellStart) -> Option<Event> {
-        let ShellStart { seq, at, mut cwd, command, expanded, history, first_command } = start;
+        let ShellStart { seq, at, mut cwd, command, expanded, history, first_command, mut env } = start;
         let command = match command {
             Some(command) => command,
             None => self.command_from_history(history?, first_command.as_deref())?,
@@ -312,7 +315,23 @@ impl Translator {
         if command.starts_with(' ') || command.trim().is_empty() {
             return None;
         }
+        let repo = Repo::discover(Path::new(&cwd));
+        let mut git = repo.as_ref().map(Repo::snapshot);
+        if let Some(repo) = repo {
+            // Commands run one at a time; a few are enough to cover a restart.
+            self.repos.retain(|(s, _)| *s + 16 > seq);
+            self.repos.push((seq, repo));
+        }
         truncate_marked(&mut cwd, MAX_FIELD_LEN);
+        for (name, value) in &mut env {
+            truncate_marked(name, MAX_FIELD_LEN);
+            truncate_marked(value, MAX_FIELD_LEN);
+        }
+        if let Some(git) = &mut git {
+            for field in [Some(&mut git.root), git.branch.as_mut(), git.remote_url.as_mut()].into_iter().flatten() {
+                truncate_marked(field, MAX_FIELD_LEN);
+            }
+        }
         let expanded = expanded.filter(|x| *x != command);
         Some(Event::Start(CommandStart {
             id: RecordId::derive(&self.session.id, seq),
@@ -322,6 +341,8 @@ impl Translator {
             cwd,
             command,
             expanded,
+            env,
+            git,
         }))
     }
 
@@ -340,7 +361,9 @@ impl Translator {
         (!first.is_empty() && squash(&history.1).contains(&first)).then_some(history.1)
     }
 
-    fn end(&self, end: ShellEnd) -> Event {
+    fn end(&mut self, end: ShellEnd) -> Event {
+        let git_commit_after =
+            self.repos.iter().position(|(s, _)| *s == end.seq).and_then(|i| self.repos.remove(i).1.head().1);
         Event::End(CommandEnd {
             id: RecordId::derive(&self.session.id, end.seq),
             session: self.session.clone(),
@@ -348,6 +371,7 @@ impl Translator {
             ended_at: end.at,
             exit_code: end.status,
             pipestatus: end.pipestatus,
+            git_commit_after,
         })
     }
 }

@@ -47,6 +47,8 @@ fn event() -> impl Strategy<Value = Event> {
                 cwd,
                 command,
                 expanded,
+                env: vec![("TF_WORKSPACE".into(), "prod".into())],
+                git: None,
             })
         });
     let end = (session(), any::<u64>(), any::<i64>(), any::<i32>(), proptest::collection::vec(any::<i32>(), 0..8))
@@ -58,6 +60,7 @@ fn event() -> impl Strategy<Value = Event> {
                 ended_at,
                 exit_code,
                 pipestatus,
+                git_commit_after: None,
             })
         });
     prop_oneof![start, end]

@@ -13,6 +13,39 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub daemon: DaemonConfig,
+    pub capture: CaptureConfig,
+}
+
+/// `[capture]`: what is recorded, and how.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaptureConfig {
+    /// Variables the hooks send with each start when they are exported.
+    /// (Read by `lcd init`: open a new shell after changing it.)
+    pub env: Vec<String>,
+    /// Regular expressions: a command line matching one is never recorded.
+    pub ignore_commands: Vec<String>,
+    /// Commands run in these folders (or below) are never recorded.
+    pub ignore_dirs: Vec<String>,
+    /// Extra regular expressions for secrets; a group named `s` marks the
+    /// part to hide, else the whole match is hidden.
+    pub redact: Vec<String>,
+    /// More executables to track: name = command type (`tf = "terraform"`).
+    pub tools: std::collections::HashMap<String, String>,
+}
+
+impl Default for CaptureConfig {
+    fn default() -> Self {
+        CaptureConfig {
+            env: ["TF_WORKSPACE", "AWS_PROFILE", "AWS_REGION", "CLOUDSDK_CORE_PROJECT", "KUBECONFIG"]
+                .map(String::from)
+                .to_vec(),
+            ignore_commands: Vec::new(),
+            ignore_dirs: Vec::new(),
+            redact: Vec::new(),
+            tools: Default::default(),
+        }
+    }
 }
 
 /// `[daemon]`
@@ -58,7 +91,7 @@ impl DaemonConfig {
     }
 }
 
-const SECTIONS: &[&str] = &["daemon"];
+const SECTIONS: &[&str] = &["daemon", "capture"];
 
 impl Config {
     /// Reads `path` (absent means defaults), then applies `LCD_*` variables.
@@ -68,7 +101,20 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
-        Config::parse(&text, std::env::vars()).with_context(|| format!("in {}", path.display()))
+        let config = Config::parse(&text, std::env::vars()).with_context(|| format!("in {}", path.display()))?;
+        config.check().with_context(|| format!("in {}", path.display()))?;
+        Ok(config)
+    }
+
+    /// What the types alone do not check: names and patterns.
+    pub fn check(&self) -> Result<()> {
+        for name in &self.capture.env {
+            let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            anyhow::ensure!(ok, "[capture] env: {name:?} is not a variable name");
+        }
+        crate::enrich::Enricher::new(&self.capture)?;
+        Ok(())
     }
 
     /// Parses a config text and applies overrides from `vars`.

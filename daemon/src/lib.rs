@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod enrich;
 pub mod ingest;
 pub mod paths;
 pub mod server;

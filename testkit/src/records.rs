@@ -33,6 +33,8 @@ pub fn command_events(session: &Session, seq: u64, command: &str, exit: i32) -> 
             cwd: "/home/tester/infra".into(),
             command: command.into(),
             expanded: None,
+            env: Vec::new(),
+            git: None,
         }),
         Event::End(CommandEnd {
             id,
@@ -41,6 +43,7 @@ pub fn command_events(session: &Session, seq: u64, command: &str, exit: i32) -> 
             ended_at: started_at + 1_000_000,
             exit_code: exit,
             pipestatus: vec![exit],
+            git_commit_after: None,
         }),
     ]
 }

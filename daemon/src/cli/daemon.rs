@@ -55,8 +55,12 @@ pub fn run(command: Command, paths: &Paths) -> Result<ExitCode> {
 /// Logs go to stderr; `RUST_LOG` picks the level (default `info`).
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
 }
 
 /// Runs the daemon until SIGTERM or SIGINT. `ready_pipe`, when given, gets
@@ -75,7 +79,7 @@ fn run_foreground(paths: &Paths, ready_pipe: Option<File>) -> Result<()> {
             }
         };
         let options = DaemonOptions::load(paths.clone())?;
-        let daemon = server::run(options, ready_tx, shutdown_signal());
+        let daemon = server::run(options, ready_tx, shutdown_signal()?);
         let (result, ()) = tokio::join!(daemon, notify);
         result
     });
@@ -85,15 +89,18 @@ fn run_foreground(paths: &Paths, ready_pipe: Option<File>) -> Result<()> {
     result
 }
 
-async fn shutdown_signal() {
+/// Completes on SIGTERM or SIGINT. The handlers are installed at once, not
+/// when first polled: a signal right after "ready" must not kill us.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = int.recv() => tracing::info!("SIGINT received"),
-    }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+        }
+    })
 }
 
 fn start(paths: &Paths, args: &StartArgs) -> Result<()> {

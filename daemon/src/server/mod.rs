@@ -118,10 +118,12 @@ pub async fn run(
         },
         connections: Registry::default(),
     });
+    // Installed before "ready": a SIGHUP must never find its default (exit).
+    let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let background = [
         tokio::spawn(replay_forever(spool, Arc::clone(&shared))),
         tokio::spawn(check_orphans_forever(Arc::clone(&shared))),
-        tokio::spawn(reload_on_hangup(paths.clone(), Arc::clone(&shared))),
+        tokio::spawn(reload_on_hangup(hangups, paths.clone(), Arc::clone(&shared))),
     ];
     tracing::info!(socket = %paths.socket.display(), pid, "lcd daemon ready");
     let _ = ready.send(Ready { socket: paths.socket.clone(), pid });
@@ -199,9 +201,7 @@ async fn check_orphans_forever(shared: Arc<Shared>) {
 }
 
 /// SIGHUP: read the config file again; keep the old settings if it is broken.
-async fn reload_on_hangup(paths: Paths, shared: Arc<Shared>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut hangups) = signal(SignalKind::hangup()) else { return };
+async fn reload_on_hangup(mut hangups: tokio::signal::unix::Signal, paths: Paths, shared: Arc<Shared>) {
     while hangups.recv().await.is_some() {
         match Config::load(&paths.config_file()) {
             Ok(config) => {

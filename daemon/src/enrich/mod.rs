@@ -1,0 +1,142 @@
+//! What a record says beyond what the shell reported: the tool and its
+//! subcommand, the environment it targets, the repository and commit, with
+//! secrets redacted and never-record rules applied. Runs in the daemon, on
+//! connection tasks (in parallel), before records reach the batcher.
+
+mod classify;
+mod environment;
+mod redact;
+mod remote;
+mod words;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use lcd_client::Event;
+use regex::Regex;
+
+pub use classify::{Classification, Classifier, OTHER};
+pub use redact::{Redactor, REDACTED};
+pub use remote::parse_remote;
+
+use crate::config::CaptureConfig;
+
+/// An event ready to store.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// The event, its command lines redacted.
+    pub event: Event,
+    pub facts: Facts,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Facts {
+    Start(Box<StartFacts>),
+    End,
+    /// A start the never-record rules match: nothing of it is stored, and its
+    /// end is dropped too.
+    Ignored,
+}
+
+/// What enrichment learnt about a command from its start.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StartFacts {
+    pub command_type: String,
+    pub subcommand: Option<String>,
+    pub environment: Option<String>,
+    pub git_root: Option<String>,
+    pub git_host: Option<String>,
+    pub git_repo: Option<String>,
+    pub git_branch: Option<String>,
+    pub git_commit: Option<String>,
+    /// The allowlisted variables as a JSON object.
+    pub env_json: String,
+}
+
+/// Enrichment with the rules of one configuration.
+pub struct Enricher {
+    classifier: Classifier,
+    redactor: Redactor,
+    ignore_commands: Vec<Regex>,
+    ignore_dirs: Vec<PathBuf>,
+}
+
+impl Enricher {
+    /// Compiles the rules; a bad pattern is named in the error.
+    pub fn new(config: &CaptureConfig) -> Result<Enricher> {
+        let redactor = Redactor::new(&config.redact).context("in [capture] redact")?;
+        let ignore_commands = config
+            .ignore_commands
+            .iter()
+            .map(|p| Regex::new(p).with_context(|| format!("in [capture] ignore_commands: {p:?}")))
+            .collect::<Result<_>>()?;
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+        let ignore_dirs = config.ignore_dirs.iter().map(|d| expand_home(d, &home)).collect();
+        Ok(Enricher { classifier: Classifier::new(config.tools.clone()), redactor, ignore_commands, ignore_dirs })
+    }
+
+    pub fn enrich(&self, events: Vec<Event>) -> Vec<Record> {
+        events.into_iter().map(|event| self.enrich_one(event)).collect()
+    }
+
+    fn enrich_one(&self, event: Event) -> Record {
+        let Event::Start(mut start) = event else { return Record { event, facts: Facts::End } };
+        if self.never_record(&start.command, start.expanded.as_deref(), &start.cwd) {
+            // Keep nothing that could tell what it was.
+            start.command.clear();
+            start.expanded = None;
+            start.cwd.clear();
+            start.env.clear();
+            start.git = None;
+            return Record { event: Event::Start(start), facts: Facts::Ignored };
+        }
+        // zsh's alias-expanded text shows the real tool behind an alias.
+        let classification = self.classifier.classify(start.expanded.as_deref().unwrap_or(&start.command));
+        let environment = environment::environment(&classification, &start.cwd, &start.env);
+        start.command = self.redactor.redact(&start.command);
+        start.expanded = start.expanded.map(|x| self.redactor.redact(&x));
+        for (_, value) in &mut start.env {
+            *value = self.redactor.redact(value);
+        }
+        let env_json =
+            serde_json::Value::Object(start.env.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect())
+                .to_string();
+        let git = start.git.clone().unwrap_or_default();
+        let remote = git.remote_url.as_deref().and_then(parse_remote);
+        let facts = StartFacts {
+            command_type: classification.command_type,
+            subcommand: classification.subcommand.map(|s| self.redactor.redact(&s)),
+            environment,
+            git_root: start.git.as_ref().map(|g| g.root.clone()),
+            git_host: remote.as_ref().map(|(host, _)| host.clone()),
+            git_repo: remote.map(|(_, repo)| repo),
+            git_branch: git.branch,
+            git_commit: git.commit,
+            env_json,
+        };
+        Record { event: Event::Start(start), facts: Facts::Start(Box::new(facts)) }
+    }
+
+    fn never_record(&self, command: &str, expanded: Option<&str>, cwd: &str) -> bool {
+        let texts = [Some(command), expanded];
+        self.ignore_commands.iter().any(|p| texts.iter().flatten().any(|t| p.is_match(t)))
+            || self.ignore_dirs.iter().any(|d| Path::new(cwd).starts_with(d))
+    }
+
+    /// Redacts a free text with this configuration's patterns.
+    pub fn redact(&self, text: &str) -> String {
+        self.redactor.redact(text)
+    }
+
+    pub fn classify(&self, line: &str) -> Classification {
+        self.classifier.classify(line)
+    }
+}
+
+fn expand_home(dir: &str, home: &Path) -> PathBuf {
+    match dir.strip_prefix("~/") {
+        Some(rest) => home.join(rest),
+        None if dir == "~" => home.to_path_buf(),
+        None => PathBuf::from(dir),
+    }
+}
