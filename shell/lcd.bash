@@ -18,9 +18,13 @@
 _lcd_start() {
   _lcd_started=1
   _lcd_seq=$(( _lcd_seq + 1 ))
-  \builtin kill -0 "$_lcd_pid" 2>/dev/null || _lcd_start_helper
+  _lcd_helper_alive || _lcd_start_helper
+  \builtin local -a env
+  @ENV_FIELDS@
   {
-    \builtin printf 'S\0n=%s\0t=%s\0d=%s\0b=%s\0h=' "$_lcd_seq" "$_lcd_t" "$_lcd_d" "$1"
+    \builtin printf '%s\0' S "n=$_lcd_seq" "t=$_lcd_t" "d=$_lcd_d" "b=$1" "${env[@]}"
+    \builtin printf 'h='
+
     HISTTIMEFORMAT='' \builtin history 1
     \builtin printf '\0\36\0'
   } 1>&"$_lcd_fd" 2>/dev/null
@@ -41,7 +45,7 @@ _lcd_precmd() {
   if [[ -n ${_lcd_t-} ]]; then
     # A line made only of a subshell runs no DEBUG trap here: start it now.
     [[ -n ${_lcd_started-} ]] || _lcd_start ""
-    \builtin kill -0 "$_lcd_pid" 2>/dev/null || _lcd_start_helper
+    _lcd_helper_alive || _lcd_start_helper
     \builtin printf 'E\0n=%s\0t=%s\0s=%s\0p=%s\0\36\0' "$_lcd_seq" "$EPOCHREALTIME" "$s" "$p" 1>&"$_lcd_fd" 2>/dev/null
     # Our trap removed itself; put it back (never over someone else's).
     [[ -z ${_lcd_debug_on-} || -z ${_lcd_started-} ]] || \builtin trap '_lcd_debug' DEBUG
@@ -50,6 +54,16 @@ _lcd_precmd() {
   # Give $? back to the rest of PROMPT_COMMAND and the prompt; under set -e
   # a failing status here would end the shell, so it stays 0 then.
   [[ $- == *e* ]] || \builtin return "$s"
+}
+
+# Whether our lcd-hook still runs. `kill -0` alone is fooled by a helper that
+# died and was not reaped yet (a zombie): where /proc exists, look at its state.
+_lcd_helper_alive() {
+  \builtin kill -0 "$_lcd_pid" 2>/dev/null || \builtin return 1
+  [[ -r /proc/$_lcd_pid/stat ]] || \builtin return 0
+  \builtin local stat=''
+  IFS= \builtin read -r stat <"/proc/$_lcd_pid/stat" 2>/dev/null
+  [[ ${stat##*) } != Z* ]]
 }
 
 # (Re)starts this shell's lcd-hook on the FIFO. Given a path, the helper

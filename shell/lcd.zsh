@@ -19,10 +19,20 @@ _lcd_start_helper() {
   _lcd_pid=$!
 }
 
+# Whether our lcd-hook still runs. `kill -0` alone is fooled by a helper that
+# died and was not reaped yet (a zombie): where /proc exists, look at its state.
+_lcd_helper_alive() {
+  \builtin kill -0 $_lcd_pid 2>/dev/null || \builtin return 1
+  [[ -r /proc/$_lcd_pid/stat ]] || \builtin return 0
+  \builtin local stat=
+  IFS= \builtin read -r stat </proc/$_lcd_pid/stat 2>/dev/null
+  [[ ${stat##*) } != Z* ]]
+}
+
 # Writes one record: NUL-terminated fields, then a field holding 0x1e.
 _lcd_write() {
   # A dead helper is replaced first; what it had not read is still in the FIFO.
-  \builtin kill -0 $_lcd_pid 2>/dev/null || _lcd_start_helper
+  _lcd_helper_alive || _lcd_start_helper
   \builtin print -rNu $_lcd_fd -- "$@" $'\x1e'
 }
 
@@ -31,7 +41,7 @@ _lcd_preexec() {
   # A leading space means "keep this out of the record", as with HIST_IGNORE_SPACE.
   [[ $1 == ' '* ]] && \builtin return 0
   _lcd_armed=$(( ++_lcd_seq ))
-  _lcd_write S n=$_lcd_seq t=$EPOCHREALTIME d=$PWD c=$1 x=$3
+  _lcd_write S n=$_lcd_seq t=$EPOCHREALTIME d=$PWD c=$1 x=$3 @ENV_FIELDS@
 }
 
 _lcd_precmd() {

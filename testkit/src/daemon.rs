@@ -13,6 +13,7 @@ use crate::env::TestEnv;
 pub struct DaemonProcess {
     child: Child,
     lines: mpsc::Receiver<String>,
+    reader: Option<std::thread::JoinHandle<()>>,
     seen: Vec<String>,
 }
 
@@ -25,12 +26,12 @@ impl DaemonProcess {
         let mut child = cmd.spawn()?;
         let (tx, lines) = mpsc::channel();
         let stderr = child.stderr.take().expect("piped");
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 let _ = tx.send(line);
             }
         });
-        let mut daemon = DaemonProcess { child, lines, seen: Vec::new() };
+        let mut daemon = DaemonProcess { child, lines, reader: Some(reader), seen: Vec::new() };
         daemon.wait_log("lcd daemon ready")?;
         Ok(daemon)
     }
@@ -75,10 +76,14 @@ impl DaemonProcess {
         Ok(status.code())
     }
 
-    /// Waits for exit; returns the log.
+    /// Waits for exit; returns the whole log.
     pub fn stop(mut self) -> Result<String> {
         self.signal(libc::SIGTERM);
         let status = self.child.wait()?;
+        // Every line, up to the last one written before exit.
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
         let log = self.log();
         if !status.success() {
             bail!("the daemon exited with {status}; log:\n{log}");

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 
+use crate::config::Config;
 use crate::paths::{check_private_dir, Paths};
 
 const ZSH: &str = include_str!("../../../shell/lcd.zsh");
@@ -34,7 +35,12 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
     check_private_dir(&paths.runtime_dir)?;
     check_private_dir(&paths.state_dir)?;
     let fifo = make_fifo(&paths.runtime_dir).unwrap_or_default();
-    print!("{}", render(args.shell, paths, &hook, &lcd, &fifo));
+    // A broken config must not leave the shell unrecorded: say so, go on.
+    let config = Config::load(&paths.config_file()).unwrap_or_else(|e| {
+        eprintln!("lcd: {e:#}; using the default settings");
+        Config::default()
+    });
+    print!("{}", render(args.shell, paths, &hook, &lcd, &fifo, &config.capture.env));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -71,12 +77,25 @@ fn remove_unclaimed_fifos(runtime_dir: &Path) {
     }
 }
 
-/// The script for `shell`, with every placeholder replaced by a quoted path.
-pub fn render(shell: Shell, paths: &Paths, hook: &Path, lcd: &Path, fifo: &Path) -> String {
-    let template = match shell {
-        Shell::Zsh => ZSH,
-        Shell::Bash => BASH,
+/// The script for `shell`: every path placeholder replaced by a quoted path,
+/// and the code that sends the allowlisted variables `env` (names already
+/// checked to be identifiers).
+pub fn render(shell: Shell, paths: &Paths, hook: &Path, lcd: &Path, fifo: &Path, env: &[String]) -> String {
+    let (template, env_fields) = match shell {
+        // One word per exported variable, none for the others.
+        Shell::Zsh => (
+            ZSH,
+            env.iter().map(|v| format!("${{${{(M)${{(t){v}}}:#*export*}}:+v={v}=${v}}}")).collect::<Vec<_>>().join(" "),
+        ),
+        Shell::Bash => (
+            BASH,
+            env.iter()
+                .map(|v| format!("[[ -n ${{{v}+x}} && ${{{v}@a}} == *x* ]] && env+=(\"v={v}=${v}\")"))
+                .collect::<Vec<_>>()
+                .join("\n  "),
+        ),
     };
+    let template = template.replace("@ENV_FIELDS@", &env_fields);
     [
         ("@LCD_HOOK@", hook.to_path_buf()),
         ("@LCD_BIN@", lcd.to_path_buf()),
@@ -87,7 +106,7 @@ pub fn render(shell: Shell, paths: &Paths, hook: &Path, lcd: &Path, fifo: &Path)
         ("@FIFO@", fifo.to_path_buf()),
     ]
     .iter()
-    .fold(template.to_string(), |script, (placeholder, path)| script.replace(placeholder, &shell_quote(path)))
+    .fold(template, |script, (placeholder, path)| script.replace(placeholder, &shell_quote(path)))
 }
 
 /// Quotes a path for both zsh and bash: single quotes, with `'` spelled `'\''`.

@@ -48,6 +48,16 @@ pub struct RecordJson<'a> {
     pub user: &'a str,
     pub shell: &'a str,
     pub tty: Option<&'a str>,
+    pub command_type: &'a str,
+    pub subcommand: Option<&'a str>,
+    pub environment: Option<&'a str>,
+    pub git_root: Option<&'a str>,
+    pub git_host: Option<&'a str>,
+    pub git_repo: Option<&'a str>,
+    pub git_branch: Option<&'a str>,
+    pub git_commit: Option<&'a str>,
+    pub git_commit_after: Option<&'a str>,
+    pub env: serde_json::Value,
 }
 
 impl<'a> From<&'a CommandRow> for RecordJson<'a> {
@@ -67,6 +77,16 @@ impl<'a> From<&'a CommandRow> for RecordJson<'a> {
             user: &row.user,
             shell: &row.shell,
             tty: row.tty.as_deref(),
+            command_type: row.command_type.as_deref().unwrap_or(crate::enrich::OTHER),
+            subcommand: row.subcommand.as_deref(),
+            environment: row.environment.as_deref(),
+            git_root: row.git_root.as_deref(),
+            git_host: row.git_host.as_deref(),
+            git_repo: row.git_repo.as_deref(),
+            git_branch: row.git_branch.as_deref(),
+            git_commit: row.git_commit.as_deref(),
+            git_commit_after: row.git_commit_after.as_deref(),
+            env: row.env.as_deref().and_then(|e| serde_json::from_str(e).ok()).unwrap_or_else(|| serde_json::json!({})),
         }
     }
 }

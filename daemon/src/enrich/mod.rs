@@ -12,7 +12,7 @@ mod words;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use lcd_client::Event;
+use lcd_client::{CommandEnd, CommandStart, Event};
 use regex::Regex;
 
 pub use classify::{Classification, Classifier, OTHER};
@@ -21,21 +21,24 @@ pub use remote::parse_remote;
 
 use crate::config::CaptureConfig;
 
-/// An event ready to store.
+/// An event ready to store, its command lines redacted.
 #[derive(Debug, Clone)]
-pub struct Record {
-    /// The event, its command lines redacted.
-    pub event: Event,
-    pub facts: Facts,
+pub enum Record {
+    Start(CommandStart, Box<StartFacts>),
+    /// A start the never-record rules match: nothing of it is stored, and its
+    /// end is dropped too. Only its identity is left in the event.
+    Ignored(CommandStart),
+    End(CommandEnd),
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum Facts {
-    Start(Box<StartFacts>),
-    End,
-    /// A start the never-record rules match: nothing of it is stored, and its
-    /// end is dropped too.
-    Ignored,
+impl Record {
+    /// The event to keep in a spool (enriching it again gives this record).
+    pub fn into_event(self) -> Event {
+        match self {
+            Record::Start(start, _) | Record::Ignored(start) => Event::Start(start),
+            Record::End(end) => Event::End(end),
+        }
+    }
 }
 
 /// What enrichment learnt about a command from its start.
@@ -80,7 +83,10 @@ impl Enricher {
     }
 
     fn enrich_one(&self, event: Event) -> Record {
-        let Event::Start(mut start) = event else { return Record { event, facts: Facts::End } };
+        let mut start = match event {
+            Event::Start(start) => start,
+            Event::End(end) => return Record::End(end),
+        };
         if self.never_record(&start.command, start.expanded.as_deref(), &start.cwd) {
             // Keep nothing that could tell what it was.
             start.command.clear();
@@ -88,7 +94,7 @@ impl Enricher {
             start.cwd.clear();
             start.env.clear();
             start.git = None;
-            return Record { event: Event::Start(start), facts: Facts::Ignored };
+            return Record::Ignored(start);
         }
         // zsh's alias-expanded text shows the real tool behind an alias.
         let classification = self.classifier.classify(start.expanded.as_deref().unwrap_or(&start.command));
@@ -114,7 +120,7 @@ impl Enricher {
             git_commit: git.commit,
             env_json,
         };
-        Record { event: Event::Start(start), facts: Facts::Start(Box::new(facts)) }
+        Record::Start(start, Box::new(facts))
     }
 
     fn never_record(&self, command: &str, expanded: Option<&str>, cwd: &str) -> bool {

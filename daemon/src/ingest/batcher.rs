@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use lcd_client::sender::record_frames;
 use lcd_client::spool::Spool;
-use lcd_client::Event;
+
+use crate::enrich::Record;
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 
@@ -48,8 +49,8 @@ pub type Maintenance = Box<dyn FnOnce(&mut Store) -> Result<String, StoreError> 
 enum Work {
     /// `spill`: on storage failure, keep the events in the daemon's spool
     /// (events from clients) rather than fail (events replayed from there).
-    Events {
-        events: Vec<Event>,
+    Records {
+        records: Vec<Record>,
         spill: bool,
         done: oneshot::Sender<Result<(), IngestError>>,
     },
@@ -79,19 +80,19 @@ impl Ingest {
 
     /// Stores events from a client; returns once they are durable (committed,
     /// or in the daemon's spool when the database cannot be written).
-    pub async fn store(&self, events: Vec<Event>) -> Result<(), IngestError> {
-        self.send(events, true).await
+    pub async fn store(&self, records: Vec<Record>) -> Result<(), IngestError> {
+        self.send(records, true).await
     }
 
     /// Stores events replayed from the spool; fails when the database cannot
     /// be written, so that the spool file is kept for a later try.
-    pub async fn store_replayed(&self, events: Vec<Event>) -> Result<(), IngestError> {
-        self.send(events, false).await
+    pub async fn store_replayed(&self, records: Vec<Record>) -> Result<(), IngestError> {
+        self.send(records, false).await
     }
 
-    async fn send(&self, events: Vec<Event>, spill: bool) -> Result<(), IngestError> {
+    async fn send(&self, records: Vec<Record>, spill: bool) -> Result<(), IngestError> {
         let (done, wait) = oneshot::channel();
-        self.work.send(Work::Events { events, spill, done }).await.map_err(|_| IngestError::ShuttingDown)?;
+        self.work.send(Work::Records { records, spill, done }).await.map_err(|_| IngestError::ShuttingDown)?;
         wait.await.map_err(|_| IngestError::ShuttingDown)?
     }
 
@@ -112,7 +113,7 @@ struct Batcher {
     failing: Option<String>,
 }
 
-type Pending = (Vec<Event>, bool, oneshot::Sender<Result<(), IngestError>>);
+type Pending = (Vec<Record>, bool, oneshot::Sender<Result<(), IngestError>>);
 
 impl Batcher {
     fn run(mut self, mut rx: mpsc::Receiver<Work>) {
@@ -123,9 +124,9 @@ impl Batcher {
             let deadline = Instant::now() + self.config.max_wait;
             while let Some(work) = next.take() {
                 match work {
-                    Work::Events { events, spill, done } => {
-                        count += events.len();
-                        batch.push((events, spill, done));
+                    Work::Records { records, spill, done } => {
+                        count += records.len();
+                        batch.push((records, spill, done));
                     }
                     Work::Maintenance { task, done } => {
                         // Keep order: what came before the task is written first.
@@ -153,9 +154,9 @@ impl Batcher {
             return;
         }
         self.reopen_if_replaced();
-        let events: Vec<Event> = batch.iter().flat_map(|(e, _, _)| e.iter().cloned()).collect();
-        let result = self.store.apply(&events);
-        tracing::debug!(events = events.len(), ok = result.is_ok(), "batch written");
+        let records: Vec<Record> = batch.iter().flat_map(|(r, _, _)| r.iter().cloned()).collect();
+        let result = self.store.apply(&records);
+        tracing::debug!(records = records.len(), ok = result.is_ok(), "batch written");
         match result {
             Ok(()) => {
                 if self.failing.take().is_some() {
@@ -173,8 +174,8 @@ impl Batcher {
                     );
                     self.failing = Some(reason.clone());
                 }
-                for (events, spill, done) in batch {
-                    let result = if spill { self.spill(events) } else { Err(IngestError::Storage(reason.clone())) };
+                for (records, spill, done) in batch {
+                    let result = if spill { self.spill(records) } else { Err(IngestError::Storage(reason.clone())) };
                     let _ = done.send(result);
                 }
             }
@@ -182,8 +183,8 @@ impl Batcher {
     }
 
     /// Keeps events in the daemon's spool; durable, so the client may let go.
-    fn spill(&self, events: Vec<Event>) -> Result<(), IngestError> {
-        for frame in record_frames(events, usize::MAX) {
+    fn spill(&self, records: Vec<Record>) -> Result<(), IngestError> {
+        for frame in record_frames(records.into_iter().map(Record::into_event).collect(), usize::MAX) {
             self.spool
                 .append(&frame)
                 .map_err(|e| IngestError::Storage(format!("database and spool both failed: {e}")))?;

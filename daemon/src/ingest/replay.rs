@@ -7,6 +7,7 @@ use lcd_client::spool::Spool;
 use lcd_client::{Event, Request};
 
 use super::{validate, Ingest};
+use crate::enrich::Enricher;
 use crate::store::now_micros;
 
 /// What one replay did.
@@ -22,7 +23,7 @@ pub struct ReplayReport {
 
 /// Claims every spool file, stores its events and removes the file. A file
 /// whose events cannot be stored now stays claimed and is tried again later.
-pub async fn replay_spool(spool: &Spool, ingest: &Ingest) -> anyhow::Result<ReplayReport> {
+pub async fn replay_spool(spool: &Spool, ingest: &Ingest, enricher: &Enricher) -> anyhow::Result<ReplayReport> {
     let claimer = spool.clone();
     let claimed = tokio::task::spawn_blocking(move || claimer.claim()).await??;
     let mut report = ReplayReport::default();
@@ -55,7 +56,7 @@ pub async fn replay_spool(spool: &Spool, ingest: &Ingest) -> anyhow::Result<Repl
         }
         let count = events.len();
         for chunk in events.chunks(5000) {
-            ingest.store_replayed(chunk.to_vec()).await?;
+            ingest.store_replayed(enricher.enrich(chunk.to_vec())).await?;
         }
         if !future.is_empty() {
             keep_for_newer_daemon(spool, &future)?;

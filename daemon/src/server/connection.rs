@@ -121,7 +121,8 @@ async fn answer(request: Request, shared: &Shared) -> Reply {
                 return Reply::Refused { reason: RefusalReason::Invalid { detail } };
             }
             let count = events.len() as u32;
-            match shared.ingest.store(events).await {
+            let records = shared.enricher().enrich(events);
+            match shared.ingest.store(records).await {
                 Ok(()) => Reply::Stored { events: count },
                 Err(IngestError::Storage(detail)) => {
                     Reply::Refused { reason: RefusalReason::StorageUnavailable { detail } }

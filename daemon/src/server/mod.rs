@@ -20,6 +20,7 @@ use lcd_client::spool::Spool;
 use tokio::sync::oneshot;
 
 use crate::config::{Config, DaemonConfig};
+use crate::enrich::Enricher;
 use crate::ingest::{self, BatchConfig, Ingest};
 use crate::paths::{check_private_dir, Paths};
 use crate::store::{now_micros, Store};
@@ -59,6 +60,8 @@ pub(crate) struct Shared {
     pub ingest: Ingest,
     /// The `[daemon]` settings; replaced on SIGHUP.
     pub settings: RwLock<DaemonConfig>,
+    /// Enrichment rules from `[capture]`; replaced on SIGHUP.
+    pub enricher: RwLock<Arc<Enricher>>,
     pub own_uid: u32,
     pub status: StatusInfo,
     pub connections: Registry,
@@ -67,6 +70,10 @@ pub(crate) struct Shared {
 impl Shared {
     pub fn settings(&self) -> DaemonConfig {
         self.settings.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn enricher(&self) -> Arc<Enricher> {
+        Arc::clone(&self.enricher.read().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
@@ -107,6 +114,7 @@ pub async fn run(
     let shared = Arc::new(Shared {
         ingest,
         settings: RwLock::new(config.daemon.clone()),
+        enricher: RwLock::new(Arc::new(Enricher::new(&config.capture)?)),
         own_uid: unsafe { libc::geteuid() },
         status: StatusInfo {
             pid,
@@ -169,12 +177,12 @@ async fn replay_forever(spool: Spool, shared: Arc<Shared>) {
     // Frames from a newer lcd-hook, set aside by an older daemon, first.
     let future = Spool::new(spool.dir().join("future"));
     for spool in [&future, &spool] {
-        report_replay(ingest::replay_spool(spool, &shared.ingest).await);
+        report_replay(ingest::replay_spool(spool, &shared.ingest, &shared.enricher()).await);
     }
     loop {
         tokio::time::sleep(Duration::from_millis(shared.settings().replay_interval_ms.max(10))).await;
         if spool.backlog_bytes() > 0 {
-            report_replay(ingest::replay_spool(&spool, &shared.ingest).await);
+            report_replay(ingest::replay_spool(&spool, &shared.ingest, &shared.enricher()).await);
         }
     }
 }
@@ -205,6 +213,10 @@ async fn reload_on_hangup(mut hangups: tokio::signal::unix::Signal, paths: Paths
     while hangups.recv().await.is_some() {
         match Config::load(&paths.config_file()) {
             Ok(config) => {
+                match Enricher::new(&config.capture) {
+                    Ok(enricher) => *shared.enricher.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(enricher),
+                    Err(e) => tracing::error!("capture rules not reloaded: {}", one_line(&e)),
+                }
                 *shared.settings.write().unwrap_or_else(|e| e.into_inner()) = config.daemon;
                 tracing::info!("configuration reloaded (batch sizes apply after a restart)");
             }

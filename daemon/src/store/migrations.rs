@@ -8,7 +8,8 @@ use rusqlite::Connection;
 
 use super::StoreError;
 
-const MIGRATIONS: &[&str] = &[include_str!("../../../sql/local/0001_commands.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("../../../sql/local/0001_commands.sql"), include_str!("../../../sql/local/0002_enrichment.sql")];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

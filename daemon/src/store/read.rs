@@ -24,6 +24,17 @@ pub struct CommandRow {
     pub shell: String,
     pub shell_pid: Option<i64>,
     pub tty: Option<String>,
+    pub command_type: Option<String>,
+    pub subcommand: Option<String>,
+    pub environment: Option<String>,
+    pub git_root: Option<String>,
+    pub git_host: Option<String>,
+    pub git_repo: Option<String>,
+    pub git_branch: Option<String>,
+    pub git_commit: Option<String>,
+    pub git_commit_after: Option<String>,
+    /// The allowlisted variables, a JSON object.
+    pub env: Option<String>,
 }
 
 impl CommandRow {
@@ -33,7 +44,8 @@ impl CommandRow {
     }
 
     const COLUMNS: &'static str = "id, session, seq, command, expanded, cwd, started_at, ended_at, exit_code, \
-         pipestatus, status, hostname, user, shell, shell_pid, tty";
+         pipestatus, status, hostname, user, shell, shell_pid, tty, command_type, subcommand, environment, \
+         git_root, git_host, git_repo, git_branch, git_commit, git_commit_after, env";
 
     fn from_row(row: &Row) -> rusqlite::Result<CommandRow> {
         let pipestatus: Option<String> = row.get(9)?;
@@ -54,6 +66,16 @@ impl CommandRow {
             shell: row.get(13)?,
             shell_pid: row.get(14)?,
             tty: row.get(15)?,
+            command_type: row.get(16)?,
+            subcommand: row.get(17)?,
+            environment: row.get(18)?,
+            git_root: row.get(19)?,
+            git_host: row.get(20)?,
+            git_repo: row.get(21)?,
+            git_branch: row.get(22)?,
+            git_commit: row.get(23)?,
+            git_commit_after: row.get(24)?,
+            env: row.get(25)?,
         })
     }
 }

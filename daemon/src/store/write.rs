@@ -1,29 +1,40 @@
-//! The write path: events merged into rows, many per transaction.
+//! The write path: records merged into rows, many per transaction.
 
-use lcd_client::{CommandEnd, CommandStart, Event, Session};
+use lcd_client::{CommandEnd, CommandStart, Session};
 use rusqlite::{params, Transaction};
 
 use super::{now_micros, Store, StoreError};
+use crate::enrich::{Record, StartFacts};
 
 /// A start fills the command half of its row; fields an earlier copy of the
 /// same start already set are kept, so replays change nothing.
 const UPSERT_START: &str = "
     INSERT INTO commands (id, session, seq, command, expanded, cwd, started_at,
-                          hostname, user, shell, shell_pid, tty, status, recorded_at)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'running', ?13)
+                          hostname, user, shell, shell_pid, tty, status, recorded_at,
+                          command_type, subcommand, environment, git_root, git_host,
+                          git_repo, git_branch, git_commit, env)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'running', ?13,
+            ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)
     ON CONFLICT (id) DO UPDATE SET
         command = excluded.command, expanded = excluded.expanded,
-        cwd = excluded.cwd, started_at = excluded.started_at
+        cwd = excluded.cwd, started_at = excluded.started_at,
+        command_type = excluded.command_type, subcommand = excluded.subcommand,
+        environment = excluded.environment, git_root = excluded.git_root,
+        git_host = excluded.git_host, git_repo = excluded.git_repo,
+        git_branch = excluded.git_branch, git_commit = excluded.git_commit, env = excluded.env
     WHERE commands.command IS NULL";
 
-/// An end fills the outcome half; it may arrive before its start.
+/// An end fills the outcome half; it may arrive before its start. The end of
+/// a never-recorded command is dropped.
 const UPSERT_END: &str = "
     INSERT INTO commands (id, session, seq, ended_at, exit_code, pipestatus,
-                          hostname, user, shell, shell_pid, tty, status, recorded_at)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'finished', ?12)
+                          hostname, user, shell, shell_pid, tty, status, recorded_at, git_commit_after)
+    SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'finished', ?12, ?13
+    WHERE NOT EXISTS (SELECT 1 FROM ignored WHERE id = ?1)
     ON CONFLICT (id) DO UPDATE SET
         ended_at = excluded.ended_at, exit_code = excluded.exit_code,
-        pipestatus = excluded.pipestatus, status = 'finished'
+        pipestatus = excluded.pipestatus, status = 'finished',
+        git_commit_after = excluded.git_commit_after
     WHERE commands.ended_at IS NULL";
 
 /// A shell runs one foreground command at a time: once a later command of the
@@ -33,15 +44,16 @@ const ORPHAN_EARLIER: &str = "
     WHERE session = ?1 AND seq < ?2 AND status = 'running'";
 
 impl Store {
-    /// Stores `events` in one transaction. Start and end of a command may come
-    /// in either order and any number of times: each lands once.
-    pub fn apply(&mut self, events: &[Event]) -> Result<(), StoreError> {
+    /// Stores `records` in one transaction. Start and end of a command may
+    /// come in either order and any number of times: each lands once.
+    pub fn apply(&mut self, records: &[Record]) -> Result<(), StoreError> {
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let now = now_micros();
-        for event in events {
-            match event {
-                Event::Start(start) => insert_start(&tx, start, now)?,
-                Event::End(end) => insert_end(&tx, end, now)?,
+        for record in records {
+            match record {
+                Record::Start(start, facts) => insert_start(&tx, start, facts, now)?,
+                Record::Ignored(start) => ignore(&tx, start, now)?,
+                Record::End(end) => insert_end(&tx, end, now)?,
             }
         }
         tx.commit()?;
@@ -49,7 +61,7 @@ impl Store {
     }
 }
 
-fn insert_start(tx: &Transaction, s: &CommandStart, now: i64) -> Result<(), StoreError> {
+fn insert_start(tx: &Transaction, s: &CommandStart, f: &StartFacts, now: i64) -> Result<(), StoreError> {
     let Session { id: session, shell, pid, host, user, tty } = &s.session;
     tx.prepare_cached(UPSERT_START)?.execute(params![
         s.id.to_string(),
@@ -64,9 +76,26 @@ fn insert_start(tx: &Transaction, s: &CommandStart, now: i64) -> Result<(), Stor
         shell,
         pid,
         tty,
-        now
+        now,
+        f.command_type,
+        f.subcommand,
+        f.environment,
+        f.git_root,
+        f.git_host,
+        f.git_repo,
+        f.git_branch,
+        f.git_commit,
+        f.env_json,
     ])?;
     tx.prepare_cached(ORPHAN_EARLIER)?.execute(params![session, s.seq as i64])?;
+    Ok(())
+}
+
+/// Remembers the id only, and forgets an end that came first.
+fn ignore(tx: &Transaction, s: &CommandStart, now: i64) -> Result<(), StoreError> {
+    let id = s.id.to_string();
+    tx.prepare_cached("INSERT OR IGNORE INTO ignored (id, ignored_at) VALUES (?1, ?2)")?.execute(params![id, now])?;
+    tx.prepare_cached("DELETE FROM commands WHERE id = ?1")?.execute([id])?;
     Ok(())
 }
 
@@ -85,7 +114,8 @@ fn insert_end(tx: &Transaction, e: &CommandEnd, now: i64) -> Result<(), StoreErr
         shell,
         pid,
         tty,
-        now
+        now,
+        e.git_commit_after,
     ])?;
     Ok(())
 }

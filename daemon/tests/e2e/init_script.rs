@@ -13,7 +13,9 @@ fn rendered_scripts_parse_and_pass_shellcheck() -> Result<()> {
     for shell in ["zsh", "bash"] {
         let script = env.lcd(&["init", shell])?;
         assert!(script.contains(&env.lcd_hook.display().to_string()), "{shell} script does not name lcd-hook");
-        for placeholder in ["@LCD_HOOK@", "@LCD_BIN@", "@SOCKET@", "@SPOOL@", "@HOOK_LOG@", "@RUNTIME@", "@FIFO@"] {
+        for placeholder in
+            ["@LCD_HOOK@", "@LCD_BIN@", "@SOCKET@", "@SPOOL@", "@HOOK_LOG@", "@RUNTIME@", "@FIFO@", "@ENV_FIELDS@"]
+        {
             assert!(!script.contains(placeholder), "{shell} script still has {placeholder}");
         }
         let path = env.root.join(format!("init.{shell}"));
