@@ -367,11 +367,31 @@ fn subcommand(tool: &Tool, name: &str, args: &[String]) -> Option<String> {
             _ => Some(what.to_string()),
         };
     }
+    if tool.words > 1 {
+        // Noun-verb CLIs (`az group create --name x`): the leading words, up
+        // to the first option after them.
+        let mut words = args.iter();
+        let mut parts: Vec<&str> = Vec::new();
+        while let Some(word) = words.next() {
+            if word.starts_with('-') {
+                if !parts.is_empty() {
+                    break;
+                }
+                if tool.value_options.contains(&word.as_str()) {
+                    words.next();
+                }
+                continue;
+            }
+            parts.push(word);
+            if parts.len() == tool.words {
+                break;
+            }
+        }
+        return (!parts.is_empty()).then(|| parts.join(" "));
+    }
     let mut words = positionals(args, tool.value_options);
     let mut parts: Vec<&str> = vec![words.next()?.as_str()];
-    if tool.words > 1 {
-        parts.extend(words.take(tool.words - 1).map(String::as_str));
-    } else {
+    {
         while tool.groups.contains(&parts.join(" ").as_str()) {
             match words.next() {
                 Some(next) => parts.push(next),

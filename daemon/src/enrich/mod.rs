@@ -146,3 +146,43 @@ fn expand_home(dir: &str, home: &Path) -> PathBuf {
         None => PathBuf::from(dir),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn home_is_expanded_in_ignored_folders() {
+        let home = Path::new("/home/alice");
+        assert_eq!(expand_home("~/secrets", home), Path::new("/home/alice/secrets"));
+        assert_eq!(expand_home("~", home), home);
+        assert_eq!(expand_home("/srv/keys", home), Path::new("/srv/keys"));
+    }
+
+    /// Every line of the corpus: realistic commands with the redacted form,
+    /// type and subcommand they must get.
+    #[test]
+    fn the_corpus() {
+        let enricher = Enricher::new(&CaptureConfig::default()).unwrap();
+        let corpus = include_str!("../../tests/corpus/enrichment.jsonl");
+        let mut failures = Vec::new();
+        let mut count = 0;
+        for line in corpus.lines().filter(|l| !l.trim().is_empty()) {
+            count += 1;
+            let case: serde_json::Value = serde_json::from_str(line).expect("corpus lines are JSON");
+            let command = case["command"].as_str().unwrap();
+            let classified = enricher.classify(command);
+            let got = serde_json::json!({
+                "command": command,
+                "redacted": enricher.redact(command),
+                "type": classified.command_type,
+                "subcommand": classified.subcommand,
+            });
+            if got != case {
+                failures.push(format!("expected {case}\n     got {got}"));
+            }
+        }
+        assert!(count >= 60, "the corpus has {count} lines");
+        assert!(failures.is_empty(), "{} of {count} lines differ:\n{}", failures.len(), failures.join("\n"));
+    }
+}

@@ -43,6 +43,7 @@ fn builtin_patterns() -> Vec<String> {
         // mysql -p'x' (the password glued to -p).
         format!(r"(?i)\b(?:mysql|mysqldump|mysqladmin|mariadb)\b[^|;&\n]*?\s-p{VALUE}"),
         format!(r"\bsshpass\s+-p\s*{VALUE}"),
+        format!(r"(?i)\baz\s+login\b[^|;&\n]*?\s-p\s+{VALUE}"),
         // curl -u user:password
         r#"(?i)\b(?:curl|wget|http|https)\b[^|;&\n]*?\s(?:-u|--user)\s+[^\s:'"]+:(?P<s>[^\s'"]+)"#.into(),
     ]

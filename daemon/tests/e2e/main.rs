@@ -3,6 +3,7 @@
 //! area; each test names what it guards.
 
 mod capture;
+mod enrichment;
 mod hostile;
 mod init_script;
 mod packaging;
