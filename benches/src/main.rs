@@ -2,11 +2,13 @@
 //! same run, the ratio or difference, and the goal it is held to.
 //!
 //!     cargo build --release --workspace
-//!     target/release/lcd-bench [--smoke] [all|prompt|startup|hook-startup]
+//!     target/release/lcd-bench [--smoke] [all|prompt|startup|hook-startup|ingest|footprint]
 //!
 //! `--smoke` runs a few iterations only, so CI notices a benchmark that broke
 //! without spending time on figures.
 
+mod footprint;
+mod ingest;
 mod prompt;
 mod startup;
 mod stats;
@@ -38,7 +40,7 @@ fn main() -> Result<()> {
         match arg.as_str() {
             "--smoke" => smoke = true,
             "-h" | "--help" => {
-                println!("usage: lcd-bench [--smoke] [all|prompt|startup|hook-startup]...");
+                println!("usage: lcd-bench [--smoke] [all|prompt|startup|hook-startup|ingest|footprint]...");
                 return Ok(());
             }
             other => which.push(other.to_string()),
@@ -66,7 +68,13 @@ fn main() -> Result<()> {
         if all || name == "hook-startup" {
             startup::hook(&lcd, scale)?;
         }
-        if !all && !["prompt", "startup", "hook-startup"].contains(&name.as_str()) {
+        if all || name == "ingest" {
+            ingest::run(&lcd, scale)?;
+        }
+        if all || name == "footprint" {
+            footprint::hook(&lcd, scale)?;
+        }
+        if !all && !["prompt", "startup", "hook-startup", "ingest", "footprint"].contains(&name.as_str()) {
             bail!("unknown benchmark {name:?}");
         }
     }

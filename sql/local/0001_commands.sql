@@ -23,6 +23,5 @@ CREATE TABLE commands (
 );
 
 CREATE INDEX commands_started_at ON commands (started_at);
-CREATE INDEX commands_session_seq ON commands (session, seq);
 -- Only the few commands still running: finding them must not scan history.
 CREATE INDEX commands_running ON commands (session, seq) WHERE status = 'running';

@@ -47,3 +47,36 @@ pub fn command_events(session: &Session, seq: u64, command: &str, exit: i32) -> 
         }),
     ]
 }
+
+/// A command line of the kind lcd's users type: terraform, git, wrangler,
+/// kubectl, everyday commands; the `n`th of an endless varied sequence.
+pub fn realistic_command(n: u64) -> String {
+    const LINES: &[&str] = &[
+        "terraform plan -out plan.bin",
+        "terraform apply -auto-approve",
+        "git status",
+        "git commit -m 'fix: handle 429 from the API'",
+        "git push origin main",
+        "git pull --rebase",
+        "wrangler deploy --env production",
+        "wrangler d1 migrations apply lcd-db --remote",
+        "kubectl get pods -n prod",
+        "kubectl rollout restart deployment/api -n prod",
+        "npm run build",
+        "docker compose up -d",
+        "aws s3 cp build/ s3://assets/ --recursive",
+        "ls -la",
+        "cd infra/modules/network",
+        "vim main.tf",
+        "grep -rn TODO src",
+        "export GITHUB_TOKEN=ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+        "curl -H 'Authorization: Bearer abc123def456ghi789' https://api.example.com/v1/status",
+        "helm upgrade --install api ./chart -n prod",
+    ];
+    let line = LINES[(n as usize * 7 + n as usize / 13) % LINES.len()];
+    if n.is_multiple_of(5) {
+        format!("{line} # {n}")
+    } else {
+        line.to_string()
+    }
+}

@@ -1,6 +1,8 @@
 //! The write path: records merged into rows, many per transaction.
 
-use lcd_client::{CommandEnd, CommandStart, Session};
+use std::collections::{HashMap, HashSet};
+
+use lcd_client::{CommandEnd, CommandStart, RecordId, Session};
 use rusqlite::{params, Transaction};
 
 use super::{now_micros, Store, StoreError};
@@ -37,6 +39,36 @@ const UPSERT_END: &str = "
         git_commit_after = excluded.git_commit_after
     WHERE commands.ended_at IS NULL";
 
+/// A start and its end in the same batch: the whole row at once (the end of a
+/// never-recorded command never gets here: its start is `Record::Ignored`).
+const UPSERT_WHOLE: &str = "
+    INSERT INTO commands (id, session, seq, command, expanded, cwd, started_at,
+                          hostname, user, shell, shell_pid, tty, status, recorded_at,
+                          command_type, subcommand, environment, git_root, git_host,
+                          git_repo, git_branch, git_commit, env,
+                          ended_at, exit_code, pipestatus, git_commit_after)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'finished', ?13,
+            ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)
+    ON CONFLICT (id) DO UPDATE SET
+        command = coalesce(commands.command, excluded.command),
+        expanded = CASE WHEN commands.command IS NULL THEN excluded.expanded ELSE commands.expanded END,
+        cwd = coalesce(commands.cwd, excluded.cwd),
+        started_at = coalesce(commands.started_at, excluded.started_at),
+        command_type = coalesce(commands.command_type, excluded.command_type),
+        subcommand = CASE WHEN commands.command IS NULL THEN excluded.subcommand ELSE commands.subcommand END,
+        environment = CASE WHEN commands.command IS NULL THEN excluded.environment ELSE commands.environment END,
+        git_root = CASE WHEN commands.command IS NULL THEN excluded.git_root ELSE commands.git_root END,
+        git_host = CASE WHEN commands.command IS NULL THEN excluded.git_host ELSE commands.git_host END,
+        git_repo = CASE WHEN commands.command IS NULL THEN excluded.git_repo ELSE commands.git_repo END,
+        git_branch = CASE WHEN commands.command IS NULL THEN excluded.git_branch ELSE commands.git_branch END,
+        git_commit = CASE WHEN commands.command IS NULL THEN excluded.git_commit ELSE commands.git_commit END,
+        env = coalesce(commands.env, excluded.env),
+        ended_at = coalesce(commands.ended_at, excluded.ended_at),
+        exit_code = CASE WHEN commands.ended_at IS NULL THEN excluded.exit_code ELSE commands.exit_code END,
+        pipestatus = coalesce(commands.pipestatus, excluded.pipestatus),
+        git_commit_after = CASE WHEN commands.ended_at IS NULL THEN excluded.git_commit_after ELSE commands.git_commit_after END,
+        status = 'finished'";
+
 /// A shell runs one foreground command at a time: once a later command of the
 /// same session starts, an earlier one still `running` lost its end.
 const ORPHAN_EARLIER: &str = "
@@ -47,14 +79,31 @@ impl Store {
     /// Stores `records` in one transaction. Start and end of a command may
     /// come in either order and any number of times: each lands once.
     pub fn apply(&mut self, records: &[Record]) -> Result<(), StoreError> {
+        // Ends whose start is in this batch too are written with it, in one row.
+        let ends: HashMap<RecordId, &CommandEnd> =
+            records.iter().filter_map(|r| if let Record::End(e) = r { Some((e.id, e)) } else { None }).collect();
+        let mut merged: HashSet<RecordId> = HashSet::new();
+        // The newest start of each session, to settle its earlier commands once.
+        let mut newest: HashMap<&str, i64> = HashMap::new();
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let now = now_micros();
         for record in records {
             match record {
-                Record::Start(start, facts) => insert_start(&tx, start, facts, now)?,
+                Record::Start(start, facts) => {
+                    match ends.get(&start.id) {
+                        Some(end) if merged.insert(start.id) => insert_whole(&tx, start, facts, end, now)?,
+                        _ => insert_start(&tx, start, facts, now)?,
+                    }
+                    let seq = newest.entry(start.session.id.as_str()).or_insert(0);
+                    *seq = (*seq).max(start.seq as i64);
+                }
                 Record::Ignored(start) => ignore(&tx, start, now)?,
+                Record::End(end) if merged.contains(&end.id) => {}
                 Record::End(end) => insert_end(&tx, end, now)?,
             }
+        }
+        for (session, seq) in newest {
+            tx.prepare_cached(ORPHAN_EARLIER)?.execute(params![session, seq])?;
         }
         tx.commit()?;
         Ok(())
@@ -87,7 +136,46 @@ fn insert_start(tx: &Transaction, s: &CommandStart, f: &StartFacts, now: i64) ->
         f.git_commit,
         f.env_json,
     ])?;
-    tx.prepare_cached(ORPHAN_EARLIER)?.execute(params![session, s.seq as i64])?;
+    Ok(())
+}
+
+fn insert_whole(
+    tx: &Transaction,
+    s: &CommandStart,
+    f: &StartFacts,
+    e: &CommandEnd,
+    now: i64,
+) -> Result<(), StoreError> {
+    let Session { id: session, shell, pid, host, user, tty } = &s.session;
+    let pipestatus = serde_json::to_string(&e.pipestatus).expect("integers serialize");
+    tx.prepare_cached(UPSERT_WHOLE)?.execute(params![
+        s.id.to_string(),
+        session,
+        s.seq as i64,
+        s.command,
+        s.expanded,
+        s.cwd,
+        s.started_at,
+        host,
+        user,
+        shell,
+        pid,
+        tty,
+        now,
+        f.command_type,
+        f.subcommand,
+        f.environment,
+        f.git_root,
+        f.git_host,
+        f.git_repo,
+        f.git_branch,
+        f.git_commit,
+        f.env_json,
+        e.ended_at,
+        e.exit_code,
+        pipestatus,
+        e.git_commit_after,
+    ])?;
     Ok(())
 }
 
