@@ -106,13 +106,32 @@ impl Event {
     }
 }
 
-/// What a client asks of the daemon.
+/// A command read from a shell's history file (`lcd import`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ImportedCommand {
+    /// Derived from the history entry itself, so importing twice adds nothing.
+    pub id: RecordId,
+    pub shell: String,
+    pub host: String,
+    pub user: String,
+    pub started_at: Micros,
+    /// zsh's extended history records how long a command ran.
+    pub duration_ms: Option<i64>,
+    pub command: String,
+}
+
+/// What a client asks of the daemon. Variants are only ever appended.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub enum Request {
     /// Store these events; answered with [`Reply::Stored`] once they are durable.
     Record(Vec<Event>),
     /// Describe yourself; answered with [`Reply::Status`].
     Status,
+    /// Add history read from a file; answered with [`Reply::Imported`].
+    Import(Vec<ImportedCommand>),
+    /// Delete (or with `dry_run`, count) the commands started before
+    /// `before`, of one type if given; answered with [`Reply::Pruned`].
+    Prune { before: Micros, command_type: Option<String>, dry_run: bool },
 }
 
 /// What the daemon answers. Variants are only ever appended, so that a
@@ -125,6 +144,10 @@ pub enum Reply {
     Refused { reason: RefusalReason },
     /// A JSON document describing the daemon (version, pid, paths, backlog).
     Status { json: String },
+    /// How many imported commands were new, and how many were there already.
+    Imported { added: u64, already: u64 },
+    /// How many commands were deleted (or would be, on a dry run).
+    Pruned { count: u64 },
 }
 
 /// Why the daemon did not take a request.

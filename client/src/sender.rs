@@ -131,6 +131,15 @@ impl Sender {
         }
     }
 
+    /// Sends any request and returns the answer; a refusal is an error.
+    pub fn request(&mut self, request: &Request) -> Result<Reply, SendError> {
+        let frame = frame::encode(request).map_err(SendError::Broken)?;
+        match self.exchange(&frame)? {
+            Reply::Refused { reason } => Err(SendError::Refused(reason)),
+            reply => Ok(reply),
+        }
+    }
+
     /// Asks the daemon to describe itself.
     pub fn status(&mut self) -> Result<String, SendError> {
         let frame = frame::encode(&Request::Status).map_err(SendError::Broken)?;

@@ -68,6 +68,9 @@ pub struct DaemonConfig {
     pub replay_interval_ms: u64,
     /// How often running commands are checked for a shell that is gone.
     pub orphan_check_s: u64,
+    /// Commands older than this many days are deleted, once a day; 0 keeps
+    /// everything.
+    pub retention_days: u32,
 }
 
 impl Default for DaemonConfig {
@@ -81,6 +84,7 @@ impl Default for DaemonConfig {
             idle_timeout_s: 3600,
             replay_interval_ms: 1000,
             orphan_check_s: 30,
+            retention_days: 0,
         }
     }
 }

@@ -202,6 +202,16 @@ fn stop(paths: &Paths) -> Result<()> {
     Ok(())
 }
 
+/// A connection to the daemon, started first when none answers.
+pub fn connect_or_start(paths: &Paths) -> Result<Sender> {
+    let mut sender = Sender::new(&paths.socket);
+    if sender.status().is_err() {
+        start(paths, &StartArgs { quiet: true })?;
+        sender = Sender::new(&paths.socket);
+    }
+    Ok(sender)
+}
+
 /// The pid of a daemon that answers on the socket.
 pub fn answering_pid(paths: &Paths) -> Option<u64> {
     let json = Sender::new(&paths.socket).status().ok()?;

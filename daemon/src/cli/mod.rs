@@ -1,11 +1,17 @@
 //! The `lcd` command line: one module per subcommand.
 
+pub mod completions;
 pub mod daemon;
+pub mod import;
 pub mod init;
 mod output;
+pub mod prune;
 pub mod query;
 pub mod setup;
+pub mod show;
+pub mod stats;
 pub mod status;
+mod when;
 
 use std::process::ExitCode;
 
@@ -29,12 +35,24 @@ pub enum Command {
     /// Add lcd to your shell's rc files and start the daemon.
     Setup(setup::Args),
     /// Show recorded commands, newest first.
-    Query(query::Args),
+    Query(Box<query::Args>),
+    /// Everything known about one recorded command.
+    Show(show::Args),
+    /// Commands per day and per tool, failure rates, slowest, deploys.
+    Stats(stats::Args),
+    /// Import existing zsh or bash history.
+    Import(import::Args),
+    /// Delete old commands (counts first; deletes with --yes).
+    Prune(prune::Args),
     /// Is the daemon running, and where is everything?
     Status(status::Args),
     /// Run, start or stop the daemon.
     #[command(subcommand)]
     Daemon(daemon::Command),
+    /// Print shell completions: lcd completions zsh > ~/.zfunc/_lcd
+    Completions(completions::Args),
+    /// Print the man page: lcd man | man -l -
+    Man,
 }
 
 /// Parses the command line and runs the subcommand.
@@ -44,7 +62,13 @@ pub fn main() -> Result<ExitCode> {
     match cli.command {
         Command::Init(args) => init::run(args, &paths),
         Command::Setup(args) => setup::run(args, &paths),
-        Command::Query(args) => query::run(args, &paths),
+        Command::Query(args) => query::run(*args, &paths),
+        Command::Show(args) => show::run(args, &paths),
+        Command::Stats(args) => stats::run(args, &paths),
+        Command::Import(args) => import::run(args, &paths),
+        Command::Prune(args) => prune::run(args, &paths),
+        Command::Completions(args) => completions::completions(args),
+        Command::Man => completions::man(),
         Command::Status(args) => status::run(args, &paths),
         Command::Daemon(command) => daemon::run(command, &paths),
     }

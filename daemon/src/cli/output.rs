@@ -1,10 +1,298 @@
-//! How times, durations and records are shown.
+//! How records are shown: aligned tables for people, JSON, JSON lines and
+//! CSV for programs; times, durations and colours.
 
+use std::io::{self, Write};
+
+use anyhow::{bail, Result};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::store::CommandRow;
+
+/// Output formats of `lcd query`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Jsonl,
+    Csv,
+}
+
+/// Columns of the default table.
+pub const TABLE_FIELDS: &[&str] = &["time", "duration", "exit", "cwd", "command"];
+
+/// Every field `--fields` accepts: the JSON keys, and the table's own columns
+/// (`time`, `duration`, `exit`), which stand for `started_at`, `duration_ms`
+/// and `exit_code` in the other formats.
+pub const FIELDS: &[&str] = &[
+    "id",
+    "command",
+    "status",
+    "exit_code",
+    "pipestatus",
+    "started_at",
+    "ended_at",
+    "duration_ms",
+    "cwd",
+    "session",
+    "hostname",
+    "user",
+    "shell",
+    "tty",
+    "command_type",
+    "subcommand",
+    "environment",
+    "git_root",
+    "git_host",
+    "git_repo",
+    "git_branch",
+    "git_commit",
+    "git_commit_after",
+    "env",
+    "imported",
+    "time",
+    "duration",
+    "exit",
+];
+
+/// Parses `--fields a,b,c`, naming any unknown field.
+pub fn parse_fields(text: &str) -> Result<Vec<String>> {
+    let fields: Vec<String> = text.split(',').map(|f| f.trim().to_string()).filter(|f| !f.is_empty()).collect();
+    if fields.is_empty() {
+        bail!("--fields is empty; pick from: {}", FIELDS.join(", "));
+    }
+    for f in &fields {
+        if !FIELDS.contains(&f.as_str()) {
+            bail!("unknown field {f:?}; pick from: {}", FIELDS.join(", "));
+        }
+    }
+    Ok(fields)
+}
+
+/// How a table looks: colour, relative times, a width to fit.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    pub colour: bool,
+    pub relative_times: bool,
+    pub width: Option<usize>,
+    /// Now, in µs, for relative times.
+    pub now: i64,
+}
+
+impl Style {
+    /// For stdout: a terminal gets colour (unless NO_COLOR), relative times
+    /// and lines fitted to its width; a pipe gets plain text.
+    pub fn for_stdout() -> Style {
+        let tty = io::IsTerminal::is_terminal(&io::stdout());
+        Style {
+            colour: tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            relative_times: tty,
+            width: if tty { terminal_width() } else { None },
+            now: crate::store::now_micros(),
+        }
+    }
+}
+
+fn terminal_width() -> Option<usize> {
+    let mut size = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCGWINSZ fills the struct we pass.
+    let ok = unsafe { libc::ioctl(1, libc::TIOCGWINSZ, &mut size) } == 0 && size.ws_col > 0;
+    if ok {
+        return Some(size.ws_col as usize);
+    }
+    std::env::var("COLUMNS").ok()?.parse().ok()
+}
+
+/// Writes `rows` in `format`; `fields` picks and orders the columns.
+pub fn write_records(
+    out: &mut impl Write,
+    rows: &[CommandRow],
+    format: Format,
+    fields: Option<&[String]>,
+    style: Style,
+) -> Result<()> {
+    let objects: Vec<Value> =
+        rows.iter().map(|r| serde_json::to_value(RecordJson::from(r)).expect("records serialize")).collect();
+    match format {
+        Format::Json => {
+            let picked: Vec<Value> = objects.iter().map(|o| pick(o, fields)).collect();
+            serde_json::to_writer_pretty(&mut *out, &picked)?;
+            writeln!(out)?;
+        }
+        Format::Jsonl => {
+            for o in &objects {
+                serde_json::to_writer(&mut *out, &pick(o, fields))?;
+                writeln!(out)?;
+            }
+        }
+        Format::Csv => {
+            let names: Vec<String> = match fields {
+                Some(f) => f.to_vec(),
+                None => {
+                    objects.first().and_then(Value::as_object).map(|o| o.keys().cloned().collect()).unwrap_or_default()
+                }
+            };
+            write_csv_row(out, names.iter().map(String::as_str))?;
+            for o in &objects {
+                let values: Vec<String> = names.iter().map(|n| plain(&o[json_key(n)])).collect();
+                write_csv_row(out, values.iter().map(String::as_str))?;
+            }
+        }
+        Format::Table => {
+            let names: Vec<&str> = match fields {
+                Some(f) => f.iter().map(String::as_str).collect(),
+                None => TABLE_FIELDS.to_vec(),
+            };
+            let cells: Vec<Vec<Cell>> = rows
+                .iter()
+                .zip(&objects)
+                .map(|(r, o)| names.iter().map(|n| table_cell(n, r, o, style)).collect())
+                .collect();
+            write_table(out, &names, &cells, style)?;
+        }
+    }
+    Ok(())
+}
+
+/// The JSON key a field stands for.
+fn json_key(field: &str) -> &str {
+    match field {
+        "time" => "started_at",
+        "duration" => "duration_ms",
+        "exit" => "exit_code",
+        other => other,
+    }
+}
+
+fn pick(object: &Value, fields: Option<&[String]>) -> Value {
+    match fields {
+        None => object.clone(),
+        Some(fields) => Value::Object(fields.iter().map(|f| (f.clone(), object[json_key(f)].clone())).collect()),
+    }
+}
+
+/// A JSON value as plain text: strings as they are, null as nothing,
+/// arrays and objects as JSON.
+fn plain(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// One CSV record (RFC 4180): fields with commas, quotes or line breaks are
+/// quoted, quotes doubled; lines end in CRLF.
+fn write_csv_row<'a>(out: &mut impl Write, fields: impl Iterator<Item = &'a str>) -> io::Result<()> {
+    let line: Vec<String> =
+        fields
+            .map(|f| {
+                if f.contains([',', '"', '\n', '\r']) {
+                    format!("\"{}\"", f.replace('"', "\"\""))
+                } else {
+                    f.to_string()
+                }
+            })
+            .collect();
+    write!(out, "{}\r\n", line.join(","))
+}
+
+/// A table cell: its text and, when colour is on, the colour to paint it.
+struct Cell {
+    text: String,
+    colour: Option<&'static str>,
+}
+
+fn table_cell(field: &str, row: &CommandRow, object: &Value, style: Style) -> Cell {
+    let plain_cell = |text: String| Cell { text, colour: None };
+    match field {
+        "time" => plain_cell(match row.started_at {
+            Some(t) if style.relative_times => relative_time(t, style.now),
+            Some(t) => local_time(t),
+            None => "-".into(),
+        }),
+        "duration" => plain_cell(row.duration_ms().map(human_duration).unwrap_or_else(|| "-".into())),
+        "exit" | "exit_code" => {
+            let (text, colour) = match (row.status.as_str(), row.exit_code) {
+                ("running", _) => ("running".to_string(), "33"),
+                (_, Some(0)) => ("0".to_string(), "32"),
+                (_, Some(code)) => (code.to_string(), "31"),
+                _ => ("?".to_string(), "2"),
+            };
+            Cell { text, colour: Some(colour) }
+        }
+        "cwd" => plain_cell(row.cwd.as_deref().map(tilde).unwrap_or_default()),
+        "command" => plain_cell(row.command.replace('\n', " ⏎ ")),
+        other => plain_cell(plain(&object[json_key(other)]).replace('\n', " ⏎ ")),
+    }
+}
+
+/// Aligned columns; the last one is cut to the terminal's width.
+fn write_table(out: &mut impl Write, names: &[&str], rows: &[Vec<Cell>], style: Style) -> io::Result<()> {
+    let count = names.len();
+    let mut widths: Vec<usize> = names.iter().map(|n| n.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.text.chars().count());
+        }
+    }
+    let numeric = |name: &str| matches!(name, "duration" | "exit" | "exit_code" | "duration_ms");
+    let render = |texts: Vec<(String, Option<&'static str>)>| -> String {
+        let mut line = String::new();
+        let mut used = 0;
+        for (i, (text, colour)) in texts.into_iter().enumerate() {
+            let last = i + 1 == count;
+            let mut text = text;
+            if last {
+                if let Some(width) = style.width {
+                    let room = width.saturating_sub(used).max(10);
+                    if text.chars().count() > room {
+                        text = text.chars().take(room - 1).collect::<String>() + "…";
+                    }
+                }
+            }
+            let padded = if last {
+                text.clone()
+            } else if numeric(names[i]) {
+                format!("{text:>w$}", w = widths[i])
+            } else {
+                format!("{text:<w$}", w = widths[i])
+            };
+            used += padded.chars().count() + 2;
+            match colour.filter(|_| style.colour) {
+                Some(c) => line.push_str(&format!("\x1b[{c}m{padded}\x1b[0m")),
+                None => line.push_str(&padded),
+            }
+            if !last {
+                line.push_str("  ");
+            }
+        }
+        line
+    };
+    let header = names.iter().map(|n| (n.to_ascii_uppercase(), None)).collect();
+    writeln!(out, "{}", render(header).trim_end())?;
+    for row in rows {
+        let texts = row.iter().map(|c| (c.text.clone(), c.colour)).collect();
+        writeln!(out, "{}", render(texts).trim_end())?;
+    }
+    Ok(())
+}
+
+/// `~/infra` for a path under $HOME.
+fn tilde(path: &str) -> String {
+    match std::env::var("HOME") {
+        Ok(home)
+            if !home.is_empty()
+                && path.starts_with(&home)
+                && (path.len() == home.len() || path[home.len()..].starts_with('/')) =>
+        {
+            format!("~{}", &path[home.len()..])
+        }
+        _ => path.to_string(),
+    }
+}
 
 /// `2026-11-21T22:29:21.123Z`: RFC 3339, UTC, milliseconds.
 pub fn rfc3339_ms(micros: i64) -> String {
@@ -17,6 +305,18 @@ pub fn local_time(micros: i64) -> String {
     match Timestamp::from_microsecond(micros) {
         Ok(ts) => ts.to_zoned(TimeZone::system()).strftime("%Y-%m-%d %H:%M:%S").to_string(),
         Err(_) => micros.to_string(),
+    }
+}
+
+/// `12s ago`, `3m ago`, `5h ago`, `2d ago`, then the date.
+pub fn relative_time(micros: i64, now: i64) -> String {
+    let secs = (now - micros).max(0) / 1_000_000;
+    match secs {
+        0..=59 => format!("{secs}s ago"),
+        60..=3599 => format!("{}m ago", secs / 60),
+        3600..=86_399 => format!("{}h ago", secs / 3600),
+        86_400..=604_799 => format!("{}d ago", secs / 86_400),
+        _ => local_time(micros)[..10].to_string(),
     }
 }
 
@@ -57,7 +357,8 @@ pub struct RecordJson<'a> {
     pub git_branch: Option<&'a str>,
     pub git_commit: Option<&'a str>,
     pub git_commit_after: Option<&'a str>,
-    pub env: serde_json::Value,
+    pub env: Value,
+    pub imported: bool,
 }
 
 impl<'a> From<&'a CommandRow> for RecordJson<'a> {
@@ -87,6 +388,7 @@ impl<'a> From<&'a CommandRow> for RecordJson<'a> {
             git_commit: row.git_commit.as_deref(),
             git_commit_after: row.git_commit_after.as_deref(),
             env: row.env.as_deref().and_then(|e| serde_json::from_str(e).ok()).unwrap_or_else(|| serde_json::json!({})),
+            imported: row.imported,
         }
     }
 }
@@ -106,5 +408,26 @@ mod tests {
         assert_eq!(human_duration(1_234), "1.2s");
         assert_eq!(human_duration(185_000), "3m05s");
         assert_eq!(human_duration(7_440_000), "2h04m");
+    }
+
+    #[test]
+    fn relative_times() {
+        let now = 1_700_000_000_000_000;
+        assert_eq!(relative_time(now - 5_000_000, now), "5s ago");
+        assert_eq!(relative_time(now - 180_000_000, now), "3m ago");
+        assert_eq!(relative_time(now - 7_200_000_000, now), "2h ago");
+    }
+
+    #[test]
+    fn csv_quotes_what_needs_quoting() {
+        let mut out = Vec::new();
+        write_csv_row(&mut out, ["a", "b,c", "say \"hi\"", "two\nlines"].into_iter()).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "a,\"b,c\",\"say \"\"hi\"\"\",\"two\nlines\"\r\n");
+    }
+
+    #[test]
+    fn unknown_fields_are_named_with_the_choices() {
+        let err = parse_fields("command,bogus").unwrap_err().to_string();
+        assert!(err.contains("\"bogus\"") && err.contains("git_repo"), "{err}");
     }
 }

@@ -12,6 +12,7 @@ mod words;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use lcd_client::protocol::ImportedCommand;
 use lcd_client::{CommandEnd, CommandStart, Event};
 use regex::Regex;
 
@@ -123,10 +124,30 @@ impl Enricher {
         Record::Start(start, Box::new(facts))
     }
 
+    /// Imported history: classified and redacted like live records; entries
+    /// the never-record rules match are left out.
+    pub fn enrich_imported(&self, commands: Vec<ImportedCommand>) -> Vec<(ImportedCommand, StartFacts)> {
+        commands
+            .into_iter()
+            .filter(|c| !self.never_record(&c.command, None, ""))
+            .map(|mut c| {
+                let classification = self.classifier.classify(&c.command);
+                c.command = self.redactor.redact(&c.command);
+                let facts = StartFacts {
+                    command_type: classification.command_type,
+                    subcommand: classification.subcommand.map(|s| self.redactor.redact(&s)),
+                    env_json: "{}".into(),
+                    ..StartFacts::default()
+                };
+                (c, facts)
+            })
+            .collect()
+    }
+
     fn never_record(&self, command: &str, expanded: Option<&str>, cwd: &str) -> bool {
         let texts = [Some(command), expanded];
         self.ignore_commands.iter().any(|p| texts.iter().flatten().any(|t| p.is_match(t)))
-            || self.ignore_dirs.iter().any(|d| Path::new(cwd).starts_with(d))
+            || (!cwd.is_empty() && self.ignore_dirs.iter().any(|d| Path::new(cwd).starts_with(d)))
     }
 
     /// Redacts a free text with this configuration's patterns.

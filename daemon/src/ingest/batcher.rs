@@ -43,8 +43,9 @@ pub enum IngestError {
 }
 
 /// Work for the writer thread that is not a batch of events (orphan checks,
-/// retention): it runs between batches, on the one writer connection.
-pub type Maintenance = Box<dyn FnOnce(&mut Store) -> Result<String, StoreError> + Send>;
+/// imports, pruning): it runs between batches, on the one writer connection,
+/// and answers with a count.
+pub type Maintenance = Box<dyn FnOnce(&mut Store) -> Result<u64, StoreError> + Send>;
 
 enum Work {
     /// `spill`: on storage failure, keep the events in the daemon's spool
@@ -56,7 +57,7 @@ enum Work {
     },
     Maintenance {
         task: Maintenance,
-        done: oneshot::Sender<Result<String, IngestError>>,
+        done: oneshot::Sender<Result<u64, IngestError>>,
     },
 }
 
@@ -97,7 +98,7 @@ impl Ingest {
     }
 
     /// Runs `task` on the writer connection between batches.
-    pub async fn maintain(&self, task: Maintenance) -> Result<String, IngestError> {
+    pub async fn maintain(&self, task: Maintenance) -> Result<u64, IngestError> {
         let (done, wait) = oneshot::channel();
         self.work.send(Work::Maintenance { task, done }).await.map_err(|_| IngestError::ShuttingDown)?;
         wait.await.map_err(|_| IngestError::ShuttingDown)?
@@ -115,9 +116,35 @@ struct Batcher {
 
 type Pending = (Vec<Record>, bool, oneshot::Sender<Result<(), IngestError>>);
 
+/// Rows indexed for search in one go, between batches.
+const SEARCH_SLICE: usize = 1000;
+/// How often an idle batcher looks for rows to index.
+const SEARCH_CHECK: Duration = Duration::from_secs(1);
+
 impl Batcher {
     fn run(mut self, mut rx: mpsc::Receiver<Work>) {
-        while let Some(first) = rx.blocking_recv() {
+        // The search index is filled when there is nothing else to do.
+        let mut search_behind = true;
+        loop {
+            let first = if search_behind {
+                match rx.try_recv() {
+                    Ok(work) => work,
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        search_behind = self.index_search();
+                        continue;
+                    }
+                    Err(mpsc::error::TryRecvError::Disconnected) => break,
+                }
+            } else {
+                match self.runtime.block_on(async { tokio::time::timeout(SEARCH_CHECK, rx.recv()).await }) {
+                    Ok(Some(work)) => work,
+                    Ok(None) => break,
+                    Err(_) => {
+                        search_behind = self.index_search();
+                        continue;
+                    }
+                }
+            };
             let mut batch: Vec<Pending> = Vec::new();
             let mut count = 0;
             let mut next = Some(first);
@@ -146,6 +173,17 @@ impl Batcher {
                     .flatten();
             }
             self.write(batch);
+        }
+    }
+
+    /// Indexes one slice of rows for text search; whether more are waiting.
+    fn index_search(&mut self) -> bool {
+        match self.store.index_search(SEARCH_SLICE) {
+            Ok(n) => n >= SEARCH_SLICE,
+            Err(e) => {
+                tracing::debug!("search indexing failed: {e}");
+                false
+            }
         }
     }
 

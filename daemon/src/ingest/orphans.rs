@@ -10,8 +10,7 @@ pub fn mark_orphans(host: String) -> Maintenance {
     Box::new(move |store| {
         let gone: Vec<String> =
             store.running_on(&host)?.into_iter().filter(|(_, pid)| !process_exists(*pid)).map(|(id, _)| id).collect();
-        let count = store.mark_unknown(&gone)?;
-        Ok(format!("{count} orphaned commands marked unknown"))
+        Ok(store.mark_unknown(&gone)? as u64)
     })
 }
 

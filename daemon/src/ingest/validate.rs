@@ -1,6 +1,7 @@
 //! What a well-formed client never sends: checked before anything is stored,
 //! so that one broken or hostile client cannot plant absurd rows.
 
+use lcd_client::protocol::ImportedCommand;
 use lcd_client::protocol::{MAX_COMMAND_LEN, MAX_FIELD_LEN, MAX_PIPESTATUS};
 use lcd_client::{Event, Session};
 
@@ -47,6 +48,24 @@ pub fn validate(events: &[Event], now: i64) -> Result<(), String> {
                     return Err(format!("record {} ends {} µs before it starts", end.id, started_at - end.ended_at));
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// Checks imported history the same way.
+pub fn validate_imports(commands: &[ImportedCommand], now: i64) -> Result<(), String> {
+    if commands.len() > MAX_EVENTS_PER_REQUEST {
+        return Err(format!("{} commands in one request, at most {MAX_EVENTS_PER_REQUEST}", commands.len()));
+    }
+    for c in commands {
+        check_time("started_at", c.started_at, now)?;
+        check_len("command", &c.command, MAX_COMMAND_LEN)?;
+        for (name, value) in [("shell", &c.shell), ("host", &c.host), ("user", &c.user)] {
+            check_len(name, value, MAX_FIELD_LEN)?;
+        }
+        if c.duration_ms.is_some_and(|ms| !(0..=366 * 24 * 3_600_000).contains(&ms)) {
+            return Err(format!("duration of {} ms is not plausible", c.duration_ms.unwrap_or_default()));
         }
     }
     Ok(())

@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::registry::Admitted;
 use super::Shared;
-use crate::ingest::{validate, IngestError};
+use crate::ingest::{validate, validate_imports, IngestError};
 use crate::store::now_micros;
 
 /// Once a header arrived, its payload must follow within this time.
@@ -130,11 +130,54 @@ async fn answer(request: Request, shared: &Shared) -> Reply {
                 Err(IngestError::ShuttingDown) => Reply::Refused { reason: RefusalReason::ShuttingDown },
             }
         }
+        Request::Import(commands) => {
+            if let Err(detail) = validate_imports(&commands, now_micros()) {
+                return Reply::Refused { reason: RefusalReason::Invalid { detail } };
+            }
+            let total = commands.len() as u64;
+            let rows = shared.enricher().enrich_imported(commands);
+            match shared.ingest.maintain(Box::new(move |store| store.import(&rows))).await {
+                Ok(added) => Reply::Imported { added, already: total - added },
+                Err(e) => storage_refusal(e),
+            }
+        }
+        Request::Prune { before, command_type, dry_run } => match prune(shared, before, command_type, dry_run).await {
+            Ok(count) => Reply::Pruned { count },
+            Err(e) => storage_refusal(e),
+        },
         Request::Status => {
             let mut status = serde_json::to_value(&shared.status).expect("status serializes");
             status["uptime_s"] = ((now_micros() - shared.status.started_at) / 1_000_000).into();
             status["connections"] = shared.connections.count().into();
             Reply::Status { json: status.to_string() }
+        }
+    }
+}
+
+fn storage_refusal(error: IngestError) -> Reply {
+    let reason = match error {
+        IngestError::Storage(detail) => RefusalReason::StorageUnavailable { detail },
+        IngestError::ShuttingDown => RefusalReason::ShuttingDown,
+    };
+    Reply::Refused { reason }
+}
+
+/// Deletes in slices, so that records keep flowing between them.
+pub(super) async fn prune(
+    shared: &Shared,
+    before: i64,
+    command_type: Option<String>,
+    dry_run: bool,
+) -> Result<u64, IngestError> {
+    const SLICE: usize = 5000;
+    let mut total = 0;
+    loop {
+        let kind = command_type.clone();
+        let n =
+            shared.ingest.maintain(Box::new(move |store| store.prune(before, kind.as_deref(), dry_run, SLICE))).await?;
+        total += n;
+        if dry_run || n < SLICE as u64 {
+            return Ok(total);
         }
     }
 }

@@ -131,6 +131,7 @@ pub async fn run(
     let background = [
         tokio::spawn(replay_forever(spool, Arc::clone(&shared))),
         tokio::spawn(check_orphans_forever(Arc::clone(&shared))),
+        tokio::spawn(apply_retention_daily(Arc::clone(&shared))),
         tokio::spawn(reload_on_hangup(hangups, paths.clone(), Arc::clone(&shared))),
     ];
     tracing::info!(socket = %paths.socket.display(), pid, "lcd daemon ready");
@@ -201,10 +202,27 @@ async fn check_orphans_forever(shared: Arc<Shared>) {
     let host = lcd_client::sys::hostname();
     loop {
         match shared.ingest.maintain(ingest::mark_orphans(host.clone())).await {
-            Ok(report) => tracing::debug!("{report}"),
+            Ok(count) => tracing::debug!("{count} orphaned commands marked unknown"),
             Err(e) => tracing::debug!("orphan check failed: {e}"),
         }
         tokio::time::sleep(Duration::from_secs(shared.settings().orphan_check_s.max(1))).await;
+    }
+}
+
+/// `retention_days`: when the daemon starts and every day after, commands
+/// older than that are deleted.
+async fn apply_retention_daily(shared: Arc<Shared>) {
+    loop {
+        let days = shared.settings().retention_days;
+        if days > 0 {
+            let before = now_micros() - i64::from(days) * 86_400 * 1_000_000;
+            match connection::prune(&shared, before, None, false).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!("retention: deleted {n} commands older than {days} days"),
+                Err(e) => tracing::warn!("retention not applied, will retry: {e}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
     }
 }
 

@@ -8,8 +8,11 @@ use rusqlite::Connection;
 
 use super::StoreError;
 
-const MIGRATIONS: &[&str] =
-    &[include_str!("../../../sql/local/0001_commands.sql"), include_str!("../../../sql/local/0002_enrichment.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../sql/local/0001_commands.sql"),
+    include_str!("../../../sql/local/0002_enrichment.sql"),
+    include_str!("../../../sql/local/0003_search.sql"),
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

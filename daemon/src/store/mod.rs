@@ -4,6 +4,7 @@
 
 mod migrations;
 mod read;
+mod stats;
 mod write;
 
 use std::fs;
@@ -14,7 +15,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 pub use migrations::SCHEMA_VERSION;
-pub use read::{CommandRow, HistoryQuery, Order};
+pub use read::{CommandRow, HistoryQuery, Order, Outcome};
+pub use stats::{Stats, DEPLOY_SQL};
 
 /// Why the database could not be used.
 #[derive(Debug, thiserror::Error)]

@@ -35,6 +35,8 @@ pub struct CommandRow {
     pub git_commit_after: Option<String>,
     /// The allowlisted variables, a JSON object.
     pub env: Option<String>,
+    /// Read from a shell's history file by `lcd import`.
+    pub imported: bool,
 }
 
 impl CommandRow {
@@ -45,7 +47,7 @@ impl CommandRow {
 
     const COLUMNS: &'static str = "id, session, seq, command, expanded, cwd, started_at, ended_at, exit_code, \
          pipestatus, status, hostname, user, shell, shell_pid, tty, command_type, subcommand, environment, \
-         git_root, git_host, git_repo, git_branch, git_commit, git_commit_after, env";
+         git_root, git_host, git_repo, git_branch, git_commit, git_commit_after, env, imported";
 
     fn from_row(row: &Row) -> rusqlite::Result<CommandRow> {
         let pipestatus: Option<String> = row.get(9)?;
@@ -76,6 +78,7 @@ impl CommandRow {
             git_commit: row.get(23)?,
             git_commit_after: row.get(24)?,
             env: row.get(25)?,
+            imported: row.get(26)?,
         })
     }
 }
@@ -88,36 +91,138 @@ pub enum Order {
     OldestFirst,
 }
 
-/// A history query: filters and how many rows.
+/// How a command ended, for filtering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Failed,
+    Succeeded,
+    Exit(i32),
+    Running,
+}
+
+/// A history query: every filter is optional and they combine with AND.
 #[derive(Debug, Clone, Default)]
 pub struct HistoryQuery {
-    /// At most this many rows; `None` for all.
+    /// At most this many rows (the newest ones); `None` for all.
     pub limit: Option<usize>,
     pub order: Order,
+    pub command_type: Option<String>,
+    pub subcommand: Option<String>,
+    pub outcome: Option<Outcome>,
+    /// This folder and everything below it.
+    pub cwd: Option<String>,
+    pub repo: Option<String>,
+    pub branch: Option<String>,
+    /// A prefix of the commit at start or at end.
+    pub commit: Option<String>,
     pub session: Option<String>,
+    pub host: Option<String>,
+    pub user: Option<String>,
+    /// Started at or after (µs).
+    pub since: Option<i64>,
+    /// Started before (µs).
+    pub until: Option<i64>,
+    pub min_duration_ms: Option<i64>,
+    /// Substring of the command line, case-insensitive.
+    pub text: Option<String>,
+}
+
+impl HistoryQuery {
+    /// The WHERE clause (over `commands c`) and its arguments.
+    pub(crate) fn filter(&self) -> (String, Vec<Value>) {
+        let mut sql = String::from("c.command IS NOT NULL");
+        let mut args: Vec<Value> = Vec::new();
+        let equal = [
+            ("command_type", &self.command_type),
+            ("subcommand", &self.subcommand),
+            ("git_repo", &self.repo),
+            ("git_branch", &self.branch),
+            ("session", &self.session),
+            ("hostname", &self.host),
+            ("user", &self.user),
+        ];
+        for (column, value) in equal {
+            if let Some(v) = value {
+                sql.push_str(&format!(" AND c.{column} = ?"));
+                args.push(Value::Text(v.clone()));
+            }
+        }
+        match self.outcome {
+            Some(Outcome::Failed) => sql.push_str(" AND c.exit_code != 0"),
+            Some(Outcome::Succeeded) => sql.push_str(" AND c.exit_code = 0"),
+            Some(Outcome::Exit(code)) => {
+                sql.push_str(" AND c.exit_code = ?");
+                args.push(Value::Integer(code.into()));
+            }
+            Some(Outcome::Running) => sql.push_str(" AND c.status = 'running'"),
+            None => {}
+        }
+        if let Some(dir) = &self.cwd {
+            let dir = dir.trim_end_matches('/');
+            if !dir.is_empty() {
+                // The folder itself, or a path under it: "dir/" <= cwd < "dir0".
+                sql.push_str(" AND (c.cwd = ? OR (c.cwd >= ? AND c.cwd < ?))");
+                args.extend([Value::Text(dir.into()), Value::Text(format!("{dir}/")), Value::Text(format!("{dir}0"))]);
+            }
+        }
+        if let Some(prefix) = &self.commit {
+            let prefix = prefix.to_ascii_lowercase();
+            sql.push_str(
+                " AND (c.git_commit >= ? AND c.git_commit < ? OR c.git_commit_after >= ? AND c.git_commit_after < ?)",
+            );
+            let end = format!("{prefix}~");
+            args.extend([Value::Text(prefix.clone()), Value::Text(end.clone()), Value::Text(prefix), Value::Text(end)]);
+        }
+        if let Some(since) = self.since {
+            sql.push_str(" AND c.started_at >= ?");
+            args.push(Value::Integer(since));
+        }
+        if let Some(until) = self.until {
+            sql.push_str(" AND c.started_at < ?");
+            args.push(Value::Integer(until));
+        }
+        if let Some(ms) = self.min_duration_ms {
+            sql.push_str(" AND c.ended_at - c.started_at >= ?");
+            args.push(Value::Integer(ms * 1000));
+        }
+        if let Some(text) = self.text.as_deref().filter(|t| !t.is_empty()) {
+            let like = format!("%{}%", text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+            if text.chars().count() >= 3 {
+                // Indexed rows through the trigram index; the newest rows,
+                // not indexed yet, directly.
+                sql.push_str(
+                    " AND (c.rowid IN (SELECT rowid FROM commands_fts WHERE commands_fts MATCH ?) \
+                     OR (c.rowid > (SELECT last_rowid FROM search_progress) AND c.command LIKE ? ESCAPE '\\'))",
+                );
+                args.push(Value::Text(format!("\"{}\"", text.replace('"', "\"\""))));
+                args.push(Value::Text(like));
+            } else {
+                sql.push_str(" AND c.command LIKE ? ESCAPE '\\'");
+                args.push(Value::Text(like));
+            }
+        }
+        (sql, args)
+    }
 }
 
 impl Store {
-    /// Commands whose start is known, in the requested order.
+    /// The commands matching `query`: the newest `limit` of them, in the
+    /// requested order.
     pub fn history(&self, query: &HistoryQuery) -> Result<Vec<CommandRow>, StoreError> {
-        let mut sql = format!("SELECT {} FROM commands WHERE command IS NOT NULL", CommandRow::COLUMNS);
-        let mut args: Vec<Value> = Vec::new();
-        if let Some(session) = &query.session {
-            sql.push_str(" AND session = ?");
-            args.push(Value::Text(session.clone()));
-        }
-        let direction = match query.order {
-            Order::NewestFirst => "DESC",
-            Order::OldestFirst => "ASC",
-        };
-        sql.push_str(&format!(" ORDER BY started_at {direction}, seq {direction}"));
+        let (filter, mut args) = query.filter();
+        let columns = CommandRow::COLUMNS.split(", ").map(|c| format!("c.{}", c.trim())).collect::<Vec<_>>().join(", ");
+        let mut sql = format!("SELECT {columns} FROM commands c WHERE {filter} ORDER BY c.started_at DESC, c.seq DESC");
         if let Some(limit) = query.limit {
             sql.push_str(" LIMIT ?");
             args.push(Value::Integer(limit as i64));
         }
         let mut stmt = self.conn().prepare(&sql)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(args), CommandRow::from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut rows: Vec<CommandRow> = rows.collect::<Result<_, _>>()?;
+        if query.order == Order::OldestFirst {
+            rows.reverse();
+        }
+        Ok(rows)
     }
 
     /// One command by its id (or a unique prefix of it).

@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use lcd_client::protocol::ImportedCommand;
 use lcd_client::{CommandEnd, CommandStart, RecordId, Session};
 use rusqlite::{params, Transaction};
 
@@ -227,5 +228,95 @@ impl Store {
         }
         tx.commit()?;
         Ok(count)
+    }
+}
+
+impl Store {
+    /// Indexes up to `max` more rows for text search, in rowid order; returns
+    /// how many rows it went past (fewer than `max`: caught up).
+    pub fn index_search(&mut self, max: usize) -> Result<usize, StoreError> {
+        let tx = self.conn.transaction()?;
+        let last: i64 = tx.query_row("SELECT last_rowid FROM search_progress", [], |r| r.get(0))?;
+        let (upto, count): (Option<i64>, i64) = tx.query_row(
+            "SELECT max(rowid), count(*) FROM (SELECT rowid FROM commands WHERE rowid > ?1 ORDER BY rowid LIMIT ?2)",
+            params![last, max as i64],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        if let Some(upto) = upto {
+            tx.execute(
+                "INSERT INTO commands_fts (rowid, command)
+                 SELECT rowid, command FROM commands WHERE rowid > ?1 AND rowid <= ?2 AND command IS NOT NULL",
+                params![last, upto],
+            )?;
+            tx.execute("UPDATE search_progress SET last_rowid = ?1", [upto])?;
+        }
+        tx.commit()?;
+        Ok(count as usize)
+    }
+}
+
+impl Store {
+    /// Adds imported history; entries already there (same id) are left as
+    /// they are. Returns how many were added.
+    pub fn import(&mut self, rows: &[(ImportedCommand, StartFacts)]) -> Result<u64, StoreError> {
+        let tx = self.conn.transaction()?;
+        let now = now_micros();
+        let mut added = 0;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR IGNORE INTO commands (id, session, seq, command, started_at, ended_at, status,
+                     hostname, user, shell, recorded_at, command_type, subcommand, env, imported)
+                 VALUES (?1, ?2, 0, ?3, ?4, ?5, 'finished', ?6, ?7, ?8, ?9, ?10, ?11, ?12, 1)",
+            )?;
+            for (c, f) in rows {
+                let ended_at = c.duration_ms.map(|ms| c.started_at + ms * 1000);
+                added += stmt.execute(params![
+                    c.id.to_string(),
+                    format!("import:{}", c.shell),
+                    c.command,
+                    c.started_at,
+                    ended_at,
+                    c.host,
+                    c.user,
+                    c.shell,
+                    now,
+                    f.command_type,
+                    f.subcommand,
+                    f.env_json,
+                ])? as u64;
+            }
+        }
+        tx.commit()?;
+        Ok(added)
+    }
+
+    /// Deletes (or counts, on a dry run) up to `max` commands started before
+    /// `before`, of `command_type` if given. The search index follows.
+    pub fn prune(
+        &mut self,
+        before: i64,
+        command_type: Option<&str>,
+        dry_run: bool,
+        max: usize,
+    ) -> Result<u64, StoreError> {
+        // Rows without a start (an end whose start never came) go by their end.
+        let mut filter = String::from("(started_at < ?1 OR (started_at IS NULL AND ended_at < ?1))");
+        if command_type.is_some() {
+            filter.push_str(" AND command_type = ?2");
+        }
+        let args: Vec<rusqlite::types::Value> =
+            std::iter::once(before.into()).chain(command_type.map(|t| t.to_string().into())).collect();
+        if dry_run {
+            let sql = format!("SELECT count(*) FROM commands WHERE {filter}");
+            let count: i64 = self.conn.query_row(&sql, rusqlite::params_from_iter(&args), |r| r.get(0))?;
+            return Ok(count as u64);
+        }
+        let tx = self.conn.transaction()?;
+        let sql =
+            format!("DELETE FROM commands WHERE rowid IN (SELECT rowid FROM commands WHERE {filter} LIMIT {max})");
+        let deleted = tx.execute(&sql, rusqlite::params_from_iter(&args))?;
+        tx.execute("DELETE FROM ignored WHERE ignored_at < ?1", [before])?;
+        tx.commit()?;
+        Ok(deleted as u64)
     }
 }

@@ -1,0 +1,27 @@
+//! `lcd completions SHELL` and `lcd man`: generated from the command-line
+//! definitions, so they never fall behind.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::CommandFactory;
+
+use super::Cli;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The shell to complete for.
+    pub shell: clap_complete::Shell,
+}
+
+pub fn completions(args: Args) -> Result<ExitCode> {
+    let mut command = Cli::command();
+    clap_complete::generate(args.shell, &mut command, "lcd", &mut std::io::stdout().lock());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The man page (roff) on stdout: `lcd man | man -l -`.
+pub fn man() -> Result<ExitCode> {
+    clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout().lock())?;
+    Ok(ExitCode::SUCCESS)
+}
