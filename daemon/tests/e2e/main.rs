@@ -7,6 +7,7 @@ mod enrichment;
 mod hostile;
 mod init_script;
 mod packaging;
+mod query;
 mod resilience;
 
 use anyhow::Result;

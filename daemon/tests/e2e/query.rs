@@ -1,0 +1,408 @@
+//! `lcd query`, `show`, `stats`, `import`, `prune`: every filter and format,
+//! against a database filled through the real daemon.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use lcd_client::git::GitSnapshot;
+use lcd_client::sender::{record_frames, Sender};
+use lcd_client::{CommandEnd, CommandStart, Event, RecordId, Session};
+use lcd_testkit::{ShellKind, TestEnv};
+use serde_json::Value;
+
+use super::env;
+
+const HOUR: i64 = 3_600_000_000;
+
+/// One command of the fixture.
+struct Cmd {
+    command: &'static str,
+    session: &'static str,
+    host: &'static str,
+    cwd: &'static str,
+    repo: Option<(&'static str, &'static str, &'static str)>, // remote, branch, commit
+    hours_ago: i64,
+    duration_ms: i64,
+    exit: Option<i32>, // None: still running
+}
+
+const S1: &str = "0190f3c2-7a4e-7b21-8c3d-000000000001";
+const S2: &str = "0190f3c2-7a4e-7b21-8c3d-000000000002";
+const INFRA: Option<(&str, &str, &str)> =
+    Some(("git@github.com:acme/infra.git", "main", "aaaa1111bbbb2222cccc3333dddd4444eeee5555"));
+const APP: Option<(&str, &str, &str)> =
+    Some(("https://github.com/acme/app.git", "feature/x", "ffff6666aaaa7777bbbb8888cccc9999dddd0000"));
+
+fn fixture() -> Vec<Cmd> {
+    let c = |command, session, host, cwd, repo, hours_ago, duration_ms, exit| Cmd {
+        command,
+        session,
+        host,
+        cwd,
+        repo,
+        hours_ago,
+        duration_ms,
+        exit,
+    };
+    vec![
+        c("terraform plan", S1, "ws1", "/home/a/infra", INFRA, 72, 4_000, Some(0)),
+        c("terraform apply -auto-approve", S1, "ws1", "/home/a/infra", INFRA, 71, 45_000, Some(1)),
+        c("terraform apply -auto-approve", S1, "ws1", "/home/a/infra/envs/prod", INFRA, 30, 50_000, Some(0)),
+        c("git push origin main", S1, "ws1", "/home/a/infra", INFRA, 29, 2_000, Some(0)),
+        c("wrangler deploy --env production", S2, "ws2", "/home/a/app", APP, 5, 12_000, Some(0)),
+        c("npm run build", S2, "ws2", "/home/a/app", APP, 4, 31_000, Some(2)),
+        c("grep -rn needle src", S2, "ws2", "/home/a/app", APP, 3, 100, Some(1)),
+        c("echo Unique-Marker-Zebra", S2, "ws2", "/tmp", None, 2, 5, Some(0)),
+        c("kubectl get pods -n prod", S1, "ws1", "/home/a/infrastructure", None, 1, 800, Some(0)),
+        c("sleep 600", S1, "ws1", "/home/a", None, 0, 0, None),
+    ]
+}
+
+fn events(now: i64) -> Vec<Event> {
+    fixture()
+        .iter()
+        .enumerate()
+        .flat_map(|(i, c)| {
+            let session = Session {
+                id: c.session.into(),
+                shell: "zsh".into(),
+                pid: 1,
+                host: c.host.into(),
+                user: if c.host == "ws1" { "alice" } else { "bob" }.into(),
+                tty: None,
+            };
+            let seq = i as u64 + 1;
+            let id = RecordId::derive(c.session, seq);
+            let started_at = now - c.hours_ago * HOUR - 60_000_000;
+            let git = c.repo.map(|(remote, branch, commit)| GitSnapshot {
+                root: "/home/a".into(),
+                branch: Some(branch.into()),
+                commit: Some(commit.into()),
+                remote_url: Some(remote.into()),
+            });
+            let start = Event::Start(CommandStart {
+                id,
+                session: session.clone(),
+                seq,
+                started_at,
+                cwd: c.cwd.into(),
+                command: c.command.into(),
+                expanded: None,
+                env: vec![],
+                git,
+            });
+            let end = c.exit.map(|exit| {
+                Event::End(CommandEnd {
+                    id,
+                    session,
+                    seq,
+                    ended_at: started_at + c.duration_ms * 1000,
+                    exit_code: exit,
+                    pipestatus: vec![exit],
+                    git_commit_after: None,
+                })
+            });
+            std::iter::once(start).chain(end)
+        })
+        .collect()
+}
+
+/// An environment whose database holds the fixture, stored by the daemon.
+fn filled() -> Result<(TestEnv, lcd_testkit::InProcessDaemon)> {
+    let env = env()?;
+    let daemon = env.start_daemon()?;
+    let mut sender = Sender::new(env.paths().socket);
+    for frame in record_frames(events(lcd::store::now_micros()), 256) {
+        sender.deliver(&frame)?;
+    }
+    Ok((env, daemon))
+}
+
+/// The commands `lcd query --all --format json ARGS` returns, newest first.
+fn query(env: &TestEnv, args: &[&str]) -> Result<Vec<String>> {
+    let mut all = vec!["query", "--all", "--format", "json"];
+    all.extend_from_slice(args);
+    let records: Vec<Value> = serde_json::from_str(&env.lcd(&all)?)?;
+    Ok(records.iter().map(|r| r["command"].as_str().unwrap_or_default().to_string()).collect())
+}
+
+fn set(commands: &[&str]) -> BTreeSet<String> {
+    commands.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn every_filter_selects_what_it_says() -> Result<()> {
+    let (env, _daemon) = filled()?;
+    let q = |args: &[&str]| -> Result<BTreeSet<String>> { Ok(query(&env, args)?.into_iter().collect()) };
+    assert_eq!(q(&["--type", "terraform"])?, set(&["terraform plan", "terraform apply -auto-approve"]));
+    assert_eq!(query(&env, &["--type", "terraform", "--sub", "apply"])?.len(), 2);
+    assert_eq!(q(&["--failed"])?, set(&["terraform apply -auto-approve", "npm run build", "grep -rn needle src"]));
+    assert_eq!(q(&["--exit", "2"])?, set(&["npm run build"]));
+    assert_eq!(query(&env, &["--succeeded"])?.len(), 6);
+    assert_eq!(q(&["--running"])?, set(&["sleep 600"]));
+    // That folder and below, not a sibling that shares its prefix.
+    assert_eq!(query(&env, &["--cwd", "/home/a/infra"])?.len(), 4);
+    assert!(!q(&["--cwd", "/home/a/infra/"])?.contains("kubectl get pods -n prod"));
+    assert_eq!(
+        q(&["--repo", "acme/app"])?,
+        set(&["wrangler deploy --env production", "npm run build", "grep -rn needle src"])
+    );
+    assert_eq!(query(&env, &["--branch", "feature/x"])?.len(), 3);
+    assert_eq!(query(&env, &["--commit", "aaaa11"])?.len(), 4);
+    assert_eq!(query(&env, &["--session", S2])?.len(), 4);
+    assert_eq!(query(&env, &["--host", "ws2"])?.len(), 4);
+    assert_eq!(query(&env, &["--user", "alice"])?.len(), 6);
+    // Each fixture command started a minute before its hour.
+    assert_eq!(
+        q(&["--since", "6h", "--until", "3h"])?,
+        set(&["wrangler deploy --env production", "npm run build", "grep -rn needle src"])
+    );
+    assert_eq!(query(&env, &["--since", "yesterday"])?.len() >= 6, true);
+    assert_eq!(q(&["--min-duration", "40s"])?, set(&["terraform apply -auto-approve"]));
+    assert_eq!(query(&env, &["--min-duration", "40s"])?.len(), 2);
+    // Combined.
+    assert_eq!(
+        q(&["--type", "terraform", "--failed", "--repo", "acme/infra"])?,
+        set(&["terraform apply -auto-approve"])
+    );
+    // Free text, case-insensitive, before the search index caught up...
+    assert_eq!(query(&env, &["unique-marker"])?, ["echo Unique-Marker-Zebra"]);
+    assert_eq!(query(&env, &["ZEB"])?, ["echo Unique-Marker-Zebra"]);
+    assert_eq!(query(&env, &["Ze"])?, ["echo Unique-Marker-Zebra"], "two-letter patterns are searched too");
+    // ... and after (the daemon indexes when idle).
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(query(&env, &["unique-marker"])?, ["echo Unique-Marker-Zebra"]);
+    assert_eq!(query(&env, &["auto-APPROVE"])?.len(), 2);
+    // Limits and order.
+    assert_eq!(query(&env, &[])?.first().map(String::as_str), Some("sleep 600"));
+    assert_eq!(query(&env, &["--reverse"])?.first().map(String::as_str), Some("terraform plan"));
+    let limited: Vec<Value> = serde_json::from_str(&env.lcd(&["query", "--limit", "3", "--format", "json"])?)?;
+    assert_eq!(limited.len(), 3);
+    Ok(())
+}
+
+#[test]
+fn this_session_comes_from_the_shell() -> Result<()> {
+    let env = env()?;
+    let _daemon = env.start_daemon()?;
+    let mut sh = env.hooked_shell(ShellKind::Zsh)?;
+    sh.run("echo mine")?;
+    env.wait_records(Duration::from_secs(10), |r| {
+        r.iter().any(|r| r["command"] == "echo mine" && r["status"] == "finished")
+    })?;
+    sh.run("lcd query --this-session --format jsonl --fields command > mine.jsonl")?;
+    let text = std::fs::read_to_string(env.home().join("mine.jsonl"))?;
+    assert!(text.contains("\"echo mine\""), "{text}");
+    let out = env.lcd_output(&["query", "--this-session"])?;
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("LCD_SESSION"));
+    Ok(())
+}
+
+#[test]
+fn every_format_parses_back() -> Result<()> {
+    let (env, _daemon) = filled()?;
+    let json: Vec<Value> = serde_json::from_str(&env.lcd(&["query", "--all", "--format", "json"])?)?;
+    assert_eq!(json.len(), 10);
+    for key in [
+        "id",
+        "command",
+        "status",
+        "exit_code",
+        "pipestatus",
+        "started_at",
+        "ended_at",
+        "duration_ms",
+        "cwd",
+        "session",
+        "hostname",
+        "user",
+        "shell",
+        "command_type",
+        "subcommand",
+        "git_repo",
+        "git_host",
+        "git_branch",
+        "git_commit",
+        "env",
+    ] {
+        assert!(json[0].get(key).is_some(), "JSON lacks {key}");
+    }
+    let jsonl = env.lcd(&["query", "--all", "--format", "jsonl"])?;
+    let lines: Vec<Value> = jsonl.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
+    assert_eq!(lines, json);
+    let csv_text =
+        env.lcd(&["query", "--all", "--format", "csv", "--fields", "id,command,exit_code,git_repo,pipestatus"])?;
+    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+    assert_eq!(reader.headers()?.iter().collect::<Vec<_>>(), ["id", "command", "exit_code", "git_repo", "pipestatus"]);
+    let rows: Vec<csv::StringRecord> = reader.records().collect::<Result<_, _>>()?;
+    assert_eq!(rows.len(), 10);
+    for (row, record) in rows.iter().zip(&json) {
+        assert_eq!(&row[1], record["command"].as_str().unwrap());
+        assert_eq!(&row[2], record["exit_code"].as_i64().map(|c| c.to_string()).unwrap_or_default());
+    }
+    let picked: Vec<Value> =
+        serde_json::from_str(&env.lcd(&["query", "--format", "json", "--fields", "command,exit", "-n", "1"])?)?;
+    assert_eq!(picked[0].as_object().unwrap().keys().collect::<Vec<_>>(), ["command", "exit"]);
+    // A table in a pipe: header, aligned, no colour codes.
+    let table = env.lcd(&["query", "--all"])?;
+    assert!(table.starts_with("TIME") && table.contains("COMMAND") && !table.contains('\x1b'), "{table}");
+    assert_eq!(table.lines().count(), 11);
+    let bad = env.lcd_output(&["query", "--fields", "command,nope"])?;
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown field \"nope\""));
+    Ok(())
+}
+
+#[test]
+fn a_broken_pipe_ends_quietly() -> Result<()> {
+    let (env, _daemon) = filled()?;
+    let mut child = env
+        .lcd_command(&["query", "--all", "--format", "jsonl"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut first = [0u8; 10];
+    child.stdout.take().unwrap().read_exact(&mut first)?; // then the pipe closes
+    let status = child.wait()?;
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err)?;
+    assert!(status.success(), "lcd exited with {status}: {err}");
+    assert!(err.is_empty(), "{err}");
+    Ok(())
+}
+
+#[test]
+fn show_prints_everything_about_one_record() -> Result<()> {
+    let (env, _daemon) = filled()?;
+    let first: Vec<Value> = serde_json::from_str(&env.lcd(&["query", "--format", "json", "--type", "wrangler"])?)?;
+    let id = first[0]["id"].as_str().unwrap();
+    let shown = env.lcd(&["show", &id[..8]])?;
+    assert!(
+        shown.contains("wrangler deploy --env production")
+            && shown.contains("acme/app")
+            && shown.contains("production"),
+        "{shown}"
+    );
+    let json: Value = serde_json::from_str(&env.lcd(&["show", id, "--json"])?)?;
+    assert_eq!(json, first[0]);
+    let out = env.lcd_output(&["show", "ffffffff"])?;
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no record"));
+    Ok(())
+}
+
+#[test]
+fn stats_count_runs_failures_and_deploys() -> Result<()> {
+    let (env, _daemon) = filled()?;
+    let stats: Value = serde_json::from_str(&env.lcd(&["stats", "--since", "7d", "--format", "json"])?)?;
+    assert_eq!(stats["commands"], 10);
+    assert_eq!(stats["failed"], 3);
+    assert_eq!(stats["terraform_runs"], 3);
+    assert_eq!(stats["deployments"], 3); // two terraform applies, one wrangler deploy
+    assert_eq!(stats["deploys_failed"], 1);
+    assert_eq!(stats["git_operations"], 1);
+    assert!(stats["total_commands_today"].as_u64().unwrap() >= 1);
+    let terraform = stats["per_type"].as_array().unwrap().iter().find(|k| k["command_type"] == "terraform").unwrap();
+    assert_eq!((terraform["runs"].as_u64(), terraform["failed"].as_u64()), (Some(3), Some(1)));
+    assert_eq!(stats["slowest"][0]["command"], "terraform apply -auto-approve");
+    let repo: Value = serde_json::from_str(&env.lcd(&["stats", "--repo", "acme/app", "--format", "json"])?)?;
+    assert_eq!(repo["commands"], 3);
+    let table = env.lcd(&["stats"])?;
+    assert!(table.contains("Per day") && table.contains("Deploys") && table.contains("terraform"), "{table}");
+    Ok(())
+}
+
+#[test]
+fn prune_counts_first_then_deletes_and_search_follows() -> Result<()> {
+    let (env, _daemon) = filled()?;
+    std::thread::sleep(Duration::from_millis(1500)); // let the search index catch up
+    let dry = env.lcd(&["prune", "--before", "24h"])?;
+    assert!(dry.contains("4 commands") && dry.contains("would be deleted"), "{dry}");
+    assert_eq!(query(&env, &[])?.len(), 10, "a dry run deletes nothing");
+    let typed = env.lcd(&["prune", "--before", "24h", "--type", "git", "--yes"])?;
+    assert!(typed.contains("Deleted 1 git commands"), "{typed}");
+    env.lcd(&["prune", "--before", "24h", "--yes"])?;
+    assert_eq!(query(&env, &[])?.len(), 6);
+    assert!(query(&env, &["auto-approve"])?.is_empty(), "the search index still finds deleted rows");
+    assert_eq!(query(&env, &["needle"])?, ["grep -rn needle src"]);
+    Ok(())
+}
+
+#[test]
+fn the_read_path_needs_no_daemon_nor_a_database() -> Result<()> {
+    let env = env()?;
+    let out = env.lcd_output(&["query", "--format", "json"])?;
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+    let table = env.lcd_output(&["query"])?;
+    assert!(String::from_utf8_lossy(&table.stderr).contains("No commands recorded yet"));
+    let (env, daemon) = filled()?;
+    daemon.stop()?;
+    assert_eq!(query(&env, &[])?.len(), 10);
+    Ok(())
+}
+
+#[test]
+fn history_written_by_zsh_and_bash_is_imported_once() -> Result<()> {
+    let env = env()?;
+    let _daemon = env.start_daemon()?;
+    // zsh, extended history, a multi-line entry and a secret.
+    let zsh_file = env.home().join("zsh_history");
+    let mut zsh = env.shell(ShellKind::Zsh)?;
+    zsh.run(&format!(
+        "HISTFILE={}; HISTSIZE=100; SAVEHIST=100; setopt EXTENDED_HISTORY INC_APPEND_HISTORY",
+        zsh_file.display()
+    ))?;
+    zsh.run("terraform version >/dev/null 2>&1")?;
+    zsh.type_line("for i in 1 2; do")?;
+    zsh.type_line("echo $i; done")?;
+    zsh.wait_prompt()?;
+    zsh.run("export GITHUB_TOKEN=ghp_abcdefghijklmnopqrstuvwxyz0123456789")?;
+    zsh.exit()?;
+    // Every entry zsh wrote (the set-up line and `exit` among them).
+    let entries = std::fs::read_to_string(&zsh_file)?.lines().filter(|l| l.starts_with(": ")).count();
+    let first = env.lcd(&["import", "zsh", &zsh_file.display().to_string()])?;
+    assert!(first.contains(&format!("Imported {entries} commands")), "{first}");
+    let again = env.lcd(&["import", "zsh", &zsh_file.display().to_string()])?;
+    assert!(
+        again.contains("Imported 0 commands") && again.contains(&format!("{entries} were there already")),
+        "{again}"
+    );
+    let records: Vec<Value> = serde_json::from_str(&env.lcd(&["query", "--all", "--format", "json"])?)?;
+    let commands: Vec<&str> = records.iter().map(|r| r["command"].as_str().unwrap()).collect();
+    assert!(commands.contains(&"for i in 1 2; do\necho $i; done"), "{commands:?}");
+    assert!(commands.contains(&"export GITHUB_TOKEN=[REDACTED]"), "{commands:?}");
+    assert!(records.iter().all(|r| r["imported"] == true && r["shell"] == "zsh"));
+    let tf = records.iter().find(|r| r["command_type"] == "terraform").context("terraform classified")?;
+    assert_eq!(tf["subcommand"], "version");
+
+    // bash, with timestamps.
+    let bash_file = env.home().join("bash_history");
+    let mut bash = env.shell(ShellKind::Bash)?;
+    bash.run(&format!("HISTFILE={}; HISTTIMEFORMAT='%s '; set -o history", bash_file.display()))?;
+    bash.run("git status >/dev/null 2>&1")?;
+    bash.run("echo from bash")?;
+    bash.exit()?;
+    let text = std::fs::read_to_string(&bash_file)?;
+    assert!(text.lines().any(|l| l.starts_with('#')), "bash wrote no timestamps: {text}");
+    let imported = env.lcd(&["import", "bash", &bash_file.display().to_string()])?;
+    assert!(imported.contains("Imported") && !imported.contains("Imported 0"), "{imported}");
+    assert!(env.lcd(&["import", "bash", &bash_file.display().to_string()])?.contains("Imported 0 commands"));
+    let bash_records: Vec<Value> =
+        serde_json::from_str(&env.lcd(&["query", "--all", "--format", "json", "echo from bash"])?)?;
+    assert_eq!(bash_records.len(), 1);
+    assert_eq!(bash_records[0]["shell"], "bash");
+    Ok(())
+}
+
+#[test]
+fn completions_and_man_page_are_generated() -> Result<()> {
+    let env = env()?;
+    assert!(env.lcd(&["completions", "zsh"])?.contains("#compdef lcd"));
+    assert!(env.lcd(&["completions", "bash"])?.contains("_lcd()"));
+    assert!(env.lcd(&["completions", "fish"])?.contains("complete -c lcd"));
+    let man = env.lcd(&["man"])?;
+    assert!(man.contains(".TH") && man.contains("query"), "{man}");
+    Ok(())
+}
