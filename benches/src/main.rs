@@ -2,7 +2,7 @@
 //! same run, the ratio or difference, and the goal it is held to.
 //!
 //!     cargo build --release --workspace
-//!     target/release/lcd-bench [--smoke] [all|prompt|startup|hook-startup|ingest|footprint]
+//!     target/release/lcd-bench [--smoke] [all|prompt|startup|hook-startup|ingest|footprint|query]
 //!
 //! `--smoke` runs a few iterations only, so CI notices a benchmark that broke
 //! without spending time on figures.
@@ -10,6 +10,7 @@
 mod footprint;
 mod ingest;
 mod prompt;
+mod query;
 mod startup;
 mod stats;
 
@@ -40,7 +41,7 @@ fn main() -> Result<()> {
         match arg.as_str() {
             "--smoke" => smoke = true,
             "-h" | "--help" => {
-                println!("usage: lcd-bench [--smoke] [all|prompt|startup|hook-startup|ingest|footprint]...");
+                println!("usage: lcd-bench [--smoke] [all|prompt|startup|hook-startup|ingest|footprint|query]...");
                 return Ok(());
             }
             other => which.push(other.to_string()),
@@ -74,7 +75,10 @@ fn main() -> Result<()> {
         if all || name == "footprint" {
             footprint::hook(&lcd, scale)?;
         }
-        if !all && !["prompt", "startup", "hook-startup", "ingest", "footprint"].contains(&name.as_str()) {
+        if all || name == "query" {
+            query::run(&lcd, scale)?;
+        }
+        if !all && !["prompt", "startup", "hook-startup", "ingest", "footprint", "query"].contains(&name.as_str()) {
             bail!("unknown benchmark {name:?}");
         }
     }

@@ -6,11 +6,11 @@ ALTER TABLE commands ADD COLUMN imported INTEGER NOT NULL DEFAULT 0;
 -- Substring search over command lines, case-insensitive: trigrams. The
 -- daemon fills it in the background, in rowid order, between batches (doing
 -- it on every insert would cost ingest two thirds of its speed); queries read
--- the rows not indexed yet directly. It keeps no copy of the text.
+-- the rows not indexed yet directly. It keeps no copy of the text, so removing
+-- a row from it takes the text it was indexed with (the triggers below have it).
 CREATE VIRTUAL TABLE commands_fts USING fts5(
     command,
     content = '',
-    contentless_delete = 1,
     tokenize = 'trigram'
 );
 
@@ -25,11 +25,12 @@ INSERT INTO search_progress (id, last_rowid) VALUES (1, 0);
 -- end came first) is indexed at once; a deleted row leaves the index with it.
 CREATE TRIGGER commands_fts_update AFTER UPDATE OF command ON commands
 WHEN old.command IS NOT new.command AND new.rowid <= (SELECT last_rowid FROM search_progress) BEGIN
-    DELETE FROM commands_fts WHERE rowid = new.rowid;
+    INSERT INTO commands_fts (commands_fts, rowid, command)
+        SELECT 'delete', old.rowid, old.command WHERE old.command IS NOT NULL;
     INSERT INTO commands_fts (rowid, command) SELECT new.rowid, new.command WHERE new.command IS NOT NULL;
 END;
 
 CREATE TRIGGER commands_fts_delete AFTER DELETE ON commands
-WHEN old.rowid <= (SELECT last_rowid FROM search_progress) BEGIN
-    DELETE FROM commands_fts WHERE rowid = old.rowid;
+WHEN old.command IS NOT NULL AND old.rowid <= (SELECT last_rowid FROM search_progress) BEGIN
+    INSERT INTO commands_fts (commands_fts, rowid, command) VALUES ('delete', old.rowid, old.command);
 END;

@@ -205,17 +205,61 @@ impl HistoryQuery {
     }
 }
 
+impl HistoryQuery {
+    /// The SELECT behind [`Store::history`] and its arguments.
+    fn select(&self) -> (String, Vec<Value>) {
+        let (filter, mut args) = self.filter();
+        let columns = CommandRow::COLUMNS.split(", ").map(|c| format!("c.{}", c.trim())).collect::<Vec<_>>().join(", ");
+        let mut sql = format!("SELECT {columns} FROM commands c WHERE {filter} ORDER BY c.started_at DESC, c.seq DESC");
+        if let Some(limit) = self.limit {
+            sql.push_str(" LIMIT ?");
+            args.push(Value::Integer(limit as i64));
+        }
+        (sql, args)
+    }
+
+    /// The SQL `lcd query` runs, arguments written in as literals, to run the
+    /// very same query through the sqlite3 CLI (benchmarks, debugging).
+    pub fn to_sql(&self) -> String {
+        let (sql, args) = self.select();
+        inline(&sql, &args)
+    }
+
+    /// The WHERE condition over `commands c`, arguments written in.
+    pub fn where_sql(&self) -> String {
+        let (sql, args) = self.filter();
+        inline(&sql, &args)
+    }
+}
+
+/// `sql` with each `?` replaced by its argument as an SQL literal.
+fn inline(sql: &str, args: &[Value]) -> String {
+    let mut args = args.iter();
+    let mut out = String::with_capacity(sql.len());
+    let mut in_string = false;
+    for c in sql.chars() {
+        match c {
+            '\'' => {
+                in_string = !in_string;
+                out.push(c);
+            }
+            '?' if !in_string => match args.next() {
+                Some(Value::Integer(i)) => out.push_str(&i.to_string()),
+                Some(Value::Text(t)) => out.push_str(&format!("'{}'", t.replace('\'', "''"))),
+                Some(Value::Real(r)) => out.push_str(&r.to_string()),
+                _ => out.push_str("NULL"),
+            },
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 impl Store {
     /// The commands matching `query`: the newest `limit` of them, in the
     /// requested order.
     pub fn history(&self, query: &HistoryQuery) -> Result<Vec<CommandRow>, StoreError> {
-        let (filter, mut args) = query.filter();
-        let columns = CommandRow::COLUMNS.split(", ").map(|c| format!("c.{}", c.trim())).collect::<Vec<_>>().join(", ");
-        let mut sql = format!("SELECT {columns} FROM commands c WHERE {filter} ORDER BY c.started_at DESC, c.seq DESC");
-        if let Some(limit) = query.limit {
-            sql.push_str(" LIMIT ?");
-            args.push(Value::Integer(limit as i64));
-        }
+        let (sql, args) = query.select();
         let mut stmt = self.conn().prepare(&sql)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(args), CommandRow::from_row)?;
         let mut rows: Vec<CommandRow> = rows.collect::<Result<_, _>>()?;
