@@ -123,7 +123,7 @@ fn generate(db: &Path, n: u64) -> Result<()> {
             let k = day * per_day + s;
             let session = Session {
                 id: format!("0190f3c2-7a4e-7b21-8c3d-{k:012x}"),
-                shell: if k % 3 == 0 { "bash" } else { "zsh" }.into(),
+                shell: if k.is_multiple_of(3) { "bash" } else { "zsh" }.into(),
                 pid: 1000 + (k % 30000) as u32,
                 host: format!("host-{}", k % 7),
                 user: format!("user-{}", k % 11),
@@ -139,7 +139,7 @@ fn generate(db: &Path, n: u64) -> Result<()> {
                 let id = RecordId::derive(&session.id, seq);
                 let started_at = day_start + seq as i64 * 20_000_000;
                 let mut command = realistic_command(made);
-                if made % 100_003 == 0 {
+                if made.is_multiple_of(100_003) {
                     command = format!("./deploy.sh --{RARE}");
                 }
                 let git = repo.as_ref().map(|r| GitSnapshot {
@@ -148,7 +148,7 @@ fn generate(db: &Path, n: u64) -> Result<()> {
                     commit: Some(format!("{made:040x}")),
                     remote_url: Some(r.clone()),
                 });
-                let exit = if made % 10 == 0 { 1 } else { 0 };
+                let exit = if made.is_multiple_of(10) { 1 } else { 0 };
                 events.push(Event::Start(CommandStart {
                     id,
                     session: session.clone(),
