@@ -74,6 +74,23 @@ pub fn main() -> Result<ExitCode> {
     }
 }
 
+/// The history database for reading. One an older lcd wrote is upgraded by
+/// the daemon first (started if need be), since readers never write.
+pub fn open_history(paths: &Paths) -> Result<Option<crate::store::Store>> {
+    use crate::store::{Store, StoreError};
+    match Store::open_reader(&paths.database()) {
+        Err(StoreError::OlderSchema { .. }) => {
+            daemon::connect_or_start(paths)?;
+            match Store::open_reader(&paths.database()) {
+                Err(e @ StoreError::OlderSchema { .. }) => Err(anyhow::Error::new(e)
+                    .context("the running daemon is older than this lcd; restart it with: lcd daemon restart")),
+                other => Ok(other?),
+            }
+        }
+        other => Ok(other?),
+    }
+}
+
 /// Whether `error` comes from writing to a closed pipe (`lcd query | head`),
 /// which ends the program quietly.
 pub fn is_broken_pipe(error: &anyhow::Error) -> bool {

@@ -10,7 +10,7 @@ use jiff::Zoned;
 use super::output::{parse_fields, write_records, Format, Style};
 use super::when::{parse_duration_ms, parse_instant};
 use crate::paths::Paths;
-use crate::store::{HistoryQuery, Order, Outcome, Store};
+use crate::store::{HistoryQuery, Order, Outcome};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -88,8 +88,9 @@ pub struct Args {
 }
 
 impl Args {
-    /// The store query these options describe.
-    pub fn to_query(&self, now: &Zoned) -> Result<HistoryQuery> {
+    /// The store query these options describe; `now` is read only when a
+    /// time is given (finding the local time zone costs a little).
+    pub fn to_query(&self, now: impl Fn() -> Zoned) -> Result<HistoryQuery> {
         let outcome = match (self.failed, self.succeeded, self.exit, self.running) {
             (true, ..) => Some(Outcome::Failed),
             (_, true, ..) => Some(Outcome::Succeeded),
@@ -129,8 +130,8 @@ impl Args {
             session,
             host: self.host.clone(),
             user: self.user.clone(),
-            since: self.since.as_deref().map(|s| parse_instant(s, now)).transpose()?,
-            until: self.until.as_deref().map(|s| parse_instant(s, now)).transpose()?,
+            since: self.since.as_deref().map(|s| parse_instant(s, &now())).transpose()?,
+            until: self.until.as_deref().map(|s| parse_instant(s, &now())).transpose()?,
             min_duration_ms: self.min_duration.as_deref().map(parse_duration_ms).transpose()?,
             text,
         })
@@ -155,10 +156,10 @@ fn absolute(dir: &str) -> Result<String> {
 }
 
 pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
-    let query = args.to_query(&Zoned::now())?;
+    let query = args.to_query(Zoned::now)?;
     let fields = args.fields.as_deref().map(parse_fields).transpose()?;
     let format = args.format.unwrap_or(Format::Table);
-    let Some(store) = Store::open_reader(&paths.database())? else {
+    let Some(store) = super::open_history(paths)? else {
         return no_history_yet(format);
     };
     let rows = store.history(&query)?;

@@ -7,7 +7,6 @@ use anyhow::{bail, Result};
 
 use super::output::RecordJson;
 use crate::paths::Paths;
-use crate::store::Store;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -26,7 +25,7 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
             args.id
         );
     }
-    let Some(store) = Store::open_reader(&paths.database())? else { bail!("no commands recorded yet") };
+    let Some(store) = super::open_history(paths)? else { bail!("no commands recorded yet") };
     let rows = store.find(&prefix)?;
     let row = match rows.as_slice() {
         [] => bail!("no record with an id starting with {prefix}"),

@@ -9,7 +9,7 @@ use jiff::Zoned;
 use super::output::{human_duration, local_time};
 use super::when::parse_instant;
 use crate::paths::Paths;
-use crate::store::{HistoryQuery, Stats, Store};
+use crate::store::{HistoryQuery, Stats};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -42,7 +42,7 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
         ..HistoryQuery::default()
     };
     let today = now.start_of_day()?.timestamp().as_microsecond();
-    let stats = match Store::open_reader(&paths.database())? {
+    let stats = match super::open_history(paths)? {
         Some(store) => store.stats(&query, today)?,
         None => Stats::default(),
     };

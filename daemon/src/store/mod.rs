@@ -25,6 +25,8 @@ pub enum StoreError {
         "the database {path} has schema version {found}, newer than this lcd understands ({supported}); upgrade lcd"
     )]
     NewerSchema { path: PathBuf, found: i64, supported: i64 },
+    #[error("the database {path} has schema version {found}, older than this lcd's ({current}); the daemon upgrades it when it starts")]
+    OlderSchema { path: PathBuf, found: i64, current: i64 },
     #[error("cannot create {path}: {source}")]
     Create { path: PathBuf, source: std::io::Error },
     #[error("database error: {0}")]
@@ -69,7 +71,9 @@ impl Store {
         Ok(Store { conn, path: path.into(), identity: file_identity(path) })
     }
 
-    /// Opens the database read-only. `Ok(None)` when it does not exist yet.
+    /// Opens the database read-only. `Ok(None)` when it does not exist yet;
+    /// [`StoreError::OlderSchema`] when the daemon has not upgraded it yet
+    /// (readers never write, migrations included).
     pub fn open_reader(path: &Path) -> Result<Option<Store>, StoreError> {
         if !path.exists() {
             return Ok(None);
@@ -77,7 +81,10 @@ impl Store {
         let conn =
             Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
         conn.busy_timeout(Duration::from_secs(2))?;
-        migrations::check_readable(&conn, path)?;
+        let found = migrations::check_readable(&conn, path)?;
+        if found < SCHEMA_VERSION {
+            return Err(StoreError::OlderSchema { path: path.into(), found, current: SCHEMA_VERSION });
+        }
         Ok(Some(Store { conn, path: path.into(), identity: file_identity(path) }))
     }
 

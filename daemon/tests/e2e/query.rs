@@ -406,3 +406,25 @@ fn completions_and_man_page_are_generated() -> Result<()> {
     assert!(man.contains(".TH") && man.contains("query"), "{man}");
     Ok(())
 }
+
+#[test]
+fn a_database_from_an_older_lcd_is_upgraded_before_it_is_read() -> Result<()> {
+    let env = env()?;
+    // A database as the first release of lcd left it: schema version 1.
+    let db = env.paths().database();
+    std::fs::create_dir_all(db.parent().unwrap())?;
+    std::fs::set_permissions(db.parent().unwrap(), std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    let conn = rusqlite::Connection::open(&db)?;
+    conn.execute_batch(include_str!("../../../sql/local/0001_commands.sql"))?;
+    conn.execute_batch(
+        "PRAGMA user_version = 1;
+         INSERT INTO commands (id, session, seq, command, started_at, ended_at, exit_code, status, hostname, user, shell, recorded_at)
+         VALUES ('1d3702f2-8399-80bc-8190-f3c27a4e7b21', 's', 1, 'git status', 1750000000000000, 1750000001000000, 0, 'finished', 'h', 'u', 'zsh', 0);",
+    )?;
+    drop(conn);
+    assert_eq!(query(&env, &[])?, ["git status"]);
+    let upgraded: i64 = rusqlite::Connection::open(&db)?.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    assert_eq!(upgraded, lcd::store::SCHEMA_VERSION);
+    env.lcd(&["daemon", "stop"])?;
+    Ok(())
+}
