@@ -6,10 +6,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Everything lcd can be configured with.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub daemon: DaemonConfig,
@@ -17,7 +17,7 @@ pub struct Config {
 }
 
 /// `[capture]`: what is recorded, and how.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct CaptureConfig {
     /// Variables the hooks send with each start when they are exported.
@@ -49,7 +49,7 @@ impl Default for CaptureConfig {
 }
 
 /// `[daemon]`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DaemonConfig {
     /// Accept connections from root even when the daemon runs as another user.
@@ -110,6 +110,13 @@ impl Config {
         Ok(config)
     }
 
+    /// The configuration as TOML, secrets replaced by `****`.
+    pub fn to_toml_redacted(&self) -> Result<String> {
+        let mut value = toml::Value::try_from(self)?;
+        hide_secrets(&mut value);
+        Ok(toml::to_string(&value)?)
+    }
+
     /// What the types alone do not check: names and patterns.
     pub fn check(&self) -> Result<()> {
         for name in &self.capture.env {
@@ -140,6 +147,19 @@ impl Config {
             }
         }
         Config::deserialize(table).with_context(|| format!("in the environment ({})", names.join(", ")))
+    }
+}
+
+/// Replaces every `token` value with `****`.
+fn hide_secrets(value: &mut toml::Value) {
+    if let toml::Value::Table(table) = value {
+        for (key, v) in table.iter_mut() {
+            if key == "token" && v.is_str() {
+                *v = toml::Value::String("****".into());
+            } else {
+                hide_secrets(v);
+            }
+        }
     }
 }
 

@@ -11,4 +11,5 @@ pub mod enrich;
 pub mod ingest;
 pub mod paths;
 pub mod server;
+pub mod service;
 pub mod store;

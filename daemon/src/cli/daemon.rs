@@ -24,6 +24,8 @@ pub enum Command {
     Stop,
     /// Stop, then start.
     Restart(StartArgs),
+    /// Make the running daemon read its config file again (SIGHUP).
+    Reload,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -47,6 +49,15 @@ pub fn run(command: Command, paths: &Paths) -> Result<ExitCode> {
         Command::Restart(args) => {
             stop(paths)?;
             start(paths, &args)?;
+        }
+        Command::Reload => {
+            let Some(pid) = running_daemon_pid(&paths.pid_file()) else { bail!("lcd daemon is not running") };
+            // SAFETY: signalling the pid the daemon's lock file names.
+            if unsafe { libc::kill(pid as libc::pid_t, libc::SIGHUP) } != 0 {
+                return Err(std::io::Error::last_os_error())
+                    .with_context(|| format!("signalling the daemon (pid {pid})"));
+            }
+            println!("asked the daemon (pid {pid}) to reload its configuration");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -73,6 +84,7 @@ fn run_foreground(paths: &Paths, ready_pipe: Option<File>) -> Result<()> {
     let result = runtime.block_on(async {
         let notify = async {
             if let Ok(ready) = ready_rx.await {
+                crate::service::notify::notify(&format!("READY=1\nMAINPID={}", ready.pid));
                 if let Some(mut pipe) = pipe.take() {
                     let _ = writeln!(pipe, "ready {}", ready.pid);
                 }
@@ -83,6 +95,7 @@ fn run_foreground(paths: &Paths, ready_pipe: Option<File>) -> Result<()> {
         let (result, ()) = tokio::join!(daemon, notify);
         result
     });
+    crate::service::notify::notify("STOPPING=1");
     if let (Err(e), Some(mut pipe)) = (&result, pipe) {
         let _ = writeln!(pipe, "error {e:#}");
     }

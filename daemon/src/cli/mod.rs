@@ -1,12 +1,15 @@
 //! The `lcd` command line: one module per subcommand.
 
 pub mod completions;
+pub mod config;
 pub mod daemon;
+pub mod doctor;
 pub mod import;
 pub mod init;
 mod output;
 pub mod prune;
 pub mod query;
+pub mod service;
 pub mod setup;
 pub mod show;
 pub mod stats;
@@ -46,9 +49,17 @@ pub enum Command {
     Prune(prune::Args),
     /// Is the daemon running, and where is everything?
     Status(status::Args),
+    /// Check the setup; explain what is wrong and how to fix it.
+    Doctor,
+    /// Where the config file is, what it says, and editing it.
+    #[command(subcommand)]
+    Config(config::Command),
     /// Run, start or stop the daemon.
     #[command(subcommand)]
     Daemon(daemon::Command),
+    /// Run the daemon under systemd (Linux) or launchd (macOS).
+    #[command(subcommand)]
+    Service(service::Command),
     /// Print shell completions: lcd completions zsh > ~/.zfunc/_lcd
     Completions(completions::Args),
     /// Print the man page: lcd man | man -l -
@@ -70,7 +81,10 @@ pub fn main() -> Result<ExitCode> {
         Command::Completions(args) => completions::completions(args),
         Command::Man => completions::man(),
         Command::Status(args) => status::run(args, &paths),
+        Command::Doctor => doctor::run(&paths),
+        Command::Config(command) => config::run(command, &paths),
         Command::Daemon(command) => daemon::run(command, &paths),
+        Command::Service(command) => service::run(command, &paths),
     }
 }
 

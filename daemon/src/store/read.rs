@@ -269,6 +269,21 @@ impl Store {
         Ok(rows)
     }
 
+    /// How many commands started at or after `since` (µs), and in all.
+    pub fn counts(&self, since: i64) -> Result<(u64, u64), StoreError> {
+        let (recent, all): (i64, i64) = self.conn().query_row(
+            "SELECT count(*) FILTER (WHERE started_at >= ?1), count(*) FROM commands WHERE command IS NOT NULL",
+            [since],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok((recent as u64, all as u64))
+    }
+
+    /// When the newest command started (µs).
+    pub fn newest(&self) -> Result<Option<i64>, StoreError> {
+        Ok(self.conn().query_row("SELECT max(started_at) FROM commands", [], |r| r.get(0))?)
+    }
+
     /// One command by its id (or a unique prefix of it).
     pub fn find(&self, id_prefix: &str) -> Result<Vec<CommandRow>, StoreError> {
         let sql = format!("SELECT {} FROM commands WHERE id >= ?1 AND id < ?1 || 'g' LIMIT 2", CommandRow::COLUMNS);

@@ -9,6 +9,7 @@ mod init_script;
 mod packaging;
 mod query;
 mod resilience;
+mod service;
 
 use anyhow::Result;
 use lcd_testkit::{ShellKind, TestEnv};

@@ -1,0 +1,230 @@
+//! `lcd doctor`: checks the setup and explains, one line each, what is wrong
+//! and how to fix it. Exits non-zero when something is.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::process::ExitCode;
+
+use anyhow::Result;
+use lcd_client::sender::Sender;
+use lcd_client::spool::Spool;
+
+use super::init::find_hook;
+use super::status::version_skew;
+use crate::config::Config;
+use crate::paths::Paths;
+use crate::store::{now_micros, Store, StoreError, SCHEMA_VERSION};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Ok,
+    Warn,
+    Fail,
+}
+
+struct Check {
+    level: Level,
+    what: String,
+    fix: Option<String>,
+}
+
+fn ok(what: impl Into<String>) -> Check {
+    Check { level: Level::Ok, what: what.into(), fix: None }
+}
+
+fn warn(what: impl Into<String>, fix: impl Into<String>) -> Check {
+    Check { level: Level::Warn, what: what.into(), fix: Some(fix.into()) }
+}
+
+fn fail(what: impl Into<String>, fix: impl Into<String>) -> Check {
+    Check { level: Level::Fail, what: what.into(), fix: Some(fix.into()) }
+}
+
+pub fn run(paths: &Paths) -> Result<ExitCode> {
+    let checks = [
+        hooks(),
+        hook_binary(),
+        folders(paths),
+        config(paths),
+        daemon(paths),
+        database(paths),
+        spool(paths),
+        clock(paths),
+    ];
+    let mut failed = false;
+    for check in checks.iter().flatten() {
+        let mark = match check.level {
+            Level::Ok => "ok  ",
+            Level::Warn => "warn",
+            Level::Fail => "FAIL",
+        };
+        match &check.fix {
+            Some(fix) => println!("{mark}  {} — {fix}", check.what),
+            None => println!("{mark}  {}", check.what),
+        }
+        failed |= check.level == Level::Fail;
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn hooks() -> Vec<Check> {
+    match std::env::var("LCD_SESSION") {
+        Ok(session) if !session.is_empty() => {
+            vec![ok(format!("shell hooks: loaded in this shell (session {session})"))]
+        }
+        _ => {
+            let shell = std::env::var("SHELL")
+                .ok()
+                .and_then(|s| s.rsplit('/').next().map(String::from))
+                .unwrap_or_else(|| "zsh".into());
+            let rc = if shell == "bash" { "~/.bashrc" } else { "~/.zshrc" };
+            vec![fail(
+                "shell hooks: not loaded in this shell",
+                format!("add eval \"$(lcd init {shell})\" to {rc} (or run: lcd setup), then open a new shell"),
+            )]
+        }
+    }
+}
+
+fn hook_binary() -> Vec<Check> {
+    match find_hook() {
+        Ok(path) => match std::fs::metadata(&path) {
+            Ok(meta) if meta.permissions().mode() & 0o111 != 0 => vec![ok(format!("lcd-hook: {}", path.display()))],
+            _ => vec![fail(
+                format!("lcd-hook: {} is not executable", path.display()),
+                format!("chmod +x {}", path.display()),
+            )],
+        },
+        Err(e) => vec![fail(format!("lcd-hook: {e}"), "cargo install --locked --path client")],
+    }
+}
+
+fn folders(paths: &Paths) -> Vec<Check> {
+    let uid = unsafe { libc::geteuid() };
+    let mut checks = Vec::new();
+    for (name, dir) in [
+        ("config", &paths.config_dir),
+        ("data", &paths.data_dir),
+        ("state", &paths.state_dir),
+        ("runtime", &paths.socket_dir()),
+    ] {
+        let Ok(meta) = std::fs::metadata(dir) else { continue };
+        if meta.uid() != uid {
+            checks.push(fail(
+                format!("{name} folder {} belongs to uid {}", dir.display(), meta.uid()),
+                "remove it, or point lcd elsewhere (XDG_* variables)",
+            ));
+        } else if meta.mode() & 0o022 != 0 {
+            checks.push(fail(
+                format!("{name} folder {} is writable by other users", dir.display()),
+                format!("chmod 700 {}", dir.display()),
+            ));
+        }
+    }
+    if checks.is_empty() {
+        checks.push(ok("folders: private to you"));
+    }
+    checks
+}
+
+fn config(paths: &Paths) -> Vec<Check> {
+    let file = paths.config_file();
+    match Config::load(&file) {
+        Ok(_) if file.exists() => vec![ok(format!("config: {} parses", file.display()))],
+        Ok(_) => vec![ok(format!("config: none ({} would hold it), defaults apply", file.display()))],
+        Err(e) => {
+            let message =
+                format!("{e:#}").lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
+            vec![fail(format!("config: {message}"), "fix the file (lcd config edit)")]
+        }
+    }
+}
+
+fn daemon(paths: &Paths) -> Vec<Check> {
+    let status = Sender::new(&paths.socket).status();
+    match status.ok().and_then(|j| serde_json::from_str::<serde_json::Value>(&j).ok()) {
+        Some(d) => {
+            let mut checks = vec![ok(format!(
+                "daemon: running (pid {}, version {})",
+                d["pid"],
+                d["version"].as_str().unwrap_or("?")
+            ))];
+            if let Some(skew) = version_skew(&d) {
+                checks.push(warn(format!("daemon: {skew}"), "lcd daemon restart"));
+            }
+            checks
+        }
+        None => vec![fail(
+            format!("daemon: nothing answers on {}", paths.socket.display()),
+            "start it: lcd daemon start (or run it as a service: lcd service install)",
+        )],
+    }
+}
+
+fn database(paths: &Paths) -> Vec<Check> {
+    let path = paths.database();
+    match Store::open_reader(&path) {
+        Ok(Some(store)) => match store.counts(0) {
+            Ok((_, all)) => vec![ok(format!("database: {} (schema {SCHEMA_VERSION}, {all} commands)", path.display()))],
+            Err(e) => vec![fail(format!("database: {e}"), "see lcd status")],
+        },
+        Ok(None) => vec![warn(
+            format!("database: {} does not exist yet", path.display()),
+            "the daemon creates it with the first command",
+        )],
+        Err(e @ StoreError::OlderSchema { .. }) => vec![warn(format!("database: {e}"), "lcd daemon restart")],
+        Err(e @ StoreError::NewerSchema { .. }) => {
+            vec![fail(format!("database: {e}"), "install the newer lcd that wrote it")]
+        }
+        Err(e) => vec![fail(format!("database: {e}"), format!("check {}", path.display()))],
+    }
+}
+
+fn spool(paths: &Paths) -> Vec<Check> {
+    match Spool::new(paths.spool_dir()).backlog_bytes() {
+        0 => vec![ok("spool: empty")],
+        bytes => vec![warn(
+            format!("spool: {bytes} bytes wait in {}", paths.spool_dir().display()),
+            "the daemon replays them within a second of running",
+        )],
+    }
+}
+
+fn clock(paths: &Paths) -> Vec<Check> {
+    let now = now_micros();
+    // 2024-01-01 .. 2100-01-01
+    if !(1_704_067_200_000_000..4_102_444_800_000_000).contains(&now) {
+        return vec![fail("clock: the system time is not plausible", "set the clock (timedatectl set-ntp true)")];
+    }
+    let newest = Store::open_reader(&paths.database()).ok().flatten().and_then(|s| s.newest().ok().flatten());
+    match newest {
+        Some(t) if t > now + 300_000_000 => vec![fail(
+            "clock: the newest record is in the future: the clock went backwards",
+            "check the time (timedatectl); records keep the times the shells reported",
+        )],
+        _ => vec![ok("clock: plausible")],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_world_writable_folder_is_named_with_its_fix() {
+        let dir = std::env::temp_dir().join(format!("lcd-doctor-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let paths = Paths {
+            config_dir: dir.clone(),
+            data_dir: dir.join("absent"),
+            state_dir: dir.join("absent"),
+            runtime_dir: dir.join("absent"),
+            socket: dir.join("absent/lcd.sock"),
+        };
+        let checks = folders(&paths);
+        assert_eq!(checks.len(), 1);
+        assert_eq!(checks[0].level, Level::Fail);
+        assert!(checks[0].fix.as_deref().unwrap().contains("chmod 700"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

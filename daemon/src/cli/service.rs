@@ -1,0 +1,114 @@
+//! `lcd service install|uninstall|status|print`: the daemon under systemd
+//! (Linux) or launchd (macOS), started with the session and restarted on
+//! failure.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use super::daemon;
+use crate::paths::Paths;
+use crate::service::{launchd, systemd};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Install and start the service for this user.
+    Install,
+    /// Stop the service and remove its files.
+    Uninstall,
+    /// Whether the service is installed, enabled and running.
+    Status,
+    /// Print the service files install would write, without writing them.
+    Print {
+        /// Which service manager's files.
+        #[arg(value_enum, default_value_t = Manager::native())]
+        manager: Manager,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Manager {
+    Systemd,
+    Launchd,
+}
+
+impl Manager {
+    fn native() -> Manager {
+        if cfg!(target_os = "macos") {
+            Manager::Launchd
+        } else {
+            Manager::Systemd
+        }
+    }
+}
+
+pub fn run(command: Command, paths: &Paths) -> Result<ExitCode> {
+    let lcd = std::env::current_exe()?;
+    match (command, Manager::native()) {
+        (Command::Print { manager: Manager::Systemd }, _) => {
+            for (name, text) in systemd::units(&lcd) {
+                println!("# {name}\n{text}");
+            }
+        }
+        (Command::Print { manager: Manager::Launchd }, _) => print!("{}", launchd::plist(&lcd, &paths.daemon_log())),
+        (Command::Install, Manager::Systemd) => {
+            // systemd is to own the socket: a daemon started on demand gives it up.
+            if daemon::answering_pid(paths).is_some() {
+                daemon::run(daemon::Command::Stop, paths)?;
+            }
+            let installed = systemd::install(&lcd)?;
+            for file in &installed.files {
+                println!("wrote {}", file.display());
+            }
+            if !installed.enabled {
+                eprintln!("systemd is not running for your user here (systemctl --user does not answer), so nothing was enabled.");
+                eprintln!(
+                    "Instead: the shell hooks start the daemon on demand, or start it now with: lcd daemon start"
+                );
+                eprintln!("Once logged in to a systemd session: systemctl --user daemon-reload && systemctl --user enable --now lcd.socket");
+                return Ok(ExitCode::FAILURE);
+            }
+            println!("enabled lcd.socket: the daemon starts with the first command typed");
+        }
+        (Command::Install, Manager::Launchd) => {
+            let path = launchd::install(&lcd, &paths.daemon_log())?;
+            println!("wrote and loaded {}", path.display());
+        }
+        (Command::Uninstall, Manager::Systemd) => {
+            let removed = systemd::uninstall()?;
+            if removed.is_empty() {
+                println!("no lcd units were installed");
+            }
+            for file in removed {
+                println!("removed {}", file.display());
+            }
+        }
+        (Command::Uninstall, Manager::Launchd) => match launchd::uninstall()? {
+            Some(path) => println!("unloaded and removed {}", path.display()),
+            None => println!("no lcd agent was installed"),
+        },
+        (Command::Status, Manager::Systemd) => {
+            let dir = systemd::unit_dir()?;
+            for name in ["lcd.socket", "lcd.service"] {
+                let path = dir.join(name);
+                println!(
+                    "{name}: {}",
+                    if path.exists() { format!("installed ({})", path.display()) } else { "not installed".into() }
+                );
+            }
+            if systemd::available() {
+                for (unit, enabled, active) in systemd::state() {
+                    println!("{unit}: {enabled}, {active}");
+                }
+            } else {
+                println!("systemd is not running for your user here");
+            }
+        }
+        (Command::Status, Manager::Launchd) => {
+            let path = launchd::plist_path()?;
+            println!("{}: {}", path.display(), if path.exists() { "installed" } else { "not installed" });
+            println!("launchd: {}", if launchd::loaded() { "loaded" } else { "not loaded" });
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,207 @@
+//! Running as a service: systemd units that verify, socket activation and
+//! readiness, the launchd plist, start/stop, doctor, config.
+
+use std::os::unix::net::UnixDatagram;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use lcd_client::sender::Sender;
+use lcd_testkit::DaemonProcess;
+
+use super::env;
+
+#[test]
+fn the_systemd_units_pass_systemd_analyze_verify() -> Result<()> {
+    let env = env()?;
+    let printed = env.lcd(&["service", "print", "systemd"])?;
+    let dir = env.root.join("units");
+    std::fs::create_dir_all(&dir)?;
+    let mut files = Vec::new();
+    for part in printed.split("# lcd.").skip(1) {
+        let (name, text) = part.split_once('\n').context("a unit")?;
+        let path = dir.join(format!("lcd.{name}"));
+        std::fs::write(&path, text)?;
+        files.push(path);
+    }
+    assert_eq!(files.len(), 2, "{printed}");
+    let service = std::fs::read_to_string(dir.join("lcd.service"))?;
+    assert!(service.contains(&format!("ExecStart={} daemon run", env.lcd.display())), "{service}");
+    assert!(service.contains("Type=notify") && service.contains("Restart=on-failure"));
+    assert!(std::fs::read_to_string(dir.join("lcd.socket"))?.contains("ListenStream=%t/lcd/lcd.sock"));
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--user", "--man=no"])
+        .args(&files)
+        .env("XDG_RUNTIME_DIR", env.root.join("run"))
+        .output()
+        .context("running systemd-analyze (is systemd installed?)")?;
+    let complaints = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && complaints.trim().is_empty(), "systemd-analyze verify: {complaints}");
+    Ok(())
+}
+
+#[test]
+fn a_socket_passed_by_systemd_is_used_and_readiness_is_notified() -> Result<()> {
+    let env = env()?;
+    let socket = env.paths().socket;
+    std::fs::create_dir_all(socket.parent().unwrap())?;
+    std::fs::set_permissions(socket.parent().unwrap(), std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    let notify_path = env.root.join("notify.sock");
+    let notify = UnixDatagram::bind(&notify_path)?;
+    notify.set_read_timeout(Some(Duration::from_secs(15)))?;
+    // systemd-socket-activate listens, and on the first connection runs the
+    // daemon with the socket as LISTEN_FDS, as systemd's lcd.socket would.
+    let mut activator =
+        env.lcd_command(&[]).env("NOTIFY_SOCKET", &notify_path).stderr(Stdio::piped()).spawn_with_program(
+            "systemd-socket-activate",
+            &[
+                "-l",
+                &socket.display().to_string(),
+                "-E",
+                "NOTIFY_SOCKET",
+                &env.lcd.display().to_string(),
+                "daemon",
+                "run",
+            ],
+        )?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !socket.exists() {
+        anyhow::ensure!(std::time::Instant::now() < deadline, "systemd-socket-activate did not listen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status: serde_json::Value = serde_json::from_str(&Sender::new(&socket).status()?)?;
+    let mut buf = [0u8; 256];
+    let n = notify.recv(&mut buf).context("no readiness notification")?;
+    let message = String::from_utf8_lossy(&buf[..n]);
+    assert!(message.contains("READY=1") && message.contains(&format!("MAINPID={}", status["pid"])), "{message}");
+    // SAFETY: stopping the daemon this test started.
+    unsafe { libc::kill(status["pid"].as_i64().unwrap() as i32, libc::SIGTERM) };
+    activator.wait()?;
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut activator.stderr.take().unwrap(), &mut log)?;
+    assert!(log.contains("using the socket passed by the service manager"), "{log}");
+    assert!(socket.exists(), "the daemon removed a socket that systemd owns");
+    Ok(())
+}
+
+/// Runs another program with the test's lcd environment.
+trait SpawnWith {
+    fn spawn_with_program(&mut self, program: &str, args: &[&str]) -> Result<std::process::Child>;
+}
+
+impl SpawnWith for Command {
+    fn spawn_with_program(&mut self, program: &str, args: &[&str]) -> Result<std::process::Child> {
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .env_clear()
+            .envs(self.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null());
+        cmd.spawn().with_context(|| format!("running {program} (is systemd installed?)"))
+    }
+}
+
+#[test]
+fn the_launchd_plist_is_a_property_list_with_the_keys_launchd_needs() -> Result<()> {
+    let env = env()?;
+    let plist = env.lcd(&["service", "print", "launchd"])?;
+    let path = env.root.join("agent.plist");
+    std::fs::write(&path, &plist)?;
+    let read = "import plistlib,sys,json; print(json.dumps(plistlib.load(open(sys.argv[1],'rb'))))";
+    let out = Command::new("python3").args(["-c", read]).arg(&path).output().context("running python3")?;
+    assert!(out.status.success(), "not a property list: {}", String::from_utf8_lossy(&out.stderr));
+    let parsed: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(parsed["Label"], "dev.lcd.daemon");
+    assert_eq!(parsed["ProgramArguments"], serde_json::json!([env.lcd.display().to_string(), "daemon", "run"]));
+    assert_eq!((parsed["RunAtLoad"].as_bool(), parsed["KeepAlive"].as_bool()), (Some(true), Some(true)));
+    let log = env.paths().daemon_log().display().to_string();
+    assert_eq!(
+        (parsed["StandardOutPath"].as_str(), parsed["StandardErrorPath"].as_str()),
+        (Some(log.as_str()), Some(log.as_str()))
+    );
+    Ok(())
+}
+
+#[test]
+fn start_twice_is_fine_and_stop_removes_the_socket() -> Result<()> {
+    let env = env()?;
+    assert!(env.lcd(&["daemon", "start"])?.contains("started"));
+    assert!(env.lcd(&["daemon", "start"])?.contains("already running"));
+    let socket = env.paths().socket;
+    assert!(socket.exists());
+    assert!(env.lcd(&["daemon", "stop"])?.contains("stopped"));
+    assert!(!socket.exists(), "stop left the socket behind");
+    assert!(!env.paths().pid_file().exists(), "stop left the pid file behind");
+    assert!(env.lcd(&["daemon", "stop"])?.contains("not running"));
+    Ok(())
+}
+
+#[test]
+fn service_install_without_systemd_says_so_and_what_to_do() -> Result<()> {
+    let env = env()?;
+    let out = env.lcd_output(&["service", "install"])?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    // This machine (and CI) has no systemd user manager.
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("systemd is not running") && err.contains("lcd daemon start"), "{err}");
+    let unit = std::fs::read_to_string(env.home().join(".config/systemd/user/lcd.service"))?;
+    assert!(unit.contains(&format!("ExecStart={} daemon run", env.lcd.display())), "{unit}");
+    assert!(env.home().join(".config/systemd/user/lcd.socket").exists());
+    let status = env.lcd(&["service", "status"])?;
+    assert!(status.contains("lcd.service: installed"), "{status}");
+    env.lcd(&["service", "uninstall"])?;
+    assert!(!env.home().join(".config/systemd/user/lcd.service").exists());
+    Ok(())
+}
+
+#[test]
+fn doctor_names_each_problem_and_passes_a_healthy_setup() -> Result<()> {
+    let env = env()?;
+    // Broken: no daemon, a folder others can write to, a config with a typo.
+    let config = env.paths().config_file();
+    std::fs::create_dir_all(config.parent().unwrap())?;
+    std::fs::write(&config, "[daemon]\nretention_day = 30\n")?;
+    std::fs::create_dir_all(&env.paths().state_dir)?;
+    std::fs::set_permissions(&env.paths().state_dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))?;
+    let out = env.lcd_output(&["doctor"])?;
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{report}");
+    assert!(report.contains("FAIL  shell hooks: not loaded"), "{report}");
+    assert!(report.contains("FAIL  daemon: nothing answers") && report.contains("lcd daemon start"), "{report}");
+    assert!(report.contains("is writable by other users") && report.contains("chmod 700"), "{report}");
+    assert!(report.contains("retention_day") && report.contains("line 2"), "{report}");
+    // Healthy: all fixed, a daemon running, the hooks loaded.
+    std::fs::write(&config, "[daemon]\nretention_days = 30\n")?;
+    std::fs::set_permissions(&env.paths().state_dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    let _daemon = DaemonProcess::start(&env, &[])?;
+    let out = env.lcd_command(&["doctor"]).env("LCD_SESSION", "0190f3c2-7a4e-7b21-8c3d-2f1e0a9b8c7d").output()?;
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    assert!(!report.contains("FAIL"), "{report}");
+    Ok(())
+}
+
+#[test]
+fn config_path_show_edit_and_reload() -> Result<()> {
+    let env = env()?;
+    let file = env.paths().config_file();
+    assert_eq!(env.lcd(&["config", "path"])?.trim(), file.display().to_string());
+    let shown = env.lcd_command(&["config", "show"]).env("LCD_DAEMON_RETENTION_DAYS", "45").output()?;
+    assert!(String::from_utf8_lossy(&shown.stdout).contains("retention_days = 45"));
+    // An editor that adds a typo: edit reports the key and the line.
+    let editor = env.root.join("editor.sh");
+    std::fs::write(&editor, "#!/bin/sh\nprintf '[daemon]\\nretention_dayz = 1\\n' > \"$1\"\n")?;
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    let out = env.lcd_command(&["config", "edit"]).env("EDITOR", &editor).output()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("retention_dayz") && err.contains("line 2"), "{err}");
+    let mode = std::fs::metadata(&file)?.permissions();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
+    // A good edit, and a running daemon picks it up.
+    std::fs::write(&editor, "#!/bin/sh\nprintf '[daemon]\\nretention_days = 1\\n' > \"$1\"\n")?;
+    assert!(env.lcd_command(&["config", "edit"]).env("EDITOR", &editor).output()?.status.success());
+    let mut daemon = DaemonProcess::start(&env, &[])?;
+    assert!(env.lcd(&["daemon", "reload"])?.contains("reload"));
+    daemon.wait_log("configuration reloaded")?;
+    Ok(())
+}
