@@ -1,0 +1,24 @@
+// Bearer tokens, compared in constant time.
+
+import { HttpError } from "./http";
+
+async function digest(text: string): Promise<ArrayBuffer> {
+  return crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+}
+
+/** Throws 401 unless the request carries `Authorization: Bearer <expected>`. */
+export async function authorize(request: Request, expected: string | undefined): Promise<void> {
+  if (!expected) {
+    throw new HttpError(503, "the server has no LCD_API_TOKEN configured");
+  }
+  const header = request.headers.get("authorization") ?? "";
+  const match = /^Bearer\s+(.+)$/i.exec(header);
+  if (!match) {
+    throw new HttpError(401, "missing Authorization: Bearer <token>");
+  }
+  // Equal-length digests, so the comparison takes the same time for any token.
+  const [given, wanted] = await Promise.all([digest(match[1].trim()), digest(expected)]);
+  if (!crypto.subtle.timingSafeEqual(given, wanted)) {
+    throw new HttpError(401, "wrong token");
+  }
+}

@@ -1,0 +1,82 @@
+// lcd's team store: a Worker over D1.
+//
+//   POST /api/commands/log      one record, the seed's shape (uuid optional)
+//   POST /api/commands/batch    {"records": [...]}: up to MAX_BATCH, idempotent on uuid
+//   GET  /api/commands/history  filters: type, sub, repo, host, user, session, branch,
+//                               since, until, failed, q; limit, cursor
+//   GET  /api/commands/stats    the dashboard figures
+//   GET  /api/health            unauthenticated liveness
+//
+// Every /api/commands route wants `Authorization: Bearer <LCD_API_TOKEN>`.
+
+import { authorize } from "./auth";
+import { history, stats } from "./history";
+import { error, HttpError, json, readJson } from "./http";
+import { checkRecord, insert } from "./records";
+
+export interface Env {
+  DB: D1Database;
+  LCD_API_TOKEN?: string;
+  MAX_BATCH?: string;
+}
+
+const MAX_SINGLE_BODY = 512 * 1024;
+const MAX_BATCH_BODY = 8 * 1024 * 1024;
+
+async function logOne(request: Request, env: Env): Promise<Response> {
+  const record = checkRecord(await readJson(request, MAX_SINGLE_BODY), "record", false);
+  // A single record is logged as its command ends: now, unless it says.
+  record.started_at ??= new Date().toISOString();
+  const result = await insert(env.DB, record).run();
+  const duplicate = result.meta.changes === 0;
+  return json({ success: true, uuid: record.uuid, duplicate }, duplicate ? 200 : 201);
+}
+
+async function logBatch(request: Request, env: Env): Promise<Response> {
+  const body = await readJson(request, MAX_BATCH_BODY);
+  const records = (body as { records?: unknown })?.records;
+  if (!Array.isArray(records)) throw new HttpError(400, 'body must be {"records": [...]}');
+  const max = Number(env.MAX_BATCH ?? "500");
+  if (records.length > max) throw new HttpError(413, `batch of ${records.length} records is over the limit of ${max}`);
+  if (records.length === 0) return json({ accepted: 0, duplicates: 0 });
+  // Every record is checked before anything is written: a bad one rejects the batch.
+  const checked = records.map((r, i) => checkRecord(r, `records[${i}]`, true));
+  // One transaction: all or nothing.
+  const results = await env.DB.batch(checked.map((r) => insert(env.DB, r)));
+  const accepted = results.filter((r) => r.meta.changes > 0).length;
+  return json({ accepted, duplicates: checked.length - accepted });
+}
+
+async function route(request: Request, env: Env): Promise<Response> {
+  const url = new URL(request.url);
+  const path = url.pathname.replace(/\/+$/, "");
+  if (path === "/api/health") return json({ ok: true });
+  if (!path.startsWith("/api/commands/")) throw new HttpError(404, `no route for ${path}`);
+  await authorize(request, env.LCD_API_TOKEN);
+  const method = request.method;
+  switch (`${method} ${path}`) {
+    case "POST /api/commands/log":
+      return logOne(request, env);
+    case "POST /api/commands/batch":
+      return logBatch(request, env);
+    case "GET /api/commands/history":
+      return json(await history(env.DB, url.searchParams));
+    case "GET /api/commands/stats":
+      return json(await stats(env.DB, url.searchParams));
+  }
+  const known = ["/api/commands/log", "/api/commands/batch", "/api/commands/history", "/api/commands/stats"];
+  if (known.includes(path)) throw new HttpError(405, `${method} is not allowed on ${path}`);
+  throw new HttpError(404, `no route for ${path}`);
+}
+
+export default {
+  async fetch(request: Request, env: Env): Promise<Response> {
+    try {
+      return await route(request, env);
+    } catch (e) {
+      if (e instanceof HttpError) return error(e.status, e.message);
+      console.error(e);
+      return error(500, "internal error");
+    }
+  },
+} satisfies ExportedHandler<Env>;
