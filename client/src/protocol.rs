@@ -132,6 +132,9 @@ pub enum Request {
     /// Delete (or with `dry_run`, count) the commands started before
     /// `before`, of one type if given; answered with [`Reply::Pruned`].
     Prune { before: Micros, command_type: Option<String>, dry_run: bool },
+    /// Put the records a sink set aside as failed back in its queue; answered
+    /// with [`Reply::Requeued`].
+    RetryFailed { sink: String },
 }
 
 /// What the daemon answers. Variants are only ever appended, so that a
@@ -148,6 +151,8 @@ pub enum Reply {
     Imported { added: u64, already: u64 },
     /// How many commands were deleted (or would be, on a dry run).
     Pruned { count: u64 },
+    /// How many failed records went back in the queue.
+    Requeued { count: u64 },
 }
 
 /// Why the daemon did not take a request.

@@ -14,6 +14,89 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     pub daemon: DaemonConfig,
     pub capture: CaptureConfig,
+    /// `[remote]`: the team store; absent means records stay local.
+    pub remote: Option<RemoteConfig>,
+}
+
+/// Where a secret comes from: the file itself (only a private one), an
+/// environment variable, or a command's output (`gh auth token`, `pass …`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TokenSource {
+    pub token: Option<String>,
+    pub token_env: Option<String>,
+    pub token_command: Option<String>,
+}
+
+impl TokenSource {
+    /// The token, from whichever source is set. Errors never contain it.
+    pub fn resolve(&self, section: &str) -> Result<Option<String>> {
+        if let Some(token) = &self.token {
+            return Ok(Some(token.clone()));
+        }
+        if let Some(var) = &self.token_env {
+            let value = std::env::var(var).with_context(|| format!("[{section}] token_env: ${var} is not set"))?;
+            return Ok(Some(value.trim().to_string()));
+        }
+        if let Some(command) = &self.token_command {
+            let out = std::process::Command::new("sh")
+                .args(["-c", command])
+                .stdin(std::process::Stdio::null())
+                .output()
+                .with_context(|| format!("[{section}] token_command: cannot run {command:?}"))?;
+            anyhow::ensure!(out.status.success(), "[{section}] token_command {command:?} failed ({})", out.status);
+            let token = String::from_utf8(out.stdout).context("token_command printed something that is not UTF-8")?;
+            anyhow::ensure!(!token.trim().is_empty(), "[{section}] token_command {command:?} printed nothing");
+            return Ok(Some(token.trim().to_string()));
+        }
+        Ok(None)
+    }
+}
+
+/// `[remote]`
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteConfig {
+    /// The Worker's base URL, e.g. `https://lcd.example.workers.dev`.
+    pub url: String,
+    /// The bearer token itself (only in a file nobody else can read) ...
+    #[serde(default)]
+    pub token: Option<String>,
+    /// ... or the environment variable holding it ...
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// ... or a command that prints it.
+    #[serde(default)]
+    pub token_command: Option<String>,
+    /// Command types to forward; default: every tracked tool, not `other`.
+    #[serde(default)]
+    pub types: Option<Vec<String>>,
+    /// Records per POST.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Also forward history brought in by `lcd import`.
+    #[serde(default)]
+    pub include_imported: bool,
+    /// The longest wait between two attempts while the store fails (seconds).
+    #[serde(default = "default_retry_max_s")]
+    pub retry_max_s: u64,
+}
+
+fn default_retry_max_s() -> u64 {
+    300
+}
+
+fn default_batch_size() -> usize {
+    100
+}
+
+impl RemoteConfig {
+    pub fn auth(&self) -> TokenSource {
+        TokenSource {
+            token: self.token.clone(),
+            token_env: self.token_env.clone(),
+            token_command: self.token_command.clone(),
+        }
+    }
 }
 
 /// `[capture]`: what is recorded, and how.
@@ -95,7 +178,7 @@ impl DaemonConfig {
     }
 }
 
-const SECTIONS: &[&str] = &["daemon", "capture"];
+const SECTIONS: &[&str] = &["daemon", "capture", "remote"];
 
 impl Config {
     /// Reads `path` (absent means defaults), then applies `LCD_*` variables.
@@ -107,6 +190,7 @@ impl Config {
         };
         let config = Config::parse(&text, std::env::vars()).with_context(|| format!("in {}", path.display()))?;
         config.check().with_context(|| format!("in {}", path.display()))?;
+        check_token_file(&config, path)?;
         Ok(config)
     }
 
@@ -148,6 +232,24 @@ impl Config {
         }
         Config::deserialize(table).with_context(|| format!("in the environment ({})", names.join(", ")))
     }
+}
+
+/// A token written in the config file is only accepted if nobody else can
+/// read the file.
+fn check_token_file(config: &Config, path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let has_token = config.remote.as_ref().is_some_and(|r| r.token.is_some());
+    if !has_token {
+        return Ok(());
+    }
+    let mode = std::fs::metadata(path).map(|m| m.permissions().mode() & 0o777).unwrap_or(0o600);
+    anyhow::ensure!(
+        mode & 0o077 == 0,
+        "{} holds a token but other users may read it (mode {mode:o}); fix it with: chmod 600 {}, or use token_env / token_command",
+        path.display(),
+        path.display()
+    );
+    Ok(())
 }
 
 /// Replaces every `token` value with `****`.
@@ -206,6 +308,34 @@ mod tests {
         let vars = [("LCD_DAEMON_ALLOW_ROOT".to_string(), "maybe".to_string())];
         let err = format!("{:#}", Config::parse("", vars.into_iter()).unwrap_err());
         assert!(err.contains("LCD_DAEMON_ALLOW_ROOT"), "{err}");
+    }
+
+    #[test]
+    fn remote_needs_a_url_and_takes_a_token_from_a_command() {
+        let err = parse("[remote]\ntoken = 'x'\n").unwrap_err().to_string();
+        assert!(err.contains("url"), "{err}");
+        let config = parse("[remote]\nurl = 'https://x'\ntoken_command = 'echo s3cret'\n").unwrap();
+        let remote = config.remote.unwrap();
+        assert_eq!(remote.batch_size, 100);
+        assert_eq!(remote.auth().resolve("remote").unwrap().as_deref(), Some("s3cret"));
+        let err = parse("[remote]\nurl = 'https://x'\ntokn = 'x'\n").unwrap_err().to_string();
+        assert!(err.contains("tokn"), "{err}");
+    }
+
+    #[test]
+    fn a_token_in_a_readable_file_is_refused_and_never_shown() {
+        let dir = std::env::temp_dir().join(format!("lcd-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("config.toml");
+        std::fs::write(&file, "[remote]\nurl = 'https://x'\ntoken = 'hunter2'\n").unwrap();
+        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+        let err = format!("{:#}", Config::load(&file).unwrap_err());
+        assert!(err.contains("chmod 600") && !err.contains("hunter2"), "{err}");
+        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        let config = Config::load(&file).unwrap();
+        let shown = config.to_toml_redacted().unwrap();
+        assert!(shown.contains("****") && !shown.contains("hunter2"), "{shown}");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod config;
 pub mod enrich;
+pub mod forward;
 pub mod ingest;
 pub mod paths;
 pub mod server;

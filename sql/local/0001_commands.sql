@@ -2,7 +2,8 @@
 -- Released migrations are never edited; add a new numbered file instead.
 
 CREATE TABLE commands (
-    id          TEXT PRIMARY KEY,      -- record id (UUID) made on the client side
+    pk          INTEGER PRIMARY KEY,   -- storage order; stable (unlike an implicit rowid under VACUUM)
+    id          TEXT NOT NULL UNIQUE,  -- record id (UUID) made on the client side
     session     TEXT NOT NULL,         -- one per shell process
     seq         INTEGER NOT NULL,      -- the shell's command counter
     command     TEXT,                  -- as typed; NULL until the start arrives

@@ -6,6 +6,7 @@ pub mod daemon;
 pub mod env;
 pub mod pty;
 pub mod records;
+pub mod remote;
 
 pub use daemon::DaemonProcess;
 pub use env::{InProcessDaemon, TestEnv};

@@ -49,6 +49,7 @@ pub fn run(paths: &Paths) -> Result<ExitCode> {
         database(paths),
         spool(paths),
         clock(paths),
+        remote(paths),
     ];
     let mut failed = false;
     for check in checks.iter().flatten() {
@@ -202,6 +203,54 @@ fn clock(paths: &Paths) -> Vec<Check> {
             "check the time (timedatectl); records keep the times the shells reported",
         )],
         _ => vec![ok("clock: plausible")],
+    }
+}
+
+/// The remote store: reachable, and taking our token.
+fn remote(paths: &Paths) -> Vec<Check> {
+    let Ok(config) = Config::load(&paths.config_file()) else { return vec![] };
+    let Some(remote) = config.remote else { return vec![ok("remote store: not configured (records stay local)")] };
+    let token = match remote.auth().resolve("remote") {
+        Ok(Some(token)) => token,
+        Ok(None) => {
+            return vec![fail(
+                "remote store: [remote] has no token",
+                "add token_env, token_command or token (in a 0600 file)",
+            )]
+        }
+        Err(e) => return vec![fail(format!("remote store: {e:#}"), "fix [remote] in the config")],
+    };
+    let url = format!("{}/api/commands/stats?since=1h", remote.url.trim_end_matches('/'));
+    let answer = tokio::runtime::Builder::new_current_thread().enable_all().build().map(|rt| {
+        let _inside = rt.enter();
+        let client = crate::forward::remote::http_client();
+        rt.block_on(async {
+            client
+                .get(&url)
+                .bearer_auth(&token)
+                .timeout(std::time::Duration::from_secs(10))
+                .send()
+                .await
+                .map(|r| r.status())
+        })
+    });
+    match answer {
+        Ok(Ok(status)) if status.is_success() => {
+            vec![ok(format!("remote store: {} answers and takes the token", remote.url))]
+        }
+        Ok(Ok(status)) if status.as_u16() == 401 || status.as_u16() == 403 => {
+            vec![fail(
+                format!("remote store: {} refuses the token ({status})", remote.url),
+                "check [remote] token settings",
+            )]
+        }
+        Ok(Ok(status)) => {
+            vec![fail(format!("remote store: {} answers {status}", remote.url), "check the url, or the Worker's logs")]
+        }
+        Ok(Err(e)) => {
+            vec![fail(format!("remote store: cannot reach {}: {e}", remote.url), "check the url and the network")]
+        }
+        Err(e) => vec![fail(format!("remote store: {e}"), "")],
     }
 }
 

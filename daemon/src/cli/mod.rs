@@ -4,11 +4,14 @@ pub mod completions;
 pub mod config;
 pub mod daemon;
 pub mod doctor;
+pub mod forward;
 pub mod import;
 pub mod init;
 mod output;
+pub use output::rfc3339_ms;
 pub mod prune;
 pub mod query;
+mod remote;
 pub mod service;
 pub mod setup;
 pub mod show;
@@ -57,6 +60,9 @@ pub enum Command {
     /// Run, start or stop the daemon.
     #[command(subcommand)]
     Daemon(daemon::Command),
+    /// Records a sink set aside, and sending them again.
+    #[command(subcommand)]
+    Forward(forward::Command),
     /// Run the daemon under systemd (Linux) or launchd (macOS).
     #[command(subcommand)]
     Service(service::Command),
@@ -85,6 +91,7 @@ pub fn main() -> Result<ExitCode> {
         Command::Config(command) => config::run(command, &paths),
         Command::Daemon(command) => daemon::run(command, &paths),
         Command::Service(command) => service::run(command, &paths),
+        Command::Forward(command) => forward::run(command, &paths),
     }
 }
 

@@ -85,6 +85,9 @@ pub struct Args {
     /// Columns to show, e.g. time,exit,git_repo,command.
     #[arg(long, value_name = "A,B,C")]
     pub fields: Option<String>,
+    /// Read the team's history from the remote store instead.
+    #[arg(long)]
+    pub remote: bool,
 }
 
 impl Args {
@@ -159,10 +162,14 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
     let query = args.to_query(Zoned::now)?;
     let fields = args.fields.as_deref().map(parse_fields).transpose()?;
     let format = args.format.unwrap_or(Format::Table);
-    let Some(store) = super::open_history(paths)? else {
-        return no_history_yet(format);
+    let rows = if args.remote {
+        super::remote::history(paths, &query)?
+    } else {
+        let Some(store) = super::open_history(paths)? else {
+            return no_history_yet(format);
+        };
+        store.history(&query)?
     };
-    let rows = store.history(&query)?;
     let mut out = std::io::stdout().lock();
     write_records(&mut out, &rows, format, fields.as_deref(), Style::for_stdout())?;
     out.flush()?;

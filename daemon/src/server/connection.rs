@@ -145,10 +145,17 @@ async fn answer(request: Request, shared: &Shared) -> Reply {
             Ok(count) => Reply::Pruned { count },
             Err(e) => storage_refusal(e),
         },
+        Request::RetryFailed { sink } => {
+            match shared.ingest.maintain(Box::new(move |store| store.outbox_requeue(&sink))).await {
+                Ok(count) => Reply::Requeued { count },
+                Err(e) => storage_refusal(e),
+            }
+        }
         Request::Status => {
             let mut status = serde_json::to_value(&shared.status).expect("status serializes");
             status["uptime_s"] = ((now_micros() - shared.status.started_at) / 1_000_000).into();
             status["connections"] = shared.connections.count().into();
+            status["sinks"] = serde_json::to_value(shared.sinks()).expect("sink status serializes");
             Reply::Status { json: status.to_string() }
         }
     }

@@ -11,7 +11,7 @@ mod registry;
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -21,6 +21,7 @@ use tokio::sync::oneshot;
 
 use crate::config::{Config, DaemonConfig};
 use crate::enrich::Enricher;
+use crate::forward::{self, SinkState, SinkStatus};
 use crate::ingest::{self, BatchConfig, Ingest};
 use crate::paths::{check_private_dir, Paths};
 use crate::store::{now_micros, Store};
@@ -65,6 +66,8 @@ pub(crate) struct Shared {
     pub own_uid: u32,
     pub status: StatusInfo,
     pub connections: Registry,
+    /// The forwarding tasks and their status; replaced on SIGHUP.
+    pub forwarders: Mutex<Vec<(SinkState, tokio::task::JoinHandle<()>)>>,
 }
 
 impl Shared {
@@ -74,6 +77,48 @@ impl Shared {
 
     pub fn enricher(&self) -> Arc<Enricher> {
         Arc::clone(&self.enricher.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Each sink's status, for `lcd status`.
+    pub fn sinks(&self) -> Vec<SinkStatus> {
+        self.forwarders.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(s, _)| s.get()).collect()
+    }
+
+    /// Stops the forwarders running and starts those `config` asks for.
+    pub fn start_forwarders(&self, config: &Config) {
+        let mut forwarders = self.forwarders.lock().unwrap_or_else(|e| e.into_inner());
+        for (_, task) in forwarders.drain(..) {
+            task.abort();
+        }
+        if let Some(remote) = &config.remote {
+            let state = SinkState::new(forward::remote::SINK, &remote.url);
+            let task = match (remote.auth().resolve("remote"), Store::open_reader(&self.status.database)) {
+                (Ok(Some(token)), Ok(Some(reader))) => {
+                    let sink = forward::remote::RemoteSink {
+                        config: remote.clone(),
+                        token,
+                        ingest: self.ingest.clone(),
+                        reader: Arc::new(Mutex::new(reader)),
+                        state: state.clone(),
+                    };
+                    tokio::spawn(sink.run())
+                }
+                (Ok(None), _) => {
+                    state.failed("stopped", "[remote] has no token, token_env or token_command".into());
+                    tokio::spawn(async {})
+                }
+                (Err(e), _) => {
+                    state.failed("stopped", format!("{e:#}"));
+                    tokio::spawn(async {})
+                }
+                (_, Err(e)) => {
+                    state.failed("stopped", format!("cannot read the database: {e}"));
+                    tokio::spawn(async {})
+                }
+                (_, Ok(None)) => tokio::spawn(async {}),
+            };
+            forwarders.push((state, task));
+        }
     }
 }
 
@@ -125,7 +170,9 @@ pub async fn run(
             database: paths.database(),
         },
         connections: Registry::default(),
+        forwarders: Mutex::new(Vec::new()),
     });
+    shared.start_forwarders(&config);
     // Installed before "ready": a SIGHUP must never find its default (exit).
     let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let background = [
@@ -166,6 +213,9 @@ pub async fn run(
     for task in background {
         task.abort();
         let _ = task.await;
+    }
+    for (_, task) in shared.forwarders.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+        task.abort();
     }
     drop(shared);
     // The batcher writes what it holds and stops once every handle is gone.
@@ -235,6 +285,7 @@ async fn reload_on_hangup(mut hangups: tokio::signal::unix::Signal, paths: Paths
                     Ok(enricher) => *shared.enricher.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(enricher),
                     Err(e) => tracing::error!("capture rules not reloaded: {}", one_line(&e)),
                 }
+                shared.start_forwarders(&config);
                 *shared.settings.write().unwrap_or_else(|e| e.into_inner()) = config.daemon;
                 tracing::info!("configuration reloaded (batch sizes apply after a restart)");
             }

@@ -3,6 +3,7 @@
 //! daemon.
 
 mod migrations;
+mod outbox;
 mod read;
 mod stats;
 mod write;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 pub use migrations::SCHEMA_VERSION;
+pub use outbox::SinkFilter;
 pub use read::{CommandRow, HistoryQuery, Order, Outcome};
 pub use stats::{Stats, DEPLOY_SQL};
 

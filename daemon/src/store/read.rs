@@ -45,40 +45,47 @@ impl CommandRow {
         Some((self.ended_at? - self.started_at?) / 1000)
     }
 
-    const COLUMNS: &'static str = "id, session, seq, command, expanded, cwd, started_at, ended_at, exit_code, \
+    pub(crate) const COLUMNS: &'static str =
+        "id, session, seq, command, expanded, cwd, started_at, ended_at, exit_code, \
          pipestatus, status, hostname, user, shell, shell_pid, tty, command_type, subcommand, environment, \
          git_root, git_host, git_repo, git_branch, git_commit, git_commit_after, env, imported";
 
     fn from_row(row: &Row) -> rusqlite::Result<CommandRow> {
-        let pipestatus: Option<String> = row.get(9)?;
+        CommandRow::from_row_at(row, 0)
+    }
+
+    /// The row's columns starting at index `at` (after any extra ones).
+    pub(crate) fn from_row_at(row: &Row, at: usize) -> rusqlite::Result<CommandRow> {
+        let get = |i: usize| at + i;
+        let pipestatus: Option<String> = row.get(get(9))?;
         Ok(CommandRow {
-            id: row.get(0)?,
-            session: row.get(1)?,
-            seq: row.get(2)?,
-            command: row.get(3)?,
-            expanded: row.get(4)?,
-            cwd: row.get(5)?,
-            started_at: row.get(6)?,
-            ended_at: row.get(7)?,
-            exit_code: row.get(8)?,
+            id: row.get(get(0))?,
+            session: row.get(get(1))?,
+            seq: row.get(get(2))?,
+            command: row.get(get(3))?,
+            expanded: row.get(get(4))?,
+            cwd: row.get(get(5))?,
+            started_at: row.get(get(6))?,
+            ended_at: row.get(get(7))?,
+            exit_code: row.get(get(8))?,
             pipestatus: pipestatus.and_then(|p| serde_json::from_str(&p).ok()).unwrap_or_default(),
-            status: row.get(10)?,
-            hostname: row.get(11)?,
-            user: row.get(12)?,
-            shell: row.get(13)?,
-            shell_pid: row.get(14)?,
-            tty: row.get(15)?,
-            command_type: row.get(16)?,
-            subcommand: row.get(17)?,
-            environment: row.get(18)?,
-            git_root: row.get(19)?,
-            git_host: row.get(20)?,
-            git_repo: row.get(21)?,
-            git_branch: row.get(22)?,
-            git_commit: row.get(23)?,
-            git_commit_after: row.get(24)?,
-            env: row.get(25)?,
-            imported: row.get(26)?,
+            status: row.get(get(10))?,
+            hostname: row.get(get(11))?,
+            user: row.get(get(12))?,
+            shell: row.get(get(13))?,
+            shell_pid: row.get(get(14))?,
+            tty: row.get(get(15))?,
+            command_type: row.get(get(16))?,
+            subcommand: row.get(get(17))?,
+            environment: row.get(get(18))?,
+            git_root: row.get(get(19))?,
+            git_host: row.get(get(20))?,
+            git_repo: row.get(get(21))?,
+            git_branch: row.get(get(22))?,
+            git_commit: row.get(get(23))?,
+            git_commit_after: row.get(get(24))?,
+            env: row.get(get(25))?,
+            imported: row.get(get(26))?,
         })
     }
 }

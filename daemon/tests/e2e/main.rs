@@ -8,6 +8,7 @@ mod hostile;
 mod init_script;
 mod packaging;
 mod query;
+mod remote;
 mod resilience;
 mod service;
 

@@ -1,0 +1,126 @@
+//! `lcd query --remote`: the team's history from the remote store, with the
+//! same filters (those it supports) and formats.
+
+use anyhow::{bail, Context, Result};
+use jiff::Timestamp;
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::paths::Paths;
+use crate::store::{CommandRow, HistoryQuery, Order, Outcome};
+
+/// Fetches the records `query` selects from `GET /api/commands/history`.
+pub fn history(paths: &Paths, query: &HistoryQuery) -> Result<Vec<CommandRow>> {
+    let config = Config::load(&paths.config_file())?;
+    let remote =
+        config.remote.context("no remote store is configured: add a [remote] section (url, token) to the config")?;
+    let token = remote.auth().resolve("remote")?.context("[remote] has no token, token_env or token_command")?;
+    let unsupported = [
+        ("--cwd/--here", query.cwd.is_some()),
+        ("--commit", query.commit.is_some()),
+        ("--min-duration", query.min_duration_ms.is_some()),
+        (
+            "--succeeded, --exit, --running",
+            matches!(query.outcome, Some(Outcome::Succeeded | Outcome::Exit(_) | Outcome::Running)),
+        ),
+    ];
+    for (flag, used) in unsupported {
+        if used {
+            bail!("{flag} is not available with --remote");
+        }
+    }
+    let mut params: Vec<(&str, String)> = Vec::new();
+    let text = |v: &Option<String>| v.clone();
+    for (name, value) in [
+        ("type", text(&query.command_type)),
+        ("sub", text(&query.subcommand)),
+        ("repo", text(&query.repo)),
+        ("host", text(&query.host)),
+        ("user", text(&query.user)),
+        ("session", text(&query.session)),
+        ("branch", text(&query.branch)),
+        ("q", text(&query.text)),
+        ("since", query.since.map(super::rfc3339_ms)),
+        ("until", query.until.map(super::rfc3339_ms)),
+        ("failed", matches!(query.outcome, Some(Outcome::Failed)).then(|| "true".to_string())),
+    ] {
+        if let Some(v) = value {
+            params.push((name, v));
+        }
+    }
+    let want = query.limit.unwrap_or(usize::MAX);
+    let url = format!("{}/api/commands/history", remote.url.trim_end_matches('/'));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let _inside = runtime.enter();
+    let client = crate::forward::remote::http_client();
+    let mut rows = Vec::new();
+    let mut cursor: Option<String> = None;
+    while rows.len() < want {
+        let mut page = params.clone();
+        page.push(("limit", want.saturating_sub(rows.len()).min(1000).to_string()));
+        if let Some(c) = &cursor {
+            page.push(("cursor", c.clone()));
+        }
+        let response = runtime
+            .block_on(client.get(&url).bearer_auth(&token).query(&page).send())
+            .with_context(|| format!("cannot reach {url}"))?;
+        let status = response.status();
+        let body: Value =
+            runtime.block_on(response.json()).with_context(|| format!("{url} did not answer with JSON"))?;
+        if !status.is_success() {
+            bail!("{url} answered {status}: {}", body["error"].as_str().unwrap_or("no reason given"));
+        }
+        for record in body["records"].as_array().into_iter().flatten() {
+            rows.push(from_remote(record));
+        }
+        cursor = body["next_cursor"].as_str().map(String::from);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    if query.order == Order::OldestFirst {
+        rows.reverse();
+    }
+    Ok(rows)
+}
+
+fn micros(value: &Value) -> Option<i64> {
+    value.as_str()?.parse::<Timestamp>().ok().map(|t| t.as_microsecond())
+}
+
+/// A remote record shown like a local one.
+fn from_remote(r: &Value) -> CommandRow {
+    let text = |key: &str| r[key].as_str().map(String::from);
+    CommandRow {
+        id: text("uuid").unwrap_or_default(),
+        session: text("session").unwrap_or_default(),
+        seq: 0,
+        command: text("command").unwrap_or_default(),
+        expanded: None,
+        cwd: text("working_directory"),
+        started_at: micros(&r["started_at"]),
+        ended_at: micros(&r["ended_at"]),
+        exit_code: r["exit_code"].as_i64().map(|c| c as i32),
+        pipestatus: r["pipestatus"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_i64().map(|v| v as i32)).collect())
+            .unwrap_or_default(),
+        status: text("status").unwrap_or_else(|| "finished".into()),
+        hostname: text("host").unwrap_or_default(),
+        user: text("executed_by").unwrap_or_default(),
+        shell: text("shell").unwrap_or_default(),
+        shell_pid: None,
+        tty: None,
+        command_type: text("command_type"),
+        subcommand: text("subcommand"),
+        environment: text("environment"),
+        git_root: None,
+        git_host: text("git_host"),
+        git_repo: text("repo_full_name"),
+        git_branch: text("git_branch"),
+        git_commit: text("git_commit"),
+        git_commit_after: text("git_commit_after"),
+        env: None,
+        imported: false,
+    }
+}

@@ -1,0 +1,209 @@
+//! The remote sink: finished records, in storage order, POSTed in batches to
+//! the team store's `/api/commands/batch`, which ignores ids it already has,
+//! so that a retry after a lost answer stores nothing twice.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::{classify, Backoff, SinkState, Verdict};
+use crate::cli::rfc3339_ms;
+use crate::config::RemoteConfig;
+use crate::ingest::Ingest;
+use crate::store::{CommandRow, SinkFilter, Store};
+
+pub const SINK: &str = "remote";
+/// How often an idle sink looks for new records.
+const POLL: Duration = Duration::from_millis(500);
+/// How long a stopped sink (token refused) waits before trying again.
+const STOPPED_RETRY: Duration = Duration::from_secs(300);
+
+/// Everything the task needs.
+pub struct RemoteSink {
+    pub config: RemoteConfig,
+    pub token: String,
+    pub ingest: Ingest,
+    /// A read-only connection of its own.
+    pub reader: Arc<Mutex<Store>>,
+    pub state: SinkState,
+}
+
+impl RemoteSink {
+    pub fn filter(&self) -> SinkFilter {
+        SinkFilter {
+            sink: SINK.into(),
+            types: self.config.types.clone(),
+            include_imported: self.config.include_imported,
+        }
+    }
+
+    /// Runs until aborted.
+    pub async fn run(self) {
+        let client = http_client();
+        let url = format!("{}/api/commands/batch", self.config.url.trim_end_matches('/'));
+        let filter = self.filter();
+        let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(self.config.retry_max_s.max(1)));
+        loop {
+            self.refresh_counts(&filter).await;
+            let pending = {
+                let (reader, filter, n) = (Arc::clone(&self.reader), filter.clone(), self.config.batch_size.max(1));
+                tokio::task::spawn_blocking(move || {
+                    reader.lock().unwrap_or_else(|e| e.into_inner()).outbox_pending(&filter, n)
+                })
+                .await
+            };
+            let pending = match pending {
+                Ok(Ok(rows)) => rows,
+                Ok(Err(e)) => {
+                    self.state.failed("retrying", format!("reading the outbox: {e}"));
+                    tokio::time::sleep(backoff.next(None)).await;
+                    continue;
+                }
+                Err(_) => return,
+            };
+            if pending.is_empty() {
+                let f = filter.clone();
+                let _ = self.ingest.maintain(Box::new(move |store| store.outbox_advance(&f).map(|_| 0))).await;
+                tokio::time::sleep(POLL).await;
+                continue;
+            }
+            let body = json!({ "records": pending.iter().map(|(_, row)| to_remote(row)).collect::<Vec<_>>() });
+            let verdict = post(&client, &url, &self.token, &body).await;
+            let pks: Vec<i64> = pending.iter().map(|(pk, _)| *pk).collect();
+            match verdict {
+                Verdict::Done => {
+                    let f = filter.clone();
+                    if let Err(e) = self
+                        .ingest
+                        .maintain(Box::new(move |store| store.outbox_mark(&f, &pks, "sent", None).map(|_| 0)))
+                        .await
+                    {
+                        // Delivered but not noted: the next attempt is a harmless duplicate.
+                        self.state.failed("retrying", format!("noting delivery: {e}"));
+                    }
+                    self.state.succeeded();
+                    backoff.reset();
+                }
+                Verdict::Retry { after, reason } => {
+                    self.state.failed("retrying", reason);
+                    tokio::time::sleep(backoff.next(after)).await;
+                }
+                Verdict::Reject { reason } => {
+                    self.state.failed(
+                        "ok",
+                        format!("{} records put aside: {reason} (re-queue with: lcd forward retry)", pks.len()),
+                    );
+                    let f = filter.clone();
+                    let _ = self
+                        .ingest
+                        .maintain(Box::new(move |store| {
+                            store.outbox_mark(&f, &pks, "failed", Some(&reason)).map(|_| 0)
+                        }))
+                        .await;
+                }
+                Verdict::Stop { reason } => {
+                    self.state.failed("stopped", format!("the remote store refused the token ({reason}); fix [remote] in the config, then: lcd daemon reload"));
+                    tokio::time::sleep(STOPPED_RETRY).await;
+                }
+            }
+        }
+    }
+
+    async fn refresh_counts(&self, filter: &SinkFilter) {
+        let (reader, filter) = (Arc::clone(&self.reader), filter.clone());
+        let counts = tokio::task::spawn_blocking(move || {
+            let store = reader.lock().unwrap_or_else(|e| e.into_inner());
+            Ok::<_, crate::store::StoreError>((
+                store.outbox_backlog(&filter)?,
+                store.outbox_failed(&filter.sink)?.len() as u64,
+            ))
+        })
+        .await;
+        if let Ok(Ok((backlog, failed))) = counts {
+            self.state.update(|s| {
+                s.backlog = backlog;
+                s.failed = failed;
+            });
+        }
+    }
+}
+
+/// The HTTP client every sink uses: bounded waits, lcd's User-Agent.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(concat!("lcd/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("an HTTP client with default TLS")
+}
+
+async fn post(client: &reqwest::Client, url: &str, token: &str, body: &Value) -> Verdict {
+    let sent = client.post(url).bearer_auth(token).json(body).send().await;
+    let response = match sent {
+        Ok(r) => r,
+        Err(e) => return Verdict::Retry { after: None, reason: format!("cannot reach {url}: {}", without_url(&e)) },
+    };
+    let status = response.status().as_u16();
+    let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(String::from);
+    match response.text().await {
+        Ok(text) => classify(status, retry_after.as_deref(), &text),
+        Err(e) => {
+            Verdict::Retry { after: None, reason: format!("the answer from {url} broke off: {}", without_url(&e)) }
+        }
+    }
+}
+
+/// reqwest's message without the URL it repeats (we name it ourselves).
+fn without_url(e: &reqwest::Error) -> String {
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    let mut deepest = e.to_string();
+    while let Some(s) = source {
+        deepest = s.to_string();
+        source = s.source();
+    }
+    deepest
+}
+
+/// A record in the team store's shape.
+pub fn to_remote(row: &CommandRow) -> Value {
+    json!({
+        "uuid": row.id,
+        "command": row.command,
+        "command_type": row.command_type.as_deref().unwrap_or(crate::enrich::OTHER),
+        "subcommand": row.subcommand,
+        "arguments": arguments(row),
+        "working_directory": row.cwd,
+        "exit_code": row.exit_code,
+        "duration_ms": row.duration_ms(),
+        "executed_by": row.user,
+        "repo_full_name": row.git_repo,
+        "session": row.session,
+        "host": row.hostname,
+        "shell": row.shell,
+        "status": row.status,
+        "pipestatus": row.pipestatus,
+        "git_host": row.git_host,
+        "git_branch": row.git_branch,
+        "git_commit": row.git_commit,
+        "git_commit_after": row.git_commit_after,
+        "environment": row.environment,
+        "started_at": row.started_at.map(rfc3339_ms),
+        "ended_at": row.ended_at.map(rfc3339_ms),
+    })
+}
+
+/// The command line after the tool's own name (`plan -out x` of
+/// `TF_LOG=1 terraform plan -out x`), as the seed's `arguments` column has it.
+fn arguments(row: &CommandRow) -> Option<String> {
+    let tool = row.command_type.as_deref().filter(|t| *t != crate::enrich::OTHER)?;
+    let words: Vec<&str> = row.command.split_whitespace().collect();
+    let at = words.iter().position(|w| {
+        let name = w.rsplit('/').next().unwrap_or(w).trim_start_matches('\\');
+        name == tool
+            || (tool == "terraform" && name == "tofu")
+            || (tool == "npm" && ["npx", "pnpm", "yarn"].contains(&name))
+    })?;
+    Some(words[at + 1..].join(" "))
+}

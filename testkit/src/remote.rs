@@ -1,0 +1,313 @@
+//! The team store as tests meet it: the real Worker under `wrangler dev
+//! --local` (workerd with a local D1, offline), and a proxy between the
+//! daemon and it that fails on purpose.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+/// The token the test Worker accepts.
+pub const TOKEN: &str = "test-token-0123456789";
+
+fn remote_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../remote")
+}
+
+fn wrangler() -> Result<PathBuf> {
+    let bin = remote_dir().join("node_modules/.bin/wrangler");
+    if !bin.exists() {
+        bail!("{} is missing: the tests need node and wrangler; run `npm ci` in remote/ (.ci/run does)", bin.display());
+    }
+    Ok(bin)
+}
+
+fn wrangler_command(args: &[&str]) -> Result<Command> {
+    let mut cmd = Command::new(wrangler()?);
+    cmd.args(args)
+        .current_dir(remote_dir())
+        .env("WRANGLER_SEND_METRICS", "false")
+        .env("CI", "1")
+        .env("NO_COLOR", "1")
+        .env("FORCE_COLOR", "0");
+    Ok(cmd)
+}
+
+/// A free loopback port (bound then released).
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// `wrangler dev --local` on a port of its own, with its own D1 state.
+pub struct RemoteWorker {
+    pub port: u16,
+    pub state_dir: PathBuf,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl RemoteWorker {
+    /// Applies the D1 migrations to a fresh local database in `state_dir`
+    /// and starts the Worker; returns once it answers.
+    pub fn start(state_dir: &Path) -> Result<RemoteWorker> {
+        std::fs::create_dir_all(state_dir)?;
+        let state = state_dir.display().to_string();
+        let out = wrangler_command(&["d1", "migrations", "apply", "lcd", "--local", "--persist-to", &state])?
+            .stdin(Stdio::null())
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "applying the D1 migrations failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let mut worker = RemoteWorker {
+            port: free_port()?,
+            state_dir: state_dir.to_path_buf(),
+            child: None,
+            log: state_dir.join("wrangler.log"),
+        };
+        worker.restart()?;
+        Ok(worker)
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// (Re)starts the Worker on the same port and state.
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop();
+        // The old workerd may hold the port for a moment after it is gone.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while TcpListener::bind(("127.0.0.1", self.port)).is_err() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let log = std::fs::File::create(&self.log)?;
+        let (port, state, var) =
+            (self.port.to_string(), self.state_dir.display().to_string(), format!("LCD_API_TOKEN:{TOKEN}"));
+        // Each Worker its own inspector port: the default (9229) is shared.
+        let inspector = free_port()?.to_string();
+        let child = wrangler_command(&[
+            "dev",
+            "--local",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--inspector-port",
+            &inspector,
+            "--persist-to",
+            &state,
+            "--var",
+            &var,
+            "--show-interactive-dev-session=false",
+        ])?
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .context("starting wrangler dev")?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let client = reqwest::blocking::Client::new();
+        while Instant::now() < deadline {
+            if client.get(format!("{}/api/health", self.url())).send().is_ok_and(|r| r.status().is_success()) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        bail!(
+            "wrangler dev did not answer within 90 s; its log:\n{}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        )
+    }
+
+    /// Stops the Worker (and workerd under it).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let group = -(child.id() as i32);
+            // SAFETY: signalling the process group this harness started.
+            unsafe { libc::kill(group, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            unsafe { libc::kill(group, libc::SIGKILL) };
+            let _ = child.wait();
+        }
+    }
+
+    /// Runs SQL against the local D1 with `wrangler d1 execute`.
+    pub fn d1(&self, sql: &str) -> Result<Vec<Value>> {
+        let state = self.state_dir.display().to_string();
+        let out =
+            wrangler_command(&["d1", "execute", "lcd", "--local", "--persist-to", &state, "--json", "--command", sql])?
+                .stdin(Stdio::null())
+                .output()?;
+        if !out.status.success() {
+            bail!("wrangler d1 execute failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let parsed: Value = serde_json::from_slice(&out.stdout)
+            .with_context(|| format!("d1 execute printed: {}", String::from_utf8_lossy(&out.stdout)))?;
+        Ok(parsed[0]["results"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// An HTTP request to the Worker: (status, JSON body).
+    pub fn request(&self, method: &str, path: &str, token: Option<&str>, body: Option<String>) -> Result<(u16, Value)> {
+        let client = reqwest::blocking::Client::new();
+        let mut req = client.request(method.parse()?, format!("{}{path}", self.url()));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.header("content-type", "application/json").body(body);
+        }
+        let response = req.send()?;
+        let status = response.status().as_u16();
+        let text = response.text()?;
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
+    }
+}
+
+impl Drop for RemoteWorker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// What the proxy does to the next request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer this status without asking the Worker.
+    Status(u16),
+    /// Answer 429 with `Retry-After: <seconds>`.
+    TooManyRequests(u64),
+    /// Pass the request on, then cut the answer off half-way: the Worker
+    /// stored the records but the client never hears so.
+    CutAnswer,
+}
+
+/// Every request a proxy saw: (request line, fault played or None).
+pub type Seen = Arc<Mutex<Vec<(String, Option<Fault>)>>>;
+
+/// A proxy in front of the Worker that plays `faults` in order, then passes
+/// everything through. One request per connection.
+pub struct FaultProxy {
+    pub port: u16,
+    pub seen: Seen,
+}
+
+impl FaultProxy {
+    pub fn start(upstream: u16, faults: Vec<Fault>) -> Result<FaultProxy> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let faults = Arc::new(Mutex::new(std::collections::VecDeque::from(faults)));
+        let log = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let (faults, log) = (Arc::clone(&faults), Arc::clone(&log));
+                std::thread::spawn(move || {
+                    let _ = serve(client, upstream, &faults, &log);
+                });
+            }
+        });
+        Ok(FaultProxy { port, seen })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+fn serve(
+    mut client: TcpStream,
+    upstream: u16,
+    faults: &Mutex<std::collections::VecDeque<Fault>>,
+    log: &Mutex<Vec<(String, Option<Fault>)>>,
+) -> Result<()> {
+    client.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let request = read_message(&mut client)?;
+    let line = String::from_utf8_lossy(&request[..request.iter().position(|&b| b == b'\r').unwrap_or(0)]).into_owned();
+    let fault = faults.lock().unwrap().pop_front();
+    log.lock().unwrap().push((line, fault.clone()));
+    match fault {
+        Some(Fault::Status(code)) => {
+            let body = format!("{{\"error\":\"injected {code}\"}}");
+            write!(client, "HTTP/1.1 {code} Injected\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len())?;
+        }
+        Some(Fault::TooManyRequests(secs)) => {
+            write!(client, "HTTP/1.1 429 Too Many Requests\r\nretry-after: {secs}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")?;
+        }
+        Some(Fault::CutAnswer) => {
+            let answer = forward(&request, upstream)?;
+            client.write_all(&answer[..answer.len() / 2])?;
+        }
+        None => {
+            let answer = forward(&request, upstream)?;
+            client.write_all(&answer)?;
+        }
+    }
+    let _ = client.shutdown(std::net::Shutdown::Both);
+    Ok(())
+}
+
+/// One whole HTTP message (request or answer): headers, then the body by
+/// its Content-Length, or chunks up to the last one.
+fn read_message(stream: &mut TcpStream) -> Result<Vec<u8>> {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 65536];
+    let mut more = |data: &mut Vec<u8>| -> Result<()> {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            bail!("the peer hung up mid-message");
+        }
+        data.extend_from_slice(&buf[..n]);
+        Ok(())
+    };
+    let end = loop {
+        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end;
+        }
+        more(&mut data)?;
+    };
+    let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
+    if head.lines().any(|l| l.starts_with("transfer-encoding:") && l.contains("chunked")) {
+        while !data[end..].windows(5).any(|w| w == b"0\r\n\r\n") {
+            more(&mut data)?;
+        }
+        return Ok(data);
+    }
+    let length: usize =
+        head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    while data.len() < end + 4 + length {
+        more(&mut data)?;
+    }
+    Ok(data)
+}
+
+/// Sends the request to the Worker (one request, then close) and returns
+/// the whole answer.
+fn forward(request: &[u8], upstream: u16) -> Result<Vec<u8>> {
+    let end = request.windows(4).position(|w| w == b"\r\n\r\n").context("no header end")?;
+    let head = String::from_utf8_lossy(&request[..end]);
+    let mut rewritten: String = head
+        .lines()
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+        .map(|l| format!("{l}\r\n"))
+        .collect();
+    rewritten.push_str("connection: close\r\n\r\n");
+    let mut server = TcpStream::connect(("127.0.0.1", upstream))?;
+    server.write_all(rewritten.as_bytes())?;
+    server.write_all(&request[end + 4..])?;
+    read_message(&mut server)
+}
