@@ -87,6 +87,7 @@ impl RemoteSink {
                 }
                 Verdict::Retry { after, reason } => {
                     self.state.failed("retrying", reason);
+                    self.refresh_counts(&filter).await;
                     tokio::time::sleep(backoff.next(after)).await;
                 }
                 Verdict::Reject { reason } => {
@@ -103,8 +104,14 @@ impl RemoteSink {
                         .await;
                 }
                 Verdict::Stop { reason } => {
+                    self.refresh_counts(&filter).await;
                     self.state.failed("stopped", format!("the remote store refused the token ({reason}); fix [remote] in the config, then: lcd daemon reload"));
-                    tokio::time::sleep(STOPPED_RETRY).await;
+                    // Keep the backlog figure current while waiting.
+                    let until = tokio::time::Instant::now() + STOPPED_RETRY;
+                    while tokio::time::Instant::now() < until {
+                        self.refresh_counts(&filter).await;
+                        tokio::time::sleep(POLL * 4).await;
+                    }
                 }
             }
         }
