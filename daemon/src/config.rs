@@ -16,6 +16,104 @@ pub struct Config {
     pub capture: CaptureConfig,
     /// `[remote]`: the team store; absent means records stay local.
     pub remote: Option<RemoteConfig>,
+    /// `[github]`: deploy runs become GitHub deployments; absent means none.
+    pub github: Option<GithubConfig>,
+}
+
+/// `[github]`
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GithubConfig {
+    /// The API for github.com repositories (or a test server).
+    #[serde(default = "default_github_api")]
+    pub api_url: String,
+    #[serde(default)]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub token_env: Option<String>,
+    #[serde(default)]
+    pub token_command: Option<String>,
+    /// GitHub Enterprise hosts and their API base URLs:
+    /// `"github.acme.corp" = "https://github.acme.corp/api/v3"`.
+    #[serde(default)]
+    pub enterprise: std::collections::BTreeMap<String, String>,
+    /// Which runs are deploys; default: terraform/tofu apply and destroy,
+    /// wrangler deploy/publish/versions deploy, pulumi up/destroy, helm
+    /// install/upgrade.
+    #[serde(default = "default_deploy_rules")]
+    pub deploy: Vec<DeployRule>,
+    /// Environment names as GitHub should see them: `default = "production"`.
+    #[serde(default)]
+    pub environments: std::collections::BTreeMap<String, String>,
+    /// Environments marked `production_environment`.
+    #[serde(default = "default_production")]
+    pub production_environments: Vec<String>,
+    /// Environments marked `transient_environment`.
+    #[serde(default)]
+    pub transient_environments: Vec<String>,
+    /// Comment on the issue a branch names (`123-fix-x`) when a deploy ends.
+    #[serde(default)]
+    pub issue_comments: bool,
+    /// The shortest time between two writes (GitHub asks for a second).
+    #[serde(default = "default_write_interval")]
+    pub min_write_interval_ms: u64,
+    /// The longest wait between two attempts while GitHub fails (seconds).
+    #[serde(default = "default_retry_max_s")]
+    pub retry_max_s: u64,
+}
+
+/// Runs of `command_type` with one of `subcommands` are deploys; `task` is
+/// what GitHub is told (`deploy`, `destroy`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DeployRule {
+    #[serde(rename = "type")]
+    pub command_type: String,
+    pub subcommands: Vec<String>,
+    #[serde(default = "default_task")]
+    pub task: String,
+}
+
+fn default_github_api() -> String {
+    "https://api.github.com".into()
+}
+
+fn default_task() -> String {
+    "deploy".into()
+}
+
+fn default_production() -> Vec<String> {
+    vec!["production".into(), "prod".into()]
+}
+
+fn default_write_interval() -> u64 {
+    1000
+}
+
+fn default_deploy_rules() -> Vec<DeployRule> {
+    let rule = |t: &str, subs: &[&str], task: &str| DeployRule {
+        command_type: t.into(),
+        subcommands: subs.iter().map(|s| s.to_string()).collect(),
+        task: task.into(),
+    };
+    vec![
+        rule("terraform", &["apply"], "deploy"),
+        rule("terraform", &["destroy"], "destroy"),
+        rule("wrangler", &["deploy", "publish", "versions deploy"], "deploy"),
+        rule("pulumi", &["up"], "deploy"),
+        rule("pulumi", &["destroy"], "destroy"),
+        rule("helm", &["install", "upgrade"], "deploy"),
+    ]
+}
+
+impl GithubConfig {
+    pub fn auth(&self) -> TokenSource {
+        TokenSource {
+            token: self.token.clone(),
+            token_env: self.token_env.clone(),
+            token_command: self.token_command.clone(),
+        }
+    }
 }
 
 /// Where a secret comes from: the file itself (only a private one), an
@@ -178,7 +276,7 @@ impl DaemonConfig {
     }
 }
 
-const SECTIONS: &[&str] = &["daemon", "capture", "remote"];
+const SECTIONS: &[&str] = &["daemon", "capture", "remote", "github"];
 
 impl Config {
     /// Reads `path` (absent means defaults), then applies `LCD_*` variables.
@@ -238,7 +336,8 @@ impl Config {
 /// read the file.
 fn check_token_file(config: &Config, path: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let has_token = config.remote.as_ref().is_some_and(|r| r.token.is_some());
+    let has_token = config.remote.as_ref().is_some_and(|r| r.token.is_some())
+        || config.github.as_ref().is_some_and(|g| g.token.is_some());
     if !has_token {
         return Ok(());
     }

@@ -5,6 +5,7 @@
 //   GET  /api/commands/history  filters: type, sub, repo, host, user, session, branch,
 //                               since, until, failed, q; limit, cursor
 //   GET  /api/commands/stats    the dashboard figures
+//   GET  /api/commands/record/<uuid>  one record (the log_url of a GitHub deployment)
 //   GET  /api/health            unauthenticated liveness
 //
 // Every /api/commands route wants `Authorization: Bearer <LCD_API_TOKEN>`.
@@ -12,7 +13,7 @@
 import { authorize } from "./auth";
 import { history, stats } from "./history";
 import { error, HttpError, json, readJson } from "./http";
-import { checkRecord, insert } from "./records";
+import { checkRecord, fromRow, insert } from "./records";
 
 export interface Env {
   DB: D1Database;
@@ -63,6 +64,12 @@ async function route(request: Request, env: Env): Promise<Response> {
       return json(await history(env.DB, url.searchParams));
     case "GET /api/commands/stats":
       return json(await stats(env.DB, url.searchParams));
+  }
+  const record = /^\/api\/commands\/record\/([^/]+)$/.exec(path);
+  if (record && method === "GET") {
+    const row = await env.DB.prepare("SELECT * FROM command_history WHERE uuid = ?1").bind(decodeURIComponent(record[1])).first<Record<string, unknown>>();
+    if (!row) throw new HttpError(404, `no record ${record[1]}`);
+    return json(fromRow(row));
   }
   const known = ["/api/commands/log", "/api/commands/batch", "/api/commands/history", "/api/commands/stats"];
   if (known.includes(path)) throw new HttpError(405, `${method} is not allowed on ${path}`);

@@ -4,6 +4,8 @@
 
 pub mod daemon;
 pub mod env;
+pub mod github;
+mod http;
 pub mod pty;
 pub mod records;
 pub mod remote;

@@ -2,7 +2,9 @@
 //! --local` (workerd with a local D1, offline), and a proxy between the
 //! daemon and it that fails on purpose.
 
-use std::io::{Read, Write};
+use std::io::Write;
+
+use crate::http::read_message;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -259,40 +261,6 @@ fn serve(
     }
     let _ = client.shutdown(std::net::Shutdown::Both);
     Ok(())
-}
-
-/// One whole HTTP message (request or answer): headers, then the body by
-/// its Content-Length, or chunks up to the last one.
-fn read_message(stream: &mut TcpStream) -> Result<Vec<u8>> {
-    let mut data = Vec::new();
-    let mut buf = [0u8; 65536];
-    let mut more = |data: &mut Vec<u8>| -> Result<()> {
-        let n = stream.read(&mut buf)?;
-        if n == 0 {
-            bail!("the peer hung up mid-message");
-        }
-        data.extend_from_slice(&buf[..n]);
-        Ok(())
-    };
-    let end = loop {
-        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-            break end;
-        }
-        more(&mut data)?;
-    };
-    let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
-    if head.lines().any(|l| l.starts_with("transfer-encoding:") && l.contains("chunked")) {
-        while !data[end..].windows(5).any(|w| w == b"0\r\n\r\n") {
-            more(&mut data)?;
-        }
-        return Ok(data);
-    }
-    let length: usize =
-        head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
-    while data.len() < end + 4 + length {
-        more(&mut data)?;
-    }
-    Ok(data)
 }
 
 /// Sends the request to the Worker (one request, then close) and returns

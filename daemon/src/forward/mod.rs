@@ -2,6 +2,7 @@
 //! team's remote store; GitHub), in order, from a persistent outbox, with
 //! retries that survive anything but a refused token.
 
+pub mod github;
 pub mod remote;
 mod retry;
 

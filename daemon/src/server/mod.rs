@@ -92,32 +92,63 @@ impl Shared {
         }
         if let Some(remote) = &config.remote {
             let state = SinkState::new(forward::remote::SINK, &remote.url);
-            let task = match (remote.auth().resolve("remote"), Store::open_reader(&self.status.database)) {
-                (Ok(Some(token)), Ok(Some(reader))) => {
-                    let sink = forward::remote::RemoteSink {
-                        config: remote.clone(),
-                        token,
-                        ingest: self.ingest.clone(),
-                        reader: Arc::new(Mutex::new(reader)),
-                        state: state.clone(),
-                    };
-                    tokio::spawn(sink.run())
+            let task = self.spawn_sink(&state, remote.auth().resolve("remote"), "[remote]", |token, reader| {
+                forward::remote::RemoteSink {
+                    config: remote.clone(),
+                    token,
+                    ingest: self.ingest.clone(),
+                    reader,
+                    state: state.clone(),
                 }
-                (Ok(None), _) => {
-                    state.failed("stopped", "[remote] has no token, token_env or token_command".into());
-                    tokio::spawn(async {})
-                }
-                (Err(e), _) => {
-                    state.failed("stopped", format!("{e:#}"));
-                    tokio::spawn(async {})
-                }
-                (_, Err(e)) => {
-                    state.failed("stopped", format!("cannot read the database: {e}"));
-                    tokio::spawn(async {})
-                }
-                (_, Ok(None)) => tokio::spawn(async {}),
-            };
+                .run()
+            });
             forwarders.push((state, task));
+        }
+        if let Some(github) = &config.github {
+            let state = SinkState::new(forward::github::SINK, &github.api_url);
+            let remote_url = config.remote.as_ref().map(|r| r.url.clone());
+            let task = self.spawn_sink(&state, github.auth().resolve("github"), "[github]", |token, reader| {
+                forward::github::GithubSink {
+                    config: github.clone(),
+                    token,
+                    ingest: self.ingest.clone(),
+                    reader,
+                    state: state.clone(),
+                    remote_url,
+                }
+                .run()
+            });
+            forwarders.push((state, task));
+        }
+    }
+
+    /// Starts one sink's task, or records in its status why it cannot run.
+    fn spawn_sink<F>(
+        &self,
+        state: &SinkState,
+        token: Result<Option<String>>,
+        section: &str,
+        sink: impl FnOnce(String, Arc<Mutex<Store>>) -> F,
+    ) -> tokio::task::JoinHandle<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let reader = Store::open_reader(&self.status.database);
+        match (token, reader) {
+            (Ok(Some(token)), Ok(Some(reader))) => tokio::spawn(sink(token, Arc::new(Mutex::new(reader)))),
+            (Ok(None), _) => {
+                state.failed("stopped", format!("{section} has no token, token_env or token_command"));
+                tokio::spawn(async {})
+            }
+            (Err(e), _) => {
+                state.failed("stopped", format!("{e:#}"));
+                tokio::spawn(async {})
+            }
+            (_, Err(e)) => {
+                state.failed("stopped", format!("cannot read the database: {e}"));
+                tokio::spawn(async {})
+            }
+            (_, Ok(None)) => tokio::spawn(async {}),
         }
     }
 }

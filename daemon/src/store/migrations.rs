@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../sql/local/0002_enrichment.sql"),
     include_str!("../../../sql/local/0003_search.sql"),
     include_str!("../../../sql/local/0004_outbox.sql"),
+    include_str!("../../../sql/local/0005_github.sql"),
 ];
 
 /// The schema version this build writes.

@@ -2,6 +2,7 @@
 //! mode, any number of read-only readers (`lcd query`) that never need the
 //! daemon.
 
+mod github;
 mod migrations;
 mod outbox;
 mod read;
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
+pub use github::{DeployFilter, GithubProgress};
 pub use migrations::SCHEMA_VERSION;
 pub use outbox::SinkFilter;
 pub use read::{CommandRow, HistoryQuery, Order, Outcome};

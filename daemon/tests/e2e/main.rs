@@ -4,6 +4,7 @@
 
 mod capture;
 mod enrichment;
+mod github;
 mod hostile;
 mod init_script;
 mod packaging;

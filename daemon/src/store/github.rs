@@ -1,0 +1,130 @@
+//! Deploy runs on their way to GitHub: which step each one needs next.
+
+use rusqlite::{params, OptionalExtension};
+
+use super::{now_micros, CommandRow, Store, StoreError};
+
+const SINK: &str = "github";
+
+/// Where a deploy run is on GitHub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GithubProgress {
+    pub stage: Option<String>,
+    pub deployment_id: Option<i64>,
+}
+
+/// Which commands are deploys, on which hosts (SQL over `commands c`).
+#[derive(Debug, Clone)]
+pub struct DeployFilter {
+    /// (command type, subcommands)
+    pub rules: Vec<(String, Vec<String>)>,
+    pub hosts: Vec<String>,
+}
+
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+impl DeployFilter {
+    fn sql(&self) -> String {
+        let rules: Vec<String> = self
+            .rules
+            .iter()
+            .map(|(t, subs)| {
+                format!(
+                    "(c.command_type = {} AND c.subcommand IN ({}))",
+                    quote(t),
+                    subs.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", ")
+                )
+            })
+            .collect();
+        let hosts = self.hosts.iter().map(|h| quote(h)).collect::<Vec<_>>().join(", ");
+        format!(
+            "c.command IS NOT NULL AND c.git_repo IS NOT NULL AND c.git_commit IS NOT NULL AND c.git_host IN ({hosts}) AND ({})",
+            if rules.is_empty() { "0".to_string() } else { rules.join(" OR ") }
+        )
+    }
+}
+
+/// A deploy run still needs a step while it is not created, or created while
+/// running (in_progress is due), or not yet told how it ended.
+const NEEDS_STEP: &str = "(g.pk IS NULL
+    OR (g.stage = 'created' AND c.status = 'running')
+    OR (g.stage IN ('created', 'in_progress') AND c.status != 'running')
+    OR g.stage = 'final')";
+
+impl Store {
+    /// Where GitHub forwarding starts: the commands recorded before it was
+    /// first turned on are history, not deploys to announce.
+    pub fn github_start(&mut self) -> Result<i64, StoreError> {
+        let existing: Option<i64> = self
+            .conn
+            .query_row("SELECT settled_upto FROM outbox_cursor WHERE sink = ?1", [SINK], |r| r.get(0))
+            .optional()?;
+        if let Some(start) = existing {
+            return Ok(start);
+        }
+        let start: i64 = self.conn.query_row("SELECT coalesce(max(pk), 0) FROM commands", [], |r| r.get(0))?;
+        self.conn.execute("INSERT INTO outbox_cursor (sink, settled_upto) VALUES (?1, ?2)", params![SINK, start])?;
+        Ok(start)
+    }
+
+    /// The oldest deploy run that needs a step, with where it is.
+    pub fn github_next(
+        &self,
+        start: i64,
+        filter: &DeployFilter,
+    ) -> Result<Option<(i64, CommandRow, GithubProgress)>, StoreError> {
+        let columns = CommandRow::COLUMNS.split(", ").map(|c| format!("c.{}", c.trim())).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "SELECT c.pk, {columns}, g.stage, g.deployment_id FROM commands c
+             LEFT JOIN github_deployments g ON g.pk = c.pk
+             WHERE c.pk > ?1 AND {} AND {NEEDS_STEP}
+             ORDER BY c.pk LIMIT 1",
+            filter.sql()
+        );
+        let count = CommandRow::COLUMNS.split(", ").count();
+        Ok(self
+            .conn
+            .query_row(&sql, [start], |r| {
+                Ok((
+                    r.get(0)?,
+                    CommandRow::from_row_at(r, 1)?,
+                    GithubProgress { stage: r.get(1 + count)?, deployment_id: r.get(2 + count)? },
+                ))
+            })
+            .optional()?)
+    }
+
+    /// Records the step a deploy run reached.
+    pub fn github_mark(
+        &mut self,
+        pk: i64,
+        api_url: &str,
+        repo: &str,
+        deployment_id: Option<i64>,
+        stage: &str,
+        detail: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO github_deployments (pk, api_url, repo, deployment_id, stage, detail, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (pk) DO UPDATE SET deployment_id = coalesce(excluded.deployment_id, deployment_id),
+                 stage = excluded.stage, detail = excluded.detail, updated_at = excluded.updated_at",
+            params![pk, api_url, repo, deployment_id, stage, detail, now_micros()],
+        )?;
+        Ok(())
+    }
+
+    /// Deploy runs with steps still to go, and those GitHub refused.
+    pub fn github_backlog(&self, start: i64, filter: &DeployFilter) -> Result<(u64, u64), StoreError> {
+        let sql = format!(
+            "SELECT count(*) FILTER (WHERE g.pk IS NULL OR g.stage NOT IN ('done', 'failed')),
+                    count(*) FILTER (WHERE g.stage = 'failed')
+             FROM commands c LEFT JOIN github_deployments g ON g.pk = c.pk WHERE c.pk > ?1 AND {}",
+            filter.sql()
+        );
+        let (open, failed): (i64, i64) = self.conn.query_row(&sql, [start], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok((open as u64, failed as u64))
+    }
+}

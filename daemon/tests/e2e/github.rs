@@ -1,0 +1,281 @@
+//! Deploy runs become GitHub deployments, against a fake GitHub API that
+//! checks every request against GitHub's published OpenAPI description.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use lcd::config::Config;
+use lcd::server::DaemonOptions;
+use lcd_testkit::github::{Call, FakeGithub};
+use lcd_testkit::{InProcessDaemon, Shell, ShellKind, TestEnv};
+use serde_json::Value;
+
+use super::env;
+
+const TOKEN: &str = "ghp_testtesttesttesttesttesttesttesttest";
+
+fn git(dir: &Path, args: &[&str]) -> Result<String> {
+    let out = Command::new("git")
+        .args(["-c", "user.name=Test", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()?;
+    anyhow::ensure!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(String::from_utf8(out.stdout)?.trim().to_string())
+}
+
+/// A repository with one commit whose origin is `origin`, on `branch`.
+fn repo(env: &TestEnv, name: &str, origin: &str, branch: &str) -> Result<(PathBuf, String)> {
+    let dir = env.home().join(name);
+    std::fs::create_dir_all(&dir)?;
+    git(&dir, &["init", "-q", "-b", branch])?;
+    git(&dir, &["commit", "-q", "--allow-empty", "-m", "infra"])?;
+    git(&dir, &["remote", "add", "origin", origin])?;
+    Ok((dir.clone(), git(&dir, &["rev-parse", "HEAD"])?))
+}
+
+/// A stand-in `terraform` that takes TF_SLEEP seconds and exits TF_EXIT.
+fn fake_terraform(env: &TestEnv) -> Result<PathBuf> {
+    let bin = env.root.join("bin");
+    std::fs::create_dir_all(&bin)?;
+    std::fs::write(bin.join("terraform"), "#!/bin/sh\nsleep \"${TF_SLEEP:-0}\"\nexit \"${TF_EXIT:-0}\"\n")?;
+    std::fs::set_permissions(bin.join("terraform"), std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    Ok(bin)
+}
+
+/// The daemon reporting to `github`, with `extra` in the [github] section.
+fn daemon(env: &TestEnv, github: &FakeGithub, extra: &str) -> Result<InProcessDaemon> {
+    let mut options = DaemonOptions::new(env.paths());
+    let text = format!("[github]\napi_url = '{}'\ntoken = '{TOKEN}'\nretry_max_s = 2\n{extra}\n[github.environments]\ndefault = 'production'\n", github.url());
+    options.config = Config::parse(&text, std::iter::empty())?;
+    env.start_daemon_with(options)
+}
+
+/// A hooked shell in `dir` with the stand-in terraform first on PATH.
+fn shell(env: &TestEnv, dir: &Path, bin: &Path) -> Result<Shell> {
+    let mut sh = env.hooked_shell(ShellKind::Zsh)?;
+    sh.run(&format!("export PATH={}:$PATH; cd {}", bin.display(), dir.display()))?;
+    Ok(sh)
+}
+
+/// Waits until the fake has seen `n` writes.
+fn wait_writes(github: &FakeGithub, n: usize, timeout: Duration) -> Result<Vec<Call>> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let writes: Vec<Call> = github.calls().into_iter().filter(|c| c.method == "POST").collect();
+        if writes.len() >= n {
+            for c in &writes {
+                anyhow::ensure!(
+                    c.problems.is_empty(),
+                    "{} {} does not match GitHub's description: {:?}\n{}",
+                    c.method,
+                    c.path,
+                    c.problems,
+                    c.body
+                );
+            }
+            return Ok(writes);
+        }
+        anyhow::ensure!(Instant::now() < deadline, "only {} of {n} writes reached GitHub: {writes:#?}", writes.len());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn successful(writes: &[Call]) -> Vec<&Call> {
+    writes.iter().filter(|c| c.status == 201).collect()
+}
+
+#[test]
+fn deploy_runs_become_deployments_with_their_outcome() -> Result<()> {
+    let env = env()?;
+    let github = FakeGithub::start(TOKEN)?;
+    let _daemon = daemon(&env, &github, "")?;
+    let (dir, sha) = repo(&env, "infra", "git@github.com:acme/infra.git", "main")?;
+    let mut sh = shell(&env, &dir, &fake_terraform(&env)?)?;
+    sh.run("TF_SLEEP=4 terraform apply -auto-approve")?;
+    sh.run("TF_SLEEP=4 TF_EXIT=1 terraform apply -auto-approve")?;
+    let writes = wait_writes(&github, 6, Duration::from_secs(30))?;
+    let paths: Vec<&str> = writes.iter().map(|c| c.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/repos/acme/infra/deployments",
+            "/repos/acme/infra/deployments/1001/statuses",
+            "/repos/acme/infra/deployments/1001/statuses",
+            "/repos/acme/infra/deployments",
+            "/repos/acme/infra/deployments/1004/statuses",
+            "/repos/acme/infra/deployments/1004/statuses",
+        ]
+    );
+    let create = &writes[0].body;
+    assert_eq!(create["ref"], sha.as_str());
+    assert_eq!(create["environment"], "production", "default renamed by [github.environments]");
+    assert_eq!(
+        (create["auto_merge"].as_bool(), create["required_contexts"].as_array().map(Vec::len)),
+        (Some(false), Some(0))
+    );
+    assert_eq!(create["task"], "deploy");
+    assert_eq!(create["production_environment"], true);
+    assert!(create["description"].as_str().unwrap().starts_with("terraform apply by "));
+    assert_eq!(create["payload"]["command"], "TF_SLEEP=4 terraform apply -auto-approve");
+    let states: Vec<&str> = writes.iter().filter_map(|c| c.body["state"].as_str()).collect();
+    assert_eq!(states, ["in_progress", "success", "in_progress", "failure"]);
+    assert!(writes[5].body["description"].as_str().unwrap().starts_with("exit 1 after 4."), "{}", writes[5].body);
+    // One request at a time, a second apart.
+    for pair in writes.windows(2) {
+        assert!(
+            pair[1].at.duration_since(pair[0].at) >= Duration::from_millis(990),
+            "writes closer than a second apart"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn a_commit_github_does_not_know_falls_back_to_the_branch_once() -> Result<()> {
+    let env = env()?;
+    let github = FakeGithub::start(TOKEN)?;
+    let _daemon = daemon(&env, &github, "min_write_interval_ms = 200")?;
+    let (dir, sha) = repo(&env, "infra", "git@github.com:acme/infra.git", "main")?;
+    github.set(|b| {
+        b.unknown_refs.insert(sha.clone());
+    });
+    let mut sh = shell(&env, &dir, &fake_terraform(&env)?)?;
+    sh.run("terraform destroy -auto-approve")?;
+    let writes = wait_writes(&github, 3, Duration::from_secs(30))?;
+    assert_eq!((writes[0].status, writes[0].body["ref"].as_str()), (422, Some(sha.as_str())));
+    assert_eq!(
+        (writes[1].status, writes[1].body["ref"].as_str(), writes[1].body["task"].as_str()),
+        (201, Some("main"), Some("destroy"))
+    );
+    assert_eq!(writes[2].body["state"], "success");
+    // Neither ref known: the reason is kept, and nothing is retried forever.
+    github.set(|b| {
+        b.unknown_refs.insert("main".into());
+    });
+    sh.run("terraform apply")?;
+    let writes = wait_writes(&github, 5, Duration::from_secs(30))?;
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(github.calls().iter().filter(|c| c.method == "POST").count(), 5, "a refused deployment was retried");
+    assert_eq!((writes[3].status, writes[4].status), (422, 422));
+    let status: Value = serde_json::from_str(&env.lcd(&["status", "--format", "json"])?)?;
+    let sink = status["sinks"].as_array().unwrap().iter().find(|s| s["name"] == "github").unwrap();
+    assert!(sink["last_error"].as_str().unwrap().contains("No ref found"), "{sink}");
+    assert_eq!(sink["failed"], 1);
+    Ok(())
+}
+
+#[test]
+fn an_exhausted_rate_limit_waits_until_reset_and_errors_are_retried() -> Result<()> {
+    let env = env()?;
+    let github = FakeGithub::start(TOKEN)?;
+    let _daemon = daemon(&env, &github, "min_write_interval_ms = 200")?;
+    let (dir, _) = repo(&env, "infra", "git@github.com:acme/infra.git", "main")?;
+    github.set(|b| {
+        b.rate_limit_for = Some(3);
+        b.fail_next = 0;
+    });
+    let mut sh = shell(&env, &dir, &fake_terraform(&env)?)?;
+    sh.run("terraform apply")?;
+    let writes = wait_writes(&github, 3, Duration::from_secs(30))?;
+    assert_eq!(writes[0].status, 403);
+    let waited = writes[1].at.duration_since(writes[0].at);
+    assert!(waited >= Duration::from_millis(2500), "retried {waited:?} after an exhausted rate limit reset in 3 s");
+    assert_eq!(successful(&writes).len(), 2);
+    github.set(|b| b.fail_next = 3);
+    sh.run("terraform apply")?;
+    let writes = wait_writes(&github, 8, Duration::from_secs(30))?;
+    assert_eq!(writes[3..6].iter().map(|c| c.status).collect::<Vec<_>>(), [500, 500, 500]);
+    assert_eq!(successful(&writes).len(), 4);
+    Ok(())
+}
+
+#[test]
+fn github_down_during_the_run_gets_everything_later_in_order() -> Result<()> {
+    let env = env()?;
+    let github = FakeGithub::start(TOKEN)?;
+    github.set(|b| b.down = true);
+    let _daemon = daemon(&env, &github, "min_write_interval_ms = 200")?;
+    let (dir, sha) = repo(&env, "infra", "git@github.com:acme/infra.git", "main")?;
+    let mut sh = shell(&env, &dir, &fake_terraform(&env)?)?;
+    sh.run("TF_EXIT=2 terraform apply")?;
+    sh.run("wrangler deploy --env staging >/dev/null 2>&1")?;
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(github.calls().is_empty());
+    github.set(|b| b.down = false);
+    let writes = wait_writes(&github, 4, Duration::from_secs(30))?;
+    let summary: Vec<(String, Option<String>)> =
+        writes.iter().map(|c| (c.path.clone(), c.body["state"].as_str().map(String::from))).collect();
+    assert_eq!(writes[0].body["ref"], sha.as_str(), "the commit at start, even though created later");
+    assert_eq!(summary[1].1.as_deref(), Some("failure"), "{summary:?}");
+    assert_eq!(writes[2].body["environment"], "staging");
+    assert_eq!(summary[3].1.as_deref(), Some("failure"), "wrangler is not installed here: {summary:?}");
+    Ok(())
+}
+
+#[test]
+fn a_refused_token_stops_the_sink_with_a_clear_status() -> Result<()> {
+    let env = env()?;
+    let github = FakeGithub::start("another-token")?;
+    let _daemon = daemon(&env, &github, "")?;
+    let (dir, _) = repo(&env, "infra", "git@github.com:acme/infra.git", "main")?;
+    let mut sh = shell(&env, &dir, &fake_terraform(&env)?)?;
+    sh.run("terraform apply")?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status: Value = serde_json::from_str(&env.lcd(&["status", "--format", "json"])?)?;
+        let sink =
+            status["sinks"].as_array().unwrap().iter().find(|s| s["name"] == "github").cloned().unwrap_or_default();
+        if sink["state"] == "stopped" {
+            let error = sink["last_error"].as_str().unwrap();
+            assert!(error.contains("401") && error.contains("[github]"), "{error}");
+            assert!(!status.to_string().contains(TOKEN), "the token is in the status");
+            assert_eq!(sink["backlog"], 1);
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "the sink did not stop: {status}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(github.calls().len(), 1, "it kept knocking with a refused token");
+    Ok(())
+}
+
+#[test]
+fn other_commands_and_other_hosts_make_no_calls() -> Result<()> {
+    let env = env()?;
+    let github = FakeGithub::start(TOKEN)?;
+    let _daemon = daemon(&env, &github, "min_write_interval_ms = 200")?;
+    let (dir, _) = repo(&env, "infra", "git@github.com:acme/infra.git", "main")?;
+    let (elsewhere, _) = repo(&env, "lab", "git@gitlab.com:acme/infra.git", "main")?;
+    let mut sh = shell(&env, &dir, &fake_terraform(&env)?)?;
+    sh.run("terraform plan")?;
+    sh.run("git status >/dev/null")?;
+    // (The repository is the one the command line starts in.)
+    sh.run(&format!("cd {}", elsewhere.display()))?;
+    sh.run("terraform apply")?;
+    sh.run("cd /tmp")?;
+    sh.run("terraform apply")?;
+    env.wait_records(Duration::from_secs(10), |r| r.iter().filter(|r| r["status"] == "finished").count() >= 7)?;
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(github.calls().is_empty(), "{:#?}", github.calls());
+    Ok(())
+}
+
+#[test]
+fn a_branch_named_after_an_issue_gets_a_comment() -> Result<()> {
+    let env = env()?;
+    let github = FakeGithub::start(TOKEN)?;
+    let _daemon = daemon(&env, &github, "min_write_interval_ms = 200\nissue_comments = true")?;
+    let (dir, _) = repo(&env, "infra", "git@github.com:acme/infra.git", "123-fix-x")?;
+    let mut sh = shell(&env, &dir, &fake_terraform(&env)?)?;
+    sh.run("terraform apply")?;
+    let writes = wait_writes(&github, 3, Duration::from_secs(30))?;
+    let comment = writes.last().context("a comment")?;
+    assert_eq!(comment.path, "/repos/acme/infra/issues/123/comments");
+    assert!(comment.body["body"].as_str().unwrap().contains("success"), "{}", comment.body);
+    Ok(())
+}
