@@ -2,11 +2,12 @@
 //! same run, the ratio or difference, and the goal it is held to.
 //!
 //!     cargo build --release --workspace
-//!     target/release/lcd-bench [--smoke] [all|prompt|startup|hook-startup|ingest|footprint|query]
+//!     target/release/lcd-bench [--smoke] [all|prompt|startup|hook-startup|ingest|footprint|query|drain]
 //!
 //! `--smoke` runs a few iterations only, so CI notices a benchmark that broke
 //! without spending time on figures.
 
+mod drain;
 mod footprint;
 mod ingest;
 mod prompt;
@@ -41,7 +42,9 @@ fn main() -> Result<()> {
         match arg.as_str() {
             "--smoke" => smoke = true,
             "-h" | "--help" => {
-                println!("usage: lcd-bench [--smoke] [all|prompt|startup|hook-startup|ingest|footprint|query]...");
+                println!(
+                    "usage: lcd-bench [--smoke] [all|prompt|startup|hook-startup|ingest|footprint|query|drain]..."
+                );
                 return Ok(());
             }
             other => which.push(other.to_string()),
@@ -78,7 +81,12 @@ fn main() -> Result<()> {
         if all || name == "query" {
             query::run(&lcd, scale)?;
         }
-        if !all && !["prompt", "startup", "hook-startup", "ingest", "footprint", "query"].contains(&name.as_str()) {
+        if all || name == "drain" {
+            drain::run(&lcd, scale)?;
+        }
+        if !all
+            && !["prompt", "startup", "hook-startup", "ingest", "footprint", "query", "drain"].contains(&name.as_str())
+        {
             bail!("unknown benchmark {name:?}");
         }
     }

@@ -50,6 +50,7 @@ pub fn run(paths: &Paths) -> Result<ExitCode> {
         spool(paths),
         clock(paths),
         remote(paths),
+        github(paths),
     ];
     let mut failed = false;
     for check in checks.iter().flatten() {
@@ -210,24 +211,38 @@ fn clock(paths: &Paths) -> Vec<Check> {
 fn remote(paths: &Paths) -> Vec<Check> {
     let Ok(config) = Config::load(&paths.config_file()) else { return vec![] };
     let Some(remote) = config.remote else { return vec![ok("remote store: not configured (records stay local)")] };
-    let token = match remote.auth().resolve("remote") {
+    let url = format!("{}/api/commands/stats?since=1h", remote.url.trim_end_matches('/'));
+    vec![reachable("remote store", &remote.url, &url, remote.auth().resolve("remote"), "[remote]")]
+}
+
+/// GitHub: reachable, and taking our token (`GET /rate_limit` costs no quota).
+fn github(paths: &Paths) -> Vec<Check> {
+    let Ok(config) = Config::load(&paths.config_file()) else { return vec![] };
+    let Some(github) = config.github else { return vec![ok("GitHub: not configured (no deployments reported)")] };
+    let url = format!("{}/rate_limit", github.api_url.trim_end_matches('/'));
+    vec![reachable("GitHub", &github.api_url, &url, github.auth().resolve("github"), "[github]")]
+}
+
+/// One authenticated GET to `probe`, judged.
+fn reachable(what: &str, base: &str, probe: &str, token: Result<Option<String>>, section: &str) -> Check {
+    let token = match token {
         Ok(Some(token)) => token,
         Ok(None) => {
-            return vec![fail(
-                "remote store: [remote] has no token",
+            return fail(
+                format!("{what}: {section} has no token"),
                 "add token_env, token_command or token (in a 0600 file)",
-            )]
+            )
         }
-        Err(e) => return vec![fail(format!("remote store: {e:#}"), "fix [remote] in the config")],
+        Err(e) => return fail(format!("{what}: {e:#}"), format!("fix {section} in the config")),
     };
-    let url = format!("{}/api/commands/stats?since=1h", remote.url.trim_end_matches('/'));
     let answer = tokio::runtime::Builder::new_current_thread().enable_all().build().map(|rt| {
         let _inside = rt.enter();
         let client = crate::forward::remote::http_client();
         rt.block_on(async {
             client
-                .get(&url)
+                .get(probe)
                 .bearer_auth(&token)
+                .header("accept", "application/vnd.github+json")
                 .timeout(std::time::Duration::from_secs(10))
                 .send()
                 .await
@@ -235,22 +250,13 @@ fn remote(paths: &Paths) -> Vec<Check> {
         })
     });
     match answer {
-        Ok(Ok(status)) if status.is_success() => {
-            vec![ok(format!("remote store: {} answers and takes the token", remote.url))]
-        }
+        Ok(Ok(status)) if status.is_success() => ok(format!("{what}: {base} answers and takes the token")),
         Ok(Ok(status)) if status.as_u16() == 401 || status.as_u16() == 403 => {
-            vec![fail(
-                format!("remote store: {} refuses the token ({status})", remote.url),
-                "check [remote] token settings",
-            )]
+            fail(format!("{what}: {base} refuses the token ({status})"), format!("check the token in {section}"))
         }
-        Ok(Ok(status)) => {
-            vec![fail(format!("remote store: {} answers {status}", remote.url), "check the url, or the Worker's logs")]
-        }
-        Ok(Err(e)) => {
-            vec![fail(format!("remote store: cannot reach {}: {e}", remote.url), "check the url and the network")]
-        }
-        Err(e) => vec![fail(format!("remote store: {e}"), "")],
+        Ok(Ok(status)) => fail(format!("{what}: {base} answers {status}"), "check the URL"),
+        Ok(Err(e)) => fail(format!("{what}: cannot reach {base}: {e}"), "check the URL and the network"),
+        Err(e) => fail(format!("{what}: {e}"), "report this"),
     }
 }
 

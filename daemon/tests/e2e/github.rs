@@ -241,6 +241,13 @@ fn a_refused_token_stops_the_sink_with_a_clear_status() -> Result<()> {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(github.calls().len(), 1, "it kept knocking with a refused token");
+    // doctor says so too (with the same config in the file).
+    let file = env.paths().config_file();
+    std::fs::create_dir_all(file.parent().unwrap())?;
+    std::fs::write(&file, format!("[github]\napi_url = '{}'\ntoken = '{TOKEN}'\n", github.url()))?;
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    let doctor = String::from_utf8(env.lcd_output(&["doctor"])?.stdout)?;
+    assert!(doctor.contains("GitHub") && doctor.contains("refuses the token (401"), "{doctor}");
     Ok(())
 }
 
