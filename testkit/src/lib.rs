@@ -4,6 +4,7 @@
 
 pub mod daemon;
 pub mod env;
+pub mod git;
 pub mod github;
 mod http;
 pub mod pty;

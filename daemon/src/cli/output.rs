@@ -20,6 +20,20 @@ pub enum Format {
     Csv,
 }
 
+/// For the commands that print either a table for people or JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TableOrJson {
+    Table,
+    Json,
+}
+
+/// `--format table|json`, shared by `status` and `stats`.
+#[derive(Debug, clap::Args)]
+pub struct FormatArg {
+    #[arg(long, short = 'f', value_enum, default_value_t = TableOrJson::Table)]
+    pub format: TableOrJson,
+}
+
 /// Columns of the default table.
 pub const TABLE_FIELDS: &[&str] = &["time", "duration", "exit", "cwd", "command"];
 

@@ -6,16 +6,10 @@ use std::process::ExitCode;
 use anyhow::Result;
 use jiff::Zoned;
 
-use super::output::{human_duration, local_time};
+use super::output::{human_duration, local_time, FormatArg, TableOrJson};
 use super::when::parse_instant;
 use crate::paths::Paths;
 use crate::store::{HistoryQuery, Stats};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
-}
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -28,8 +22,8 @@ pub struct Args {
     /// Only this tool.
     #[arg(long = "type", short = 't', value_name = "TYPE")]
     pub command_type: Option<String>,
-    #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    #[command(flatten)]
+    pub format: FormatArg,
 }
 
 pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
@@ -47,12 +41,12 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
         None => Stats::default(),
     };
     let mut out = std::io::stdout().lock();
-    match args.format {
-        Format::Json => {
+    match args.format.format {
+        TableOrJson::Json => {
             serde_json::to_writer_pretty(&mut out, &stats)?;
             writeln!(out)?;
         }
-        Format::Table => write_table(&mut out, &stats, &args.since, std::io::stdout().is_terminal())?,
+        TableOrJson::Table => write_table(&mut out, &stats, &args.since, std::io::stdout().is_terminal())?,
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)

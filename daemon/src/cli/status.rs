@@ -8,20 +8,11 @@ use lcd_client::sender::Sender;
 use lcd_client::spool::Spool;
 use serde_json::{json, Value};
 
+use super::output::TableOrJson;
 use crate::paths::Paths;
 use crate::store::{Store, StoreError};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
-    pub format: Format,
-}
+pub use super::output::FormatArg as Args;
 
 /// Everything `lcd status` reports, as JSON.
 pub fn report(paths: &Paths) -> Value {
@@ -60,8 +51,8 @@ pub fn report(paths: &Paths) -> Value {
 pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
     let r = report(paths);
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&r)?),
-        Format::Table => {
+        TableOrJson::Json => println!("{}", serde_json::to_string_pretty(&r)?),
+        TableOrJson::Table => {
             match &r["daemon"] {
                 Value::Object(d) => println!(
                     "daemon:    running, pid {}, up {}, version {} (protocol {})",

@@ -4,7 +4,8 @@ use std::collections::{HashMap, HashSet};
 
 use lcd_client::protocol::ImportedCommand;
 use lcd_client::{CommandEnd, CommandStart, RecordId, Session};
-use rusqlite::{params, Transaction};
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Transaction};
 
 use super::{now_micros, Store, StoreError};
 use crate::enrich::{Record, StartFacts};
@@ -111,32 +112,39 @@ impl Store {
     }
 }
 
-fn insert_start(tx: &Transaction, s: &CommandStart, f: &StartFacts, now: i64) -> Result<(), StoreError> {
+/// The values of a start's columns, in the order UPSERT_START and
+/// UPSERT_WHOLE list them (?1 to ?22).
+fn start_values(s: &CommandStart, f: &StartFacts, now: i64) -> Vec<Value> {
     let Session { id: session, shell, pid, host, user, tty } = &s.session;
-    tx.prepare_cached(UPSERT_START)?.execute(params![
-        s.id.to_string(),
-        session,
-        s.seq as i64,
-        s.command,
-        s.expanded,
-        s.cwd,
-        s.started_at,
-        host,
-        user,
-        shell,
-        pid,
-        tty,
-        now,
-        f.command_type,
-        f.subcommand,
-        f.environment,
-        f.git_root,
-        f.git_host,
-        f.git_repo,
-        f.git_branch,
-        f.git_commit,
-        f.env_json,
-    ])?;
+    let text = |t: &Option<String>| t.clone().map_or(Value::Null, Value::Text);
+    vec![
+        Value::Text(s.id.to_string()),
+        Value::Text(session.clone()),
+        Value::Integer(s.seq as i64),
+        Value::Text(s.command.clone()),
+        text(&s.expanded),
+        Value::Text(s.cwd.clone()),
+        Value::Integer(s.started_at),
+        Value::Text(host.clone()),
+        Value::Text(user.clone()),
+        Value::Text(shell.clone()),
+        Value::Integer(i64::from(*pid)),
+        text(tty),
+        Value::Integer(now),
+        Value::Text(f.command_type.clone()),
+        text(&f.subcommand),
+        text(&f.environment),
+        text(&f.git_root),
+        text(&f.git_host),
+        text(&f.git_repo),
+        text(&f.git_branch),
+        text(&f.git_commit),
+        Value::Text(f.env_json.clone()),
+    ]
+}
+
+fn insert_start(tx: &Transaction, s: &CommandStart, f: &StartFacts, now: i64) -> Result<(), StoreError> {
+    tx.prepare_cached(UPSERT_START)?.execute(params_from_iter(start_values(s, f, now)))?;
     Ok(())
 }
 
@@ -147,36 +155,14 @@ fn insert_whole(
     e: &CommandEnd,
     now: i64,
 ) -> Result<(), StoreError> {
-    let Session { id: session, shell, pid, host, user, tty } = &s.session;
-    let pipestatus = serde_json::to_string(&e.pipestatus).expect("integers serialize");
-    tx.prepare_cached(UPSERT_WHOLE)?.execute(params![
-        s.id.to_string(),
-        session,
-        s.seq as i64,
-        s.command,
-        s.expanded,
-        s.cwd,
-        s.started_at,
-        host,
-        user,
-        shell,
-        pid,
-        tty,
-        now,
-        f.command_type,
-        f.subcommand,
-        f.environment,
-        f.git_root,
-        f.git_host,
-        f.git_repo,
-        f.git_branch,
-        f.git_commit,
-        f.env_json,
-        e.ended_at,
-        e.exit_code,
-        pipestatus,
-        e.git_commit_after,
-    ])?;
+    let mut values = start_values(s, f, now);
+    values.extend([
+        Value::Integer(e.ended_at),
+        Value::Integer(e.exit_code.into()),
+        Value::Text(serde_json::to_string(&e.pipestatus).expect("integers serialize")),
+        e.git_commit_after.clone().map_or(Value::Null, Value::Text),
+    ]);
+    tx.prepare_cached(UPSERT_WHOLE)?.execute(params_from_iter(values))?;
     Ok(())
 }
 

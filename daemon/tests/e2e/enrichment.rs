@@ -1,30 +1,17 @@
 //! Records say what tool ran, in which repository and at which commit, in
 //! which environment, and never hold a secret.
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Result;
 use lcd::config::Config;
 use lcd::server::DaemonOptions;
+use lcd_testkit::git::git;
 use lcd_testkit::ShellKind;
 
 use super::{env, record, SHELLS};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn git(dir: &Path, args: &[&str]) -> Result<String> {
-    let out = Command::new("git")
-        .args(["-c", "user.name=Test", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()?;
-    anyhow::ensure!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    Ok(String::from_utf8(out.stdout)?.trim().to_string())
-}
 
 #[test]
 fn a_git_commit_records_repo_branch_and_both_commits() -> Result<()> {

@@ -2,12 +2,12 @@
 //! checks every request against GitHub's published OpenAPI description.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use lcd::config::Config;
 use lcd::server::DaemonOptions;
+use lcd_testkit::git::git;
 use lcd_testkit::github::{Call, FakeGithub};
 use lcd_testkit::{InProcessDaemon, Shell, ShellKind, TestEnv};
 use serde_json::Value;
@@ -15,18 +15,6 @@ use serde_json::Value;
 use super::env;
 
 const TOKEN: &str = "ghp_testtesttesttesttesttesttesttesttest";
-
-fn git(dir: &Path, args: &[&str]) -> Result<String> {
-    let out = Command::new("git")
-        .args(["-c", "user.name=Test", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()?;
-    anyhow::ensure!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    Ok(String::from_utf8(out.stdout)?.trim().to_string())
-}
 
 /// A repository with one commit whose origin is `origin`, on `branch`.
 fn repo(env: &TestEnv, name: &str, origin: &str, branch: &str) -> Result<(PathBuf, String)> {
