@@ -21,7 +21,32 @@ impl DaemonProcess {
     /// Starts `lcd daemon run` with `extra` added to the environment and
     /// waits for its ready line.
     pub fn start(env: &TestEnv, extra: &[(&str, &str)]) -> Result<DaemonProcess> {
+        Self::start_with_file_limit(env, extra, None)
+    }
+
+    /// Like [`DaemonProcess::start`], with no file allowed to grow past
+    /// `max_file_bytes`: the disk is "full" for the daemon's database.
+    pub fn start_with_file_limit(
+        env: &TestEnv,
+        extra: &[(&str, &str)],
+        max_file_bytes: Option<u64>,
+    ) -> Result<DaemonProcess> {
         let mut cmd = env.lcd_command(&["daemon", "run"]);
+        if let Some(limit) = max_file_bytes {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit and signal are async-signal-safe.
+            unsafe {
+                cmd.pre_exec(move || {
+                    // EFBIG instead of a fatal signal, as a full disk gives ENOSPC.
+                    libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                    let rl = libc::rlimit { rlim_cur: limit, rlim_max: libc::RLIM_INFINITY };
+                    if libc::setrlimit(libc::RLIMIT_FSIZE, &rl) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
         cmd.envs(extra.iter().copied()).stderr(Stdio::piped()).stdout(Stdio::null());
         let mut child = cmd.spawn()?;
         let (tx, lines) = mpsc::channel();
@@ -60,6 +85,15 @@ impl DaemonProcess {
             self.seen.push(line);
         }
         self.seen.join("\n")
+    }
+
+    /// Lifts the file size limit: the disk has room again.
+    pub fn lift_file_limit(&self) -> Result<()> {
+        let rl = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+        // SAFETY: prlimit on our own child with a valid struct.
+        let rc = unsafe { libc::prlimit(self.child.id() as i32, libc::RLIMIT_FSIZE, &rl, std::ptr::null_mut()) };
+        anyhow::ensure!(rc == 0, "prlimit: {}", std::io::Error::last_os_error());
+        Ok(())
     }
 
     pub fn signal(&self, signal: i32) {

@@ -33,7 +33,11 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
         _ => bail!("more than one record starts with {prefix}; give more of the id"),
     };
     let mut out = std::io::stdout().lock();
-    let record = serde_json::to_value(RecordJson::from(row))?;
+    let mut record = serde_json::to_value(RecordJson::from(row))?;
+    if let Some((repo, deployment, stage, reason)) = store.github_state(&row.id)? {
+        record["github"] =
+            serde_json::json!({ "repo": repo, "deployment_id": deployment, "stage": stage, "reason": reason });
+    }
     if args.json {
         serde_json::to_writer_pretty(&mut out, &record)?;
         writeln!(out)?;

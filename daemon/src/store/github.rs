@@ -116,6 +116,18 @@ impl Store {
         Ok(())
     }
 
+    /// Where the record `id` is on GitHub: (repo, deployment id, stage, reason).
+    pub fn github_state(&self, id: &str) -> Result<Option<(String, Option<i64>, String, Option<String>)>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT g.repo, g.deployment_id, g.stage, g.detail FROM github_deployments g JOIN commands c ON c.pk = g.pk WHERE c.id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?)
+    }
+
     /// Deploy runs with steps still to go, and those GitHub refused.
     pub fn github_backlog(&self, start: i64, filter: &DeployFilter) -> Result<(u64, u64), StoreError> {
         let sql = format!(

@@ -154,6 +154,11 @@ fn a_commit_github_does_not_know_falls_back_to_the_branch_once() -> Result<()> {
     let sink = status["sinks"].as_array().unwrap().iter().find(|s| s["name"] == "github").unwrap();
     assert!(sink["last_error"].as_str().unwrap().contains("No ref found"), "{sink}");
     assert_eq!(sink["failed"], 1);
+    // The reason is kept on the record.
+    let records: Vec<Value> = serde_json::from_str(&env.lcd(&["query", "--format", "json", "--sub", "apply"])?)?;
+    let shown: Value = serde_json::from_str(&env.lcd(&["show", records[0]["id"].as_str().unwrap(), "--json"])?)?;
+    assert_eq!(shown["github"]["stage"], "failed");
+    assert!(shown["github"]["reason"].as_str().unwrap().contains("No ref found for: main"), "{shown}");
     Ok(())
 }
 

@@ -230,6 +230,25 @@ fn a_locked_database_costs_nothing_and_is_reported_once() -> Result<()> {
 }
 
 #[test]
+fn a_full_disk_loses_nothing_and_is_reported_once() -> Result<()> {
+    let env = env()?;
+    // Create the database first, then let no file grow past 96 KiB.
+    drop(DaemonProcess::start(&env, &[])?.stop()?);
+    let mut daemon = DaemonProcess::start_with_file_limit(&env, &[], Some(96 * 1024))?;
+    // 2000 records from a client that spools what the daemon does not take,
+    // as lcd-hook does.
+    client(&env, 1, 2000, &AtomicU64::new(0))?;
+    daemon.wait_log("cannot write to the database")?;
+    assert!(Sender::new(env.paths().socket).status().is_ok(), "the daemon stopped serving");
+    daemon.lift_file_limit()?;
+    wait_all_stored(&env, 2000, Duration::from_secs(60))?;
+    // Reported when it started (and when the reason changed), not per batch.
+    let log = daemon.log();
+    assert!(log.matches("cannot write to the database").count() < 5, "{log}");
+    Ok(())
+}
+
+#[test]
 fn a_database_removed_underneath_is_recreated() -> Result<()> {
     let env = env()?;
     let mut daemon = DaemonProcess::start(&env, &[])?;
