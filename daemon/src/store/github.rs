@@ -13,6 +13,16 @@ pub struct GithubProgress {
     pub deployment_id: Option<i64>,
 }
 
+/// One record's deployment, as `lcd show` tells it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct GithubRecord {
+    pub repo: String,
+    pub deployment_id: Option<i64>,
+    pub stage: String,
+    /// GitHub's reason, when it refused.
+    pub reason: Option<String>,
+}
+
 /// Which commands are deploys, on which hosts (SQL over `commands c`).
 #[derive(Debug, Clone)]
 pub struct DeployFilter {
@@ -116,14 +126,14 @@ impl Store {
         Ok(())
     }
 
-    /// Where the record `id` is on GitHub: (repo, deployment id, stage, reason).
-    pub fn github_state(&self, id: &str) -> Result<Option<(String, Option<i64>, String, Option<String>)>, StoreError> {
+    /// Where the record `id` is on GitHub.
+    pub fn github_state(&self, id: &str) -> Result<Option<GithubRecord>, StoreError> {
         Ok(self
             .conn
             .query_row(
                 "SELECT g.repo, g.deployment_id, g.stage, g.detail FROM github_deployments g JOIN commands c ON c.pk = g.pk WHERE c.id = ?1",
                 [id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                |r| Ok(GithubRecord { repo: r.get(0)?, deployment_id: r.get(1)?, stage: r.get(2)?, reason: r.get(3)? }),
             )
             .optional()?)
     }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use github::{DeployFilter, GithubProgress};
+pub use github::{DeployFilter, GithubProgress, GithubRecord};
 pub use migrations::SCHEMA_VERSION;
 pub use outbox::SinkFilter;
 pub use read::{CommandRow, HistoryQuery, Order, Outcome};
