@@ -34,9 +34,8 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
     };
     let mut out = std::io::stdout().lock();
     let mut record = serde_json::to_value(RecordJson::from(row))?;
-    if let Some((repo, deployment, stage, reason)) = store.github_state(&row.id)? {
-        record["github"] =
-            serde_json::json!({ "repo": repo, "deployment_id": deployment, "stage": stage, "reason": reason });
+    if let Some(github) = store.github_state(&row.id)? {
+        record["github"] = serde_json::to_value(github)?;
     }
     if args.json {
         serde_json::to_writer_pretty(&mut out, &record)?;
