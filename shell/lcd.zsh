@@ -20,13 +20,12 @@ _lcd_start_helper() {
 }
 
 # Whether our lcd-hook still runs. `kill -0` alone is fooled by a helper that
-# died and was not reaped yet (a zombie): where /proc exists, look at its state.
+# died and was not reaped yet (a zombie). Where /proc exists, a zombie has no
+# /proc/PID/exe: one stat, where reading /proc/PID/stat costs ~0.2 ms in zsh.
 _lcd_helper_alive() {
-  \builtin kill -0 $_lcd_pid 2>/dev/null || \builtin return 1
-  [[ -r /proc/$_lcd_pid/stat ]] || \builtin return 0
-  \builtin local stat=
-  IFS= \builtin read -r stat </proc/$_lcd_pid/stat 2>/dev/null
-  [[ ${stat##*) } != Z* ]]
+  [[ -e /proc/$_lcd_pid/exe ]] && \builtin return 0
+  [[ -e /proc/$$/exe ]] && \builtin return 1
+  \builtin kill -0 $_lcd_pid 2>/dev/null
 }
 
 # Writes one record: NUL-terminated fields, then a field holding 0x1e.

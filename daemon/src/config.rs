@@ -281,15 +281,28 @@ const SECTIONS: &[&str] = &["daemon", "capture", "remote", "github"];
 impl Config {
     /// Reads `path` (absent means defaults), then applies `LCD_*` variables.
     pub fn load(path: &Path) -> Result<Config> {
+        let config = Config::load_unchecked(path)?;
+        config.check().with_context(|| format!("in {}", path.display()))?;
+        check_token_file(&config, path)?;
+        Ok(config)
+    }
+
+    /// [`Config::load`] for `lcd init`, which runs at every shell start:
+    /// only the variable names it renders into the script are checked, as
+    /// compiling every pattern would double its time.
+    pub fn load_for_init(path: &Path) -> Result<Config> {
+        let config = Config::load_unchecked(path)?;
+        config.check_env_names().with_context(|| format!("in {}", path.display()))?;
+        Ok(config)
+    }
+
+    fn load_unchecked(path: &Path) -> Result<Config> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
-        let config = Config::parse(&text, std::env::vars()).with_context(|| format!("in {}", path.display()))?;
-        config.check().with_context(|| format!("in {}", path.display()))?;
-        check_token_file(&config, path)?;
-        Ok(config)
+        Config::parse(&text, std::env::vars()).with_context(|| format!("in {}", path.display()))
     }
 
     /// The configuration as TOML, secrets replaced by `****`.
@@ -301,12 +314,18 @@ impl Config {
 
     /// What the types alone do not check: names and patterns.
     pub fn check(&self) -> Result<()> {
+        self.check_env_names()?;
+        crate::enrich::Enricher::new(&self.capture)?;
+        Ok(())
+    }
+
+    /// The `[capture] env` names end up in shell code: only plain names pass.
+    fn check_env_names(&self) -> Result<()> {
         for name in &self.capture.env {
             let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             anyhow::ensure!(ok, "[capture] env: {name:?} is not a variable name");
         }
-        crate::enrich::Enricher::new(&self.capture)?;
         Ok(())
     }
 

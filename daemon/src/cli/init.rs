@@ -36,7 +36,7 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
     check_private_dir(&paths.state_dir)?;
     let fifo = make_fifo(&paths.runtime_dir).unwrap_or_default();
     // A broken config must not leave the shell unrecorded: say so, go on.
-    let config = Config::load(&paths.config_file()).unwrap_or_else(|e| {
+    let config = Config::load_for_init(&paths.config_file()).unwrap_or_else(|e| {
         eprintln!("lcd: {e:#}; using the default settings");
         Config::default()
     });
