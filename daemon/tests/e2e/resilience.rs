@@ -60,6 +60,25 @@ fn client(env: &TestEnv, n: u64, records: u64, progress: &AtomicU64) -> Result<(
     Ok(())
 }
 
+/// Runs `clients` senders of `per_client` records each while `during` runs,
+/// then waits for them all; `progress` counts the records sent so far.
+fn with_clients<T>(
+    env: &TestEnv,
+    clients: u64,
+    per_client: u64,
+    progress: &AtomicU64,
+    during: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    std::thread::scope(|s| {
+        let senders: Vec<_> = (1..=clients).map(|n| s.spawn(move || client(env, n, per_client, progress))).collect();
+        let outcome = during();
+        for sender in senders {
+            sender.join().expect("client thread")?;
+        }
+        outcome
+    })
+}
+
 /// A pseudo-random fraction in [lo, hi), different each run.
 fn jitter(lo: f64, hi: f64) -> f64 {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
@@ -75,15 +94,7 @@ fn records_survive_three_daemon_kills_exactly_once() -> Result<()> {
     let progress = AtomicU64::new(0);
     let mut daemon = Some(DaemonProcess::start(&env, &[])?);
     let mut last_restart = Instant::now();
-    std::thread::scope(|s| -> Result<()> {
-        let clients: Vec<_> = (0..CLIENTS)
-            .map(|n| {
-                s.spawn({
-                    let (env, progress) = (&env, &progress);
-                    move || client(env, n + 1, PER_CLIENT, progress)
-                })
-            })
-            .collect();
+    with_clients(&env, CLIENTS, PER_CLIENT, &progress, || {
         for (lo, hi) in [(0.1, 0.3), (0.4, 0.6), (0.7, 0.9)] {
             let at = (jitter(lo, hi) * total as f64) as u64;
             while progress.load(Ordering::SeqCst) < at {
@@ -94,9 +105,6 @@ fn records_survive_three_daemon_kills_exactly_once() -> Result<()> {
             daemon = Some(DaemonProcess::start(&env, &[])?);
             last_restart = Instant::now();
             eprintln!("killed the daemon at {} of {total} records sent", progress.load(Ordering::SeqCst));
-        }
-        for c in clients {
-            c.join().expect("client thread")?;
         }
         Ok(())
     })?;
@@ -180,23 +188,11 @@ fn sigterm_during_a_burst_loses_nothing() -> Result<()> {
     let env = env()?;
     let progress = AtomicU64::new(0);
     let daemon = DaemonProcess::start(&env, &[])?;
-    let log = std::thread::scope(|s| -> Result<String> {
-        let clients: Vec<_> = (0..CLIENTS)
-            .map(|n| {
-                s.spawn({
-                    let (env, progress) = (&env, &progress);
-                    move || client(env, n + 1, PER_CLIENT, progress)
-                })
-            })
-            .collect();
+    let log = with_clients(&env, CLIENTS, PER_CLIENT, &progress, || {
         while progress.load(Ordering::SeqCst) < CLIENTS * PER_CLIENT / 3 {
             std::thread::sleep(Duration::from_millis(1));
         }
-        let log = daemon.stop()?;
-        for c in clients {
-            c.join().expect("client thread")?;
-        }
-        Ok(log)
+        daemon.stop()
     })?;
     assert!(log.contains("SIGTERM received") && log.contains("stopped"), "{log}");
     assert!(!env.paths().socket.exists(), "the socket outlived the daemon");
