@@ -99,7 +99,7 @@ impl TestEnv {
         self.lcd_command(args).output().context("running lcd")
     }
 
-    /// `lcd query --format json --limit 10000`, parsed.
+    /// Every stored record, newest first: `lcd query --format json`, parsed.
     pub fn records(&self) -> Result<Vec<Value>> {
         let text = self.lcd(&["query", "--format", "json", "--limit", "100000"])?;
         let value: Value = serde_json::from_str(&text).with_context(|| format!("query output is not JSON: {text}"))?;
@@ -123,6 +123,14 @@ impl TestEnv {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Waits (10 s at most) until `command` is stored as finished; returns
+    /// all records then.
+    pub fn wait_finished(&self, command: &str) -> Result<Vec<Value>> {
+        self.wait_records(Duration::from_secs(10), |r| {
+            r.iter().any(|r| r["command"] == command && r["status"] == "finished")
+        })
     }
 
     /// An interactive shell in this environment, in the home folder.

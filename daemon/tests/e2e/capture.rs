@@ -19,8 +19,7 @@ fn typed_commands_are_stored_with_status_pipestatus_cwd_and_time() -> Result<()>
         for line in ["echo hi", "false", "(exit 3)", "false | true", "sleep 1", "cd /tmp", "pwd"] {
             sh.run(line)?;
         }
-        let records =
-            env.wait_records(WAIT, |r| r.iter().any(|r| r["command"] == "pwd" && r["status"] == "finished"))?;
+        let records = env.wait_finished("pwd")?;
         let shell = kind.name();
         assert_eq!(record(&records, "echo hi")["exit_code"], 0, "{shell}");
         assert_eq!(record(&records, "false")["exit_code"], 1, "{shell}");
@@ -106,8 +105,7 @@ fn empty_lines_and_leading_space_store_nothing() -> Result<()> {
         sh.run(" echo secret")?;
         sh.run("")?;
         sh.run("echo visible")?;
-        let records =
-            env.wait_records(WAIT, |r| r.iter().any(|r| r["command"] == "echo visible" && r["status"] == "finished"))?;
+        let records = env.wait_finished("echo visible")?;
         assert_eq!(records.len(), 1, "{}: {records:?}", kind.name());
     }
     Ok(())
@@ -175,8 +173,7 @@ fn a_long_running_command_shows_as_running_until_it_ends() -> Result<()> {
         assert_eq!(running["status"], "running", "{}", kind.name());
         assert!(running["exit_code"].is_null() && running["ended_at"].is_null());
         sh.wait_prompt()?;
-        let records =
-            env.wait_records(WAIT, |r| r.iter().any(|r| r["command"] == "sleep 3" && r["status"] == "finished"))?;
+        let records = env.wait_finished("sleep 3")?;
         assert_eq!(record(&records, "sleep 30 &")["status"], "finished");
         sh.run("kill %1")?;
     }
@@ -263,8 +260,7 @@ fn loading_the_init_twice_records_each_command_once() -> Result<()> {
         let mut sh = env.hooked_shell(kind)?;
         sh.run(&format!("eval \"$(lcd init {})\"", kind.name()))?;
         sh.run("echo once")?;
-        let records =
-            env.wait_records(WAIT, |r| r.iter().any(|r| r["command"] == "echo once" && r["status"] == "finished"))?;
+        let records = env.wait_finished("echo once")?;
         assert_eq!(count(&records, "echo once"), 1, "{}", kind.name());
     }
     Ok(())
@@ -292,8 +288,7 @@ fn hooks_survive_nounset_errexit_and_aliased_builtins() -> Result<()> {
         assert!(sh.is_alive(), "{} died under set -e", kind.name());
         assert!(!sh.screen().contains("ALIASED"), "{}: {}", kind.name(), sh.screen());
         assert!(!sh.screen().contains("unbound"), "{}: {}", kind.name(), sh.screen());
-        let records =
-            env.wait_records(WAIT, |r| r.iter().any(|r| r["command"] == "echo errexit" && r["status"] == "finished"))?;
+        let records = env.wait_finished("echo errexit")?;
         assert_eq!(record(&records, "false && true")["exit_code"], 1);
     }
     Ok(())
@@ -324,7 +319,7 @@ fn a_cached_init_script_makes_its_own_fifo() -> Result<()> {
         let mut sh = env.shell(kind)?;
         sh.run(&format!("source {}", script.display()))?;
         sh.run("echo from cache")?;
-        env.wait_records(WAIT, |r| r.iter().any(|r| r["command"] == "echo from cache" && r["status"] == "finished"))?;
+        env.wait_finished("echo from cache")?;
         // The helper removed the FIFO's name once it held it.
         let leftovers: Vec<_> = std::fs::read_dir(env.paths().runtime_dir)?
             .flatten()

@@ -54,9 +54,7 @@ fn a_zsh_alias_is_classified_by_what_it_runs() -> Result<()> {
     let mut sh = env.hooked_shell(ShellKind::Zsh)?;
     sh.run("alias tf=terraform")?;
     sh.run("tf workspace select prod")?;
-    let records = env.wait_records(WAIT, |r| {
-        r.iter().any(|r| r["command"] == "tf workspace select prod" && r["status"] == "finished")
-    })?;
+    let records = env.wait_finished("tf workspace select prod")?;
     let tf = record(&records, "tf workspace select prod");
     assert_eq!((tf["command_type"].as_str(), tf["subcommand"].as_str()), (Some("terraform"), Some("workspace select")));
     Ok(())
@@ -71,9 +69,7 @@ fn exported_allowlisted_variables_are_sent_and_give_the_environment() -> Result<
         sh.run("export TF_WORKSPACE=prod AWS_REGION='eu west'; AWS_PROFILE=not-exported; SECRET_THING=x")?;
         sh.run("terraform plan")?;
         sh.run("wrangler deploy --env staging")?;
-        let records = env.wait_records(WAIT, |r| {
-            r.iter().any(|r| r["command"] == "wrangler deploy --env staging" && r["status"] == "finished")
-        })?;
+        let records = env.wait_finished("wrangler deploy --env staging")?;
         let plan = record(&records, "terraform plan");
         let shell = kind.name();
         assert_eq!(plan["env"], serde_json::json!({"TF_WORKSPACE": "prod", "AWS_REGION": "eu west"}), "{shell}");
@@ -123,8 +119,7 @@ fn never_record_rules_drop_the_whole_command() -> Result<()> {
         sh.run("ls")?;
         sh.run("cd ..")?;
         sh.run("echo visible")?;
-        let records =
-            env.wait_records(WAIT, |r| r.iter().any(|r| r["command"] == "echo visible" && r["status"] == "finished"))?;
+        let records = env.wait_finished("echo visible")?;
         let commands: Vec<&str> = records.iter().map(|r| r["command"].as_str().unwrap()).collect();
         // `ls` and `cd ..` were typed in the secrets folder.
         assert_eq!(commands, ["echo visible", "cd secrets"], "{}", kind.name());

@@ -190,9 +190,7 @@ fn this_session_comes_from_the_shell() -> Result<()> {
     let _daemon = env.start_daemon()?;
     let mut sh = env.hooked_shell(ShellKind::Zsh)?;
     sh.run("echo mine")?;
-    env.wait_records(Duration::from_secs(10), |r| {
-        r.iter().any(|r| r["command"] == "echo mine" && r["status"] == "finished")
-    })?;
+    env.wait_finished("echo mine")?;
     sh.run("lcd query --this-session --format jsonl --fields command > mine.jsonl")?;
     let text = std::fs::read_to_string(env.home().join("mine.jsonl"))?;
     assert!(text.contains("\"echo mine\""), "{text}");
