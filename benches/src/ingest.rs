@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use lcd::config::CaptureConfig;
-use lcd::enrich::{Enricher, Record};
+use lcd::enrich::Enricher;
+use lcd::store::Record;
 use lcd::store::Store;
 use lcd_client::sender::{record_frames, Sender};
 use lcd_client::Event;
@@ -99,7 +100,7 @@ fn raw_insert(path: &Path, records: &[Record]) -> Result<Duration> {
     let mut conn = rusqlite::Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
-    let rows: Vec<(&lcd_client::CommandStart, &lcd::enrich::StartFacts, &lcd_client::CommandEnd)> = records
+    let rows: Vec<(&lcd_client::CommandStart, &lcd::store::StartFacts, &lcd_client::CommandEnd)> = records
         .chunks(2)
         .filter_map(|pair| match pair {
             [Record::Start(s, f), Record::End(e)] => Some((s, f.as_ref(), e)),

@@ -31,7 +31,7 @@ pub fn run(lcd: &Path, scale: Scale) -> Result<()> {
     generate(&db, n as u64)?;
     println!("query: generated {n} records (500 repos, 50 sessions a day over two years) in {:.1?}", started.elapsed());
 
-    let now = lcd::store::now_micros();
+    let now = lcd::time::now_micros();
     let cases: Vec<(&str, Vec<&str>, HistoryQuery)> = vec![
         (
             "--type terraform --limit 50",
@@ -112,7 +112,7 @@ fn median(runs: usize, mut f: impl FnMut() -> Result<Duration>) -> Result<Durati
 fn generate(db: &Path, n: u64) -> Result<()> {
     let mut store = Store::open_writer(db)?;
     let enricher = Enricher::new(&CaptureConfig::default())?;
-    let now = lcd::store::now_micros();
+    let now = lcd::time::now_micros();
     let days = 730u64;
     let per_day = 50u64;
     let per_session = n.div_ceil(days * per_day).max(1);

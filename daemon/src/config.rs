@@ -215,6 +215,24 @@ pub struct CaptureConfig {
     pub tools: std::collections::HashMap<String, String>,
 }
 
+impl CaptureConfig {
+    /// `ignore_commands`, compiled; a bad pattern is named in the error.
+    pub fn ignore_command_patterns(&self) -> Result<Vec<regex::Regex>> {
+        compile_each(&self.ignore_commands, "ignore_commands")
+    }
+
+    /// Every pattern compiles (the redactor's too), each named if it does not.
+    fn check_patterns(&self) -> Result<()> {
+        self.ignore_command_patterns()?;
+        compile_each(&self.redact, "redact")?;
+        Ok(())
+    }
+}
+
+fn compile_each(patterns: &[String], key: &str) -> Result<Vec<regex::Regex>> {
+    patterns.iter().map(|p| regex::Regex::new(p).with_context(|| format!("in [capture] {key}: {p:?}"))).collect()
+}
+
 impl Default for CaptureConfig {
     fn default() -> Self {
         CaptureConfig {
@@ -315,8 +333,7 @@ impl Config {
     /// What the types alone do not check: names and patterns.
     pub fn check(&self) -> Result<()> {
         self.check_env_names()?;
-        crate::enrich::Enricher::new(&self.capture)?;
-        Ok(())
+        self.capture.check_patterns()
     }
 
     /// The `[capture] env` names end up in shell code: only plain names pass.

@@ -12,7 +12,8 @@ use super::init::find_hook;
 use super::status::version_skew;
 use crate::config::Config;
 use crate::paths::Paths;
-use crate::store::{now_micros, Store, StoreError, SCHEMA_VERSION};
+use crate::store::{Store, StoreError, SCHEMA_VERSION};
+use crate::time::now_micros;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Level {

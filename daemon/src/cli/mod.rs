@@ -8,7 +8,6 @@ pub mod forward;
 pub mod import;
 pub mod init;
 mod output;
-pub use output::{human_duration, rfc3339_ms};
 pub mod prune;
 pub mod query;
 mod remote;

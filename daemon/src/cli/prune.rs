@@ -7,9 +7,9 @@ use jiff::Zoned;
 use lcd_client::protocol::{Reply, Request};
 
 use super::daemon::connect_or_start;
-use super::output::local_time;
 use super::when::parse_instant;
 use crate::paths::Paths;
+use crate::time::local_time;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -2,7 +2,6 @@
 //! same filters (those it supports) and formats.
 
 use anyhow::{bail, Context, Result};
-use jiff::Timestamp;
 use serde_json::Value;
 
 use crate::config::Config;
@@ -40,8 +39,8 @@ pub fn history(paths: &Paths, query: &HistoryQuery) -> Result<Vec<CommandRow>> {
         ("session", text(&query.session)),
         ("branch", text(&query.branch)),
         ("q", text(&query.text)),
-        ("since", query.since.map(super::rfc3339_ms)),
-        ("until", query.until.map(super::rfc3339_ms)),
+        ("since", query.since.map(crate::time::rfc3339_ms)),
+        ("until", query.until.map(crate::time::rfc3339_ms)),
         ("failed", matches!(query.outcome, Some(Outcome::Failed)).then(|| "true".to_string())),
     ] {
         if let Some(v) = value {
@@ -85,7 +84,7 @@ pub fn history(paths: &Paths, query: &HistoryQuery) -> Result<Vec<CommandRow>> {
 }
 
 fn micros(value: &Value) -> Option<i64> {
-    value.as_str()?.parse::<Timestamp>().ok().map(|t| t.as_microsecond())
+    crate::time::parse_rfc3339(value.as_str()?)
 }
 
 /// A remote record shown like a local one.

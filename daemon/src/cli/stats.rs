@@ -6,10 +6,11 @@ use std::process::ExitCode;
 use anyhow::Result;
 use jiff::Zoned;
 
-use super::output::{human_duration, local_time, FormatArg, TableOrJson};
+use super::output::{FormatArg, TableOrJson};
 use super::when::parse_instant;
 use crate::paths::Paths;
 use crate::store::{HistoryQuery, Stats};
+use crate::time::{human_duration, local_time};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use lcd_client::protocol::ImportedCommand;
-use lcd_client::{CommandEnd, CommandStart, Event};
+use lcd_client::Event;
 use regex::Regex;
 
 pub use classify::{Classification, Classifier, OTHER};
@@ -21,41 +21,7 @@ pub use redact::{Redactor, REDACTED};
 pub use remote::parse_remote;
 
 use crate::config::CaptureConfig;
-
-/// An event ready to store, its command lines redacted.
-#[derive(Debug, Clone)]
-pub enum Record {
-    Start(CommandStart, Box<StartFacts>),
-    /// A start the never-record rules match: nothing of it is stored, and its
-    /// end is dropped too. Only its identity is left in the event.
-    Ignored(CommandStart),
-    End(CommandEnd),
-}
-
-impl Record {
-    /// The event to keep in a spool (enriching it again gives this record).
-    pub fn into_event(self) -> Event {
-        match self {
-            Record::Start(start, _) | Record::Ignored(start) => Event::Start(start),
-            Record::End(end) => Event::End(end),
-        }
-    }
-}
-
-/// What enrichment learnt about a command from its start.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct StartFacts {
-    pub command_type: String,
-    pub subcommand: Option<String>,
-    pub environment: Option<String>,
-    pub git_root: Option<String>,
-    pub git_host: Option<String>,
-    pub git_repo: Option<String>,
-    pub git_branch: Option<String>,
-    pub git_commit: Option<String>,
-    /// The allowlisted variables as a JSON object.
-    pub env_json: String,
-}
+use crate::store::{Record, StartFacts};
 
 /// Enrichment with the rules of one configuration.
 pub struct Enricher {
@@ -69,11 +35,7 @@ impl Enricher {
     /// Compiles the rules; a bad pattern is named in the error.
     pub fn new(config: &CaptureConfig) -> Result<Enricher> {
         let redactor = Redactor::new(&config.redact).context("in [capture] redact")?;
-        let ignore_commands = config
-            .ignore_commands
-            .iter()
-            .map(|p| Regex::new(p).with_context(|| format!("in [capture] ignore_commands: {p:?}")))
-            .collect::<Result<_>>()?;
+        let ignore_commands = config.ignore_command_patterns()?;
         let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
         let ignore_dirs = config.ignore_dirs.iter().map(|d| expand_home(d, &home)).collect();
         Ok(Enricher { classifier: Classifier::new(config.tools.clone()), redactor, ignore_commands, ignore_dirs })

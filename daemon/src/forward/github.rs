@@ -13,10 +13,10 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use super::{classify, Backoff, SinkState, Verdict};
-use crate::cli::human_duration;
 use crate::config::GithubConfig;
 use crate::ingest::Ingest;
 use crate::store::{CommandRow, DeployFilter, GithubProgress, Store};
+use crate::time::human_duration;
 
 pub const SINK: &str = "github";
 const POLL: Duration = Duration::from_millis(500);

@@ -65,6 +65,6 @@ impl SinkState {
             tracing::info!(sink = %s.name, "delivering again");
         }
         s.state = "ok".into();
-        s.last_success = Some(crate::cli::rfc3339_ms(crate::store::now_micros()));
+        s.last_success = Some(crate::time::rfc3339_ms(crate::time::now_micros()));
     }
 }

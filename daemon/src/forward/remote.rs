@@ -8,10 +8,10 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::{classify, Backoff, SinkState, Verdict};
-use crate::cli::rfc3339_ms;
 use crate::config::RemoteConfig;
 use crate::ingest::Ingest;
 use crate::store::{CommandRow, SinkFilter, Store};
+use crate::time::rfc3339_ms;
 
 pub const SINK: &str = "remote";
 /// How often an idle sink looks for new records.

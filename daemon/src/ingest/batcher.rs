@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use lcd_client::sender::record_frames;
 use lcd_client::spool::Spool;
 
-use crate::enrich::Record;
+use crate::store::Record;
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 

@@ -8,7 +8,7 @@ use lcd_client::{Event, Request};
 
 use super::{validate, Ingest};
 use crate::enrich::Enricher;
-use crate::store::now_micros;
+use crate::time::now_micros;
 
 /// What one replay did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::registry::Admitted;
 use super::Shared;
 use crate::ingest::{validate, validate_imports, IngestError};
-use crate::store::now_micros;
+use crate::time::now_micros;
 
 /// Once a header arrived, its payload must follow within this time.
 const PAYLOAD_WAIT: Duration = Duration::from_secs(10);

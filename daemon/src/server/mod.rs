@@ -24,7 +24,8 @@ use crate::enrich::Enricher;
 use crate::forward::{self, SinkState, SinkStatus};
 use crate::ingest::{self, BatchConfig, Ingest};
 use crate::paths::{check_private_dir, Paths};
-use crate::store::{now_micros, Store};
+use crate::store::Store;
+use crate::time::now_micros;
 
 pub use lock::{running_daemon_pid, PidLock};
 use registry::Registry;

@@ -2,7 +2,8 @@
 
 use rusqlite::{params, OptionalExtension};
 
-use super::{now_micros, CommandRow, Store, StoreError};
+use super::{CommandRow, Store, StoreError};
+use crate::time::now_micros;
 
 const SINK: &str = "github";
 

@@ -3,6 +3,7 @@
 //! daemon.
 
 mod github;
+mod incoming;
 mod migrations;
 mod outbox;
 mod read;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 pub use github::{DeployFilter, GithubProgress, GithubRecord};
+pub use incoming::{Record, StartFacts};
 pub use migrations::SCHEMA_VERSION;
 pub use outbox::SinkFilter;
 pub use read::{CommandRow, HistoryQuery, Order, Outcome};
@@ -109,9 +111,4 @@ impl Store {
 fn file_identity(path: &Path) -> Option<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
     fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
-}
-
-/// Microseconds since the Unix epoch, now.
-pub fn now_micros() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
 }

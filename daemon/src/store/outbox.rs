@@ -3,7 +3,8 @@
 
 use rusqlite::{params, OptionalExtension};
 
-use super::{now_micros, CommandRow, Store, StoreError};
+use super::{CommandRow, Store, StoreError};
+use crate::time::now_micros;
 
 /// Which commands a sink takes.
 #[derive(Debug, Clone)]

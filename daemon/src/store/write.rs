@@ -7,8 +7,9 @@ use lcd_client::{CommandEnd, CommandStart, RecordId, Session};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Transaction};
 
-use super::{now_micros, Store, StoreError};
-use crate::enrich::{Record, StartFacts};
+use super::{Record, StartFacts};
+use super::{Store, StoreError};
+use crate::time::now_micros;
 
 /// A start fills the command half of its row; fields an earlier copy of the
 /// same start already set are kept, so replays change nothing.

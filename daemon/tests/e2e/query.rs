@@ -115,7 +115,7 @@ fn filled() -> Result<(TestEnv, lcd_testkit::InProcessDaemon)> {
     let env = env()?;
     let daemon = env.start_daemon()?;
     let mut sender = Sender::new(env.paths().socket);
-    for frame in record_frames(events(lcd::store::now_micros()), 256) {
+    for frame in record_frames(events(lcd::time::now_micros()), 256) {
         sender.deliver(&frame)?;
     }
     Ok((env, daemon))
