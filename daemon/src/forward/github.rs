@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use super::{classify, Backoff, SinkState, Verdict};
 use crate::config::GithubConfig;
 use crate::ingest::Ingest;
-use crate::store::{CommandRow, DeployFilter, GithubProgress, Store};
+use crate::store::{CommandRow, DeployFilter, GithubProgress, RecordStatus, Store};
 use crate::time::human_duration;
 
 pub const SINK: &str = "github";
@@ -136,7 +136,7 @@ impl GithubSink {
     ) -> Verdict {
         let repo = row.git_repo.clone().unwrap_or_default();
         let base = self.api_for(row.git_host.as_deref().unwrap_or("github.com"));
-        let running = row.status == "running";
+        let running = row.status == RecordStatus::Running;
         match (progress.stage.as_deref(), progress.deployment_id) {
             (None, _) => {
                 let url = format!("{base}/repos/{repo}/deployments");
@@ -233,12 +233,12 @@ impl GithubSink {
             .deploy
             .iter()
             .find(|r| {
-                Some(r.command_type.as_str()) == row.command_type.as_deref()
+                r.command_type == row.command_type.as_str()
                     && r.subcommands.iter().any(|s| Some(s.as_str()) == row.subcommand.as_deref())
             })
             .map(|r| r.task.clone())
             .unwrap_or_else(|| "deploy".into());
-        let what = format!("{} {}", row.command_type.as_deref().unwrap_or(""), row.subcommand.as_deref().unwrap_or(""));
+        let what = format!("{} {}", row.command_type.as_str(), row.subcommand.as_deref().unwrap_or(""));
         json!({
             "ref": row.git_commit,
             "task": task,

@@ -7,6 +7,7 @@ mod incoming;
 mod migrations;
 mod outbox;
 mod read;
+mod record;
 mod stats;
 mod write;
 
@@ -18,10 +19,11 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 pub use github::{DeployFilter, GithubProgress, GithubRecord};
-pub use incoming::{Record, StartFacts};
+pub use incoming::Record;
 pub use migrations::SCHEMA_VERSION;
 pub use outbox::SinkFilter;
-pub use read::{CommandRow, HistoryQuery, Order, Outcome};
+pub use read::{HistoryQuery, Order, Outcome};
+pub use record::{Column, CommandRow, CommandType, EnvVars, Phase, Pipestatus, RecordStatus, RemoteRecord, Time};
 pub use stats::{Stats, DEPLOY_SQL};
 
 /// Why the database could not be used.
