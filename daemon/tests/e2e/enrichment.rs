@@ -2,20 +2,14 @@
 //! which environment, and never hold a secret.
 
 use anyhow::Result;
-use lcd::config::Config;
-use lcd::server::DaemonOptions;
-use lcd_testkit::git::git;
+use lcd_testkit::git::{git, repo_with_origin};
 use lcd_testkit::ShellKind;
 
 use super::{hooked, record, WAIT};
 
 shell_test!(a_git_commit_records_repo_branch_and_both_commits, |env, mut sh: Shell| {
     let repo = env.home().join("infra");
-    std::fs::create_dir_all(&repo)?;
-    git(&repo, &["init", "-q"])?;
-    git(&repo, &["commit", "-q", "--allow-empty", "-m", "first"])?;
-    git(&repo, &["remote", "add", "origin", "git@github.com:acme/infra.git"])?;
-    let before = git(&repo, &["rev-parse", "HEAD"])?;
+    let before = repo_with_origin(&repo, "git@github.com:acme/infra.git", "main")?;
     sh.run(&format!("cd {}", repo.display()))?;
     sh.run("git -c user.name=T -c user.email=t@e.com commit -q --allow-empty -m second")?;
     let after = git(&repo, &["rev-parse", "HEAD"])?;
@@ -80,11 +74,9 @@ shell_test!(secrets_never_reach_the_database, |env, mut sh: Shell| {
 });
 
 shell_test!(never_record_rules_drop_the_whole_command, |env, kind: ShellKind| {
-    let mut options = DaemonOptions::new(env.paths());
     let secrets = env.home().join("secrets");
     let config = format!("[capture]\nignore_commands = ['^pass ']\nignore_dirs = ['{}']\n", secrets.display());
-    options.config = Config::parse(&config, std::iter::empty())?;
-    let _daemon = env.start_daemon_with(options)?;
+    let _daemon = env.start_daemon_with_config(&config)?;
     std::fs::create_dir_all(env.home().join("secrets"))?;
     let mut sh = env.hooked_shell(kind)?;
     sh.run("pass show bank >/dev/null 2>&1")?;

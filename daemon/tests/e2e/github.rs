@@ -5,9 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use lcd::config::Config;
-use lcd::server::DaemonOptions;
-use lcd_testkit::git::git;
+use lcd_testkit::env::write_script;
+use lcd_testkit::git::repo_with_origin;
 use lcd_testkit::github::{Call, FakeGithub};
 use lcd_testkit::{InProcessDaemon, Shell, ShellKind, TestEnv};
 use serde_json::Value;
@@ -19,28 +18,22 @@ const TOKEN: &str = "ghp_testtesttesttesttesttesttesttesttest";
 /// A repository with one commit whose origin is `origin`, on `branch`.
 fn repo(env: &TestEnv, name: &str, origin: &str, branch: &str) -> Result<(PathBuf, String)> {
     let dir = env.home().join(name);
-    std::fs::create_dir_all(&dir)?;
-    git(&dir, &["init", "-q", "-b", branch])?;
-    git(&dir, &["commit", "-q", "--allow-empty", "-m", "infra"])?;
-    git(&dir, &["remote", "add", "origin", origin])?;
-    Ok((dir.clone(), git(&dir, &["rev-parse", "HEAD"])?))
+    let commit = repo_with_origin(&dir, origin, branch)?;
+    Ok((dir, commit))
 }
 
 /// A stand-in `terraform` that takes TF_SLEEP seconds and exits TF_EXIT.
 fn fake_terraform(env: &TestEnv) -> Result<PathBuf> {
     let bin = env.root.join("bin");
     std::fs::create_dir_all(&bin)?;
-    std::fs::write(bin.join("terraform"), "#!/bin/sh\nsleep \"${TF_SLEEP:-0}\"\nexit \"${TF_EXIT:-0}\"\n")?;
-    std::fs::set_permissions(bin.join("terraform"), std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    write_script(&bin.join("terraform"), "#!/bin/sh\nsleep \"${TF_SLEEP:-0}\"\nexit \"${TF_EXIT:-0}\"\n")?;
     Ok(bin)
 }
 
 /// The daemon reporting to `github`, with `extra` in the [github] section.
 fn daemon(env: &TestEnv, github: &FakeGithub, extra: &str) -> Result<InProcessDaemon> {
-    let mut options = DaemonOptions::new(env.paths());
     let text = format!("[github]\napi_url = '{}'\ntoken = '{TOKEN}'\nretry_max_s = 2\n{extra}\n[github.environments]\ndefault = 'production'\n", github.url());
-    options.config = Config::parse(&text, std::iter::empty())?;
-    env.start_daemon_with(options)
+    env.start_daemon_with_config(&text)
 }
 
 /// A hooked shell in `dir` with the stand-in terraform first on PATH.
@@ -150,7 +143,7 @@ fn a_commit_github_does_not_know_falls_back_to_the_branch_once() -> Result<()> {
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(github.calls().iter().filter(|c| c.method == "POST").count(), 5, "a refused deployment was retried");
     assert_eq!((writes[3].status, writes[4].status), (422, 422));
-    let status: Value = serde_json::from_str(&env.lcd(&["status", "--format", "json"])?)?;
+    let status = env.status()?;
     let sink = status["sinks"].as_array().unwrap().iter().find(|s| s["name"] == "github").unwrap();
     assert!(sink["last_error"].as_str().unwrap().contains("No ref found"), "{sink}");
     assert_eq!(sink["failed"], 1);
@@ -220,7 +213,7 @@ fn a_refused_token_stops_the_sink_with_a_clear_status() -> Result<()> {
     sh.run("terraform apply")?;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let status: Value = serde_json::from_str(&env.lcd(&["status", "--format", "json"])?)?;
+        let status = env.status()?;
         let sink =
             status["sinks"].as_array().unwrap().iter().find(|s| s["name"] == "github").cloned().unwrap_or_default();
         if sink["state"] == "stopped" {
@@ -235,10 +228,7 @@ fn a_refused_token_stops_the_sink_with_a_clear_status() -> Result<()> {
     }
     assert_eq!(github.calls().len(), 1, "it kept knocking with a refused token");
     // doctor says so too (with the same config in the file).
-    let file = env.paths().config_file();
-    std::fs::create_dir_all(file.parent().unwrap())?;
-    std::fs::write(&file, format!("[github]\napi_url = '{}'\ntoken = '{TOKEN}'\n", github.url()))?;
-    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    env.write_config(&format!("[github]\napi_url = '{}'\ntoken = '{TOKEN}'\n", github.url()))?;
     let doctor = String::from_utf8(env.lcd_output(&["doctor"])?.stdout)?;
     assert!(doctor.contains("GitHub") && doctor.contains("refuses the token (401"), "{doctor}");
     Ok(())
@@ -259,7 +249,7 @@ fn other_commands_and_other_hosts_make_no_calls() -> Result<()> {
     sh.run("terraform apply")?;
     sh.run("cd /tmp")?;
     sh.run("terraform apply")?;
-    env.wait_records(Duration::from_secs(10), |r| r.iter().filter(|r| r["status"] == "finished").count() >= 7)?;
+    env.wait_finished_count(7, Duration::from_secs(10))?;
     std::thread::sleep(Duration::from_secs(2));
     assert!(github.calls().is_empty(), "{:#?}", github.calls());
     Ok(())

@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use lcd_client::git::GitSnapshot;
 use lcd_client::sender::{record_frames, Sender};
 use lcd_client::{CommandEnd, CommandStart, Event, RecordId, Session};
+use lcd_testkit::env::create_private_dir;
 use lcd_testkit::{ShellKind, TestEnv};
 use serde_json::Value;
 
@@ -410,8 +411,7 @@ fn a_database_from_an_older_lcd_is_upgraded_before_it_is_read() -> Result<()> {
     let env = env()?;
     // A database as the first release of lcd left it: schema version 1.
     let db = env.paths().database();
-    std::fs::create_dir_all(db.parent().unwrap())?;
-    std::fs::set_permissions(db.parent().unwrap(), std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    create_private_dir(&env.paths().data_dir)?;
     let conn = rusqlite::Connection::open(&db)?;
     conn.execute_batch(include_str!("../../../sql/local/0001_commands.sql"))?;
     conn.execute_batch(
