@@ -43,6 +43,7 @@ impl TestEnv {
         Ok(TestEnv { root, lcd, lcd_hook })
     }
 
+    /// The home folder shells and the CLI run with (and start in).
     pub fn home(&self) -> PathBuf {
         self.root.join("home")
     }
@@ -96,6 +97,7 @@ impl TestEnv {
         Ok(String::from_utf8(out.stdout)?)
     }
 
+    /// Runs `lcd ARGS` and returns its output, whether or not it failed.
     pub fn lcd_output(&self, args: &[&str]) -> Result<Output> {
         self.lcd_command(args).output().context("running lcd")
     }
@@ -180,6 +182,8 @@ impl TestEnv {
         self.start_daemon_with(options)
     }
 
+    /// Runs the daemon in this process with `options`; returns once it
+    /// accepts connections, or fails with why it did not start.
     pub fn start_daemon_with(&self, options: DaemonOptions) -> Result<InProcessDaemon> {
         let (ready_tx, ready_rx) = oneshot::channel::<Ready>();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
