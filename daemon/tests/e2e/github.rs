@@ -37,7 +37,8 @@ fn daemon(env: &TestEnv, github: &FakeGithub, extra: &str) -> Result<InProcessDa
 }
 
 /// A hooked shell in `dir` with the stand-in terraform first on PATH.
-fn shell(env: &TestEnv, dir: &Path, bin: &Path) -> Result<Shell> {
+fn shell(env: &TestEnv, dir: &Path) -> Result<Shell> {
+    let bin = fake_terraform(env)?;
     let mut sh = env.hooked_shell(ShellKind::Zsh)?;
     sh.run(&format!("export PATH={}:$PATH; cd {}", bin.display(), dir.display()))?;
     Ok(sh)
@@ -76,7 +77,7 @@ fn deploy_runs_become_deployments_with_their_outcome() -> Result<()> {
     let github = FakeGithub::start(TOKEN)?;
     let _daemon = daemon(&env, &github, "")?;
     let (dir, sha) = repo(&env, "infra", "git@github.com:acme/infra.git", "main")?;
-    let mut sh = shell(&env, &dir, &fake_terraform(&env)?)?;
+    let mut sh = shell(&env, &dir)?;
     sh.run("TF_SLEEP=4 terraform apply -auto-approve")?;
     sh.run("TF_SLEEP=4 TF_EXIT=1 terraform apply -auto-approve")?;
     let writes = wait_writes(&github, 6, Duration::from_secs(30))?;
@@ -125,7 +126,7 @@ fn a_commit_github_does_not_know_falls_back_to_the_branch_once() -> Result<()> {
     github.set(|b| {
         b.unknown_refs.insert(sha.clone());
     });
-    let mut sh = shell(&env, &dir, &fake_terraform(&env)?)?;
+    let mut sh = shell(&env, &dir)?;
     sh.run("terraform destroy -auto-approve")?;
     let writes = wait_writes(&github, 3, Duration::from_secs(30))?;
     assert_eq!((writes[0].status, writes[0].body["ref"].as_str()), (422, Some(sha.as_str())));
@@ -165,7 +166,7 @@ fn an_exhausted_rate_limit_waits_until_reset_and_errors_are_retried() -> Result<
         b.rate_limit_for = Some(3);
         b.fail_next = 0;
     });
-    let mut sh = shell(&env, &dir, &fake_terraform(&env)?)?;
+    let mut sh = shell(&env, &dir)?;
     sh.run("terraform apply")?;
     let writes = wait_writes(&github, 3, Duration::from_secs(30))?;
     assert_eq!(writes[0].status, 403);
@@ -187,7 +188,7 @@ fn github_down_during_the_run_gets_everything_later_in_order() -> Result<()> {
     github.set(|b| b.down = true);
     let _daemon = daemon(&env, &github, "min_write_interval_ms = 200")?;
     let (dir, sha) = repo(&env, "infra", "git@github.com:acme/infra.git", "main")?;
-    let mut sh = shell(&env, &dir, &fake_terraform(&env)?)?;
+    let mut sh = shell(&env, &dir)?;
     sh.run("TF_EXIT=2 terraform apply")?;
     sh.run("wrangler deploy --env staging >/dev/null 2>&1")?;
     std::thread::sleep(Duration::from_secs(2));
@@ -209,7 +210,7 @@ fn a_refused_token_stops_the_sink_with_a_clear_status() -> Result<()> {
     let github = FakeGithub::start("another-token")?;
     let _daemon = daemon(&env, &github, "")?;
     let (dir, _) = repo(&env, "infra", "git@github.com:acme/infra.git", "main")?;
-    let mut sh = shell(&env, &dir, &fake_terraform(&env)?)?;
+    let mut sh = shell(&env, &dir)?;
     sh.run("terraform apply")?;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -241,7 +242,7 @@ fn other_commands_and_other_hosts_make_no_calls() -> Result<()> {
     let _daemon = daemon(&env, &github, "min_write_interval_ms = 200")?;
     let (dir, _) = repo(&env, "infra", "git@github.com:acme/infra.git", "main")?;
     let (elsewhere, _) = repo(&env, "lab", "git@gitlab.com:acme/infra.git", "main")?;
-    let mut sh = shell(&env, &dir, &fake_terraform(&env)?)?;
+    let mut sh = shell(&env, &dir)?;
     sh.run("terraform plan")?;
     sh.run("git status >/dev/null")?;
     // (The repository is the one the command line starts in.)
@@ -261,7 +262,7 @@ fn a_branch_named_after_an_issue_gets_a_comment() -> Result<()> {
     let github = FakeGithub::start(TOKEN)?;
     let _daemon = daemon(&env, &github, "min_write_interval_ms = 200\nissue_comments = true")?;
     let (dir, _) = repo(&env, "infra", "git@github.com:acme/infra.git", "123-fix-x")?;
-    let mut sh = shell(&env, &dir, &fake_terraform(&env)?)?;
+    let mut sh = shell(&env, &dir)?;
     sh.run("terraform apply")?;
     let writes = wait_writes(&github, 3, Duration::from_secs(30))?;
     let comment = writes.last().context("a comment")?;
