@@ -169,9 +169,20 @@ impl fmt::Display for Quoted {
     }
 }
 
-/// Quotes a path for both zsh and bash: single quotes, with `'` spelled `'\''`.
-fn shell_quote(path: &Path) -> String {
-    format!("'{}'", path.to_string_lossy().replace('\'', r"'\''"))
+/// Quotes a path for both zsh and bash: single quotes, with `'` spelled
+/// `'\''`. `$` and `` ` `` are escaped outside the quotes, where shellcheck
+/// does not take them for an expansion someone forgot to double-quote.
+pub fn shell_quote(path: &Path) -> String {
+    let mut quoted = String::from("'");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '\'' => quoted.push_str(r"'\''"),
+            '$' | '`' => quoted.extend(['\'', '\\', c, '\'']),
+            _ => quoted.push(c),
+        }
+    }
+    quoted.push('\'');
+    quoted
 }
 
 /// lcd-hook sits next to lcd (cargo install puts both in one folder), or on PATH.
@@ -198,5 +209,6 @@ mod tests {
     #[test]
     fn quotes_survive_paths_with_quotes() {
         assert_eq!(shell_quote(Path::new("/a b/it's")), r"'/a b/it'\''s'");
+        assert_eq!(shell_quote(Path::new("/$HOME/`x`")), r"'/'\$'HOME/'\`'x'\`''");
     }
 }
