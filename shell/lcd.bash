@@ -67,6 +67,7 @@ _lcd_init() {
   _lcd_pid='' _lcd_seq=0 _lcd_t='' _lcd_d='' _lcd_started='' _lcd_debug_on=''
   # Always empty: PS0 expands a subscript of it for the side effects only.
   \builtin declare -gA _lcd_none
+
 {% include "common/state.sh" %}
 
 {% include "common/fifo.sh" %}

@@ -43,6 +43,7 @@ _lcd_init() {
   \builtin zmodload zsh/datetime 2>/dev/null || \builtin return 0
   \builtin typeset -g _lcd_pid= _lcd_armed= _lcd_fd
   \builtin typeset -gi _lcd_seq=0
+
 {% include "common/state.sh" %}
 
 {% include "common/fifo.sh" %}

@@ -1,3 +1,6 @@
+{#- Starting this shell's lcd-hook and checking that it runs: the same code in
+    both shells but for how zsh and bash detach a job (included by lcd.zsh and
+    lcd.bash at the top level). -#}
 # (Re)starts this shell's lcd-hook on the FIFO. Given a path, the helper
 # removes it once it holds the FIFO, so nothing is left behind.
 _lcd_start_helper() {
