@@ -11,8 +11,8 @@ use lcd::config::CaptureConfig;
 use lcd::enrich::Enricher;
 use lcd::store::Record;
 use lcd::store::Store;
-use lcd_client::sender::{record_frames, Sender};
-use lcd_client::Event;
+use lcd_protocol::sender::{record_frames, Sender};
+use lcd_protocol::Event;
 use lcd_testkit::records::{command_events, realistic_command, session, session_id};
 use lcd_testkit::TestEnv;
 
@@ -102,7 +102,7 @@ fn raw_insert(path: &Path, records: &[Record]) -> Result<Duration> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     // The variables' JSON is made before the clock starts: the floor stores
     // text it already has.
-    type Row<'a> = (&'a lcd_client::CommandStart, &'a lcd::store::CommandRow, &'a lcd_client::CommandEnd, String);
+    type Row<'a> = (&'a lcd_protocol::CommandStart, &'a lcd::store::CommandRow, &'a lcd_protocol::CommandEnd, String);
     let rows: Vec<Row> = records
         .chunks(2)
         .filter_map(|pair| match pair {

@@ -269,7 +269,7 @@ fn ensure_lcd_hook(lcd: &Path) -> Result<PathBuf> {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let release = lcd.parent().and_then(|d| d.file_name()).is_some_and(|n| n == "release");
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-p", "lcd-client", "--bin", "lcd-hook"]);
+        cmd.args(["build", "-p", "lcd-hook", "--bin", "lcd-hook"]);
         if release {
             cmd.arg("--release");
         }

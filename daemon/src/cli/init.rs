@@ -199,7 +199,7 @@ pub fn find_hook() -> Result<PathBuf> {
     {
         return Ok(found);
     }
-    bail!("lcd-hook is not installed next to lcd or on PATH; install it with: cargo install --locked --path client")
+    bail!("lcd-hook is not installed next to lcd or on PATH; install it with: cargo install --locked --path hook")
 }
 
 #[cfg(test)]

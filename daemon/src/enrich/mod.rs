@@ -12,8 +12,8 @@ mod words;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use lcd_client::protocol::ImportedCommand;
-use lcd_client::Event;
+use lcd_protocol::protocol::ImportedCommand;
+use lcd_protocol::Event;
 use regex::Regex;
 
 pub use classify::{Classification, Classifier};

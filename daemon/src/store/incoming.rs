@@ -1,8 +1,8 @@
 //! What the store takes in: events enriched and redacted, ready to become
 //! rows. Enrichment makes them; the write path merges them.
 
-use lcd_client::protocol::ImportedCommand;
-use lcd_client::{CommandEnd, CommandStart, Event, Session};
+use lcd_protocol::protocol::ImportedCommand;
+use lcd_protocol::{CommandEnd, CommandStart, Event, Session};
 
 use super::record::{CommandRow, Phase, Pipestatus, RecordStatus, Time};
 

@@ -54,7 +54,7 @@ impl Store {
     /// mode, and brings its schema up to date.
     pub fn open_writer(path: &Path) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent() {
-            lcd_client::spool::ensure_private_dir(dir)
+            lcd_protocol::spool::ensure_private_dir(dir)
                 .map_err(|source| StoreError::Create { path: dir.into(), source })?;
         }
         // Create the file ourselves so that it is 0600 from its first byte.

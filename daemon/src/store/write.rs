@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use lcd_client::{CommandEnd, CommandStart, RecordId};
+use lcd_protocol::{CommandEnd, CommandStart, RecordId};
 use rusqlite::{params, Transaction};
 
 use super::record::{CommandRow, Statement, Statements};

@@ -7,9 +7,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use lcd_client::git::GitSnapshot;
-use lcd_client::sender::{record_frames, Sender};
-use lcd_client::{CommandEnd, CommandStart, Event, RecordId, Session};
+use lcd_protocol::sender::{record_frames, Sender};
+use lcd_protocol::GitSnapshot;
+use lcd_protocol::{CommandEnd, CommandStart, Event, RecordId, Session};
 use lcd_testkit::env::create_private_dir;
 use lcd_testkit::{ShellKind, TestEnv};
 use serde_json::Value;

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use lcd_client::sender::{record_frames, Sender};
+use lcd_protocol::sender::{record_frames, Sender};
 use lcd_testkit::records::{command_events, session, session_id};
 use lcd_testkit::remote::{Fault, FaultProxy, RemoteWorker, TOKEN};
 use lcd_testkit::{DaemonProcess, InProcessDaemon, ShellKind, TestEnv};

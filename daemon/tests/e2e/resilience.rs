@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use lcd_client::sender::{deliver_or_spool, record_frames, Sender};
-use lcd_client::spool::Spool;
+use lcd_protocol::sender::{deliver_or_spool, record_frames, Sender};
+use lcd_protocol::spool::Spool;
 use lcd_testkit::env::create_private_dir;
 use lcd_testkit::records::{command_events, session, session_id};
 use lcd_testkit::{DaemonProcess, ShellKind, TestEnv};

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use lcd_client::sender::Sender;
+use lcd_protocol::sender::Sender;
 use lcd_testkit::env::{create_private_dir, write_script};
 use lcd_testkit::DaemonProcess;
 
