@@ -1,7 +1,8 @@
 // lcd's team store: a Worker over D1.
 //
 //   POST /api/commands/log      one record, the seed's shape (uuid optional)
-//   POST /api/commands/batch    {"records": [...]}: up to MAX_BATCH, idempotent on uuid
+//   POST /api/commands/batch    {"records": [...]}: up to MAX_BATCH, idempotent on uuid;
+//                               answers {accepted, duplicates, refused: [{index, uuid, status, error}]}
 //   GET  /api/commands/history  filters: type, sub, repo, host, user, session, branch,
 //                               since, until, failed, q; limit, cursor
 //   GET  /api/commands/stats    the dashboard figures
@@ -13,7 +14,7 @@
 import { authorize } from "./auth";
 import { history, stats } from "./history";
 import { error, HttpError, json, readJson } from "./http";
-import { checkRecord, fromRow, insert } from "./records";
+import { checkRecord, CommandRecord, fromRow, insert } from "./records";
 
 export interface Env {
   DB: D1Database;
@@ -33,19 +34,39 @@ async function logOne(request: Request, env: Env): Promise<Response> {
   return json({ success: true, uuid: record.uuid, duplicate }, duplicate ? 200 : 201);
 }
 
+/** A record of a batch the Worker did not take, and why. */
+interface Refused {
+  index: number;
+  uuid: string | null;
+  /** 400: the record itself is malformed. */
+  status: number;
+  error: string;
+}
+
 async function logBatch(request: Request, env: Env): Promise<Response> {
   const body = await readJson(request, MAX_BATCH_BODY);
   const records = (body as { records?: unknown })?.records;
   if (!Array.isArray(records)) throw new HttpError(400, 'body must be {"records": [...]}');
   const max = Number(env.MAX_BATCH ?? "500");
   if (records.length > max) throw new HttpError(413, `batch of ${records.length} records is over the limit of ${max}`);
-  if (records.length === 0) return json({ accepted: 0, duplicates: 0 });
-  // Every record is checked before anything is written: a bad one rejects the batch.
-  const checked = records.map((r, i) => checkRecord(r, `records[${i}]`, true));
-  // One transaction: all or nothing.
-  const results = await env.DB.batch(checked.map((r) => insert(env.DB, r)));
+  if (records.length === 0) return json({ accepted: 0, duplicates: 0, refused: [] });
+  // Each record stands on its own: a malformed one is refused and named, its
+  // neighbours are written, so one bad record never holds back a batch.
+  const refused: Refused[] = [];
+  const checked: CommandRecord[] = [];
+  records.forEach((r, i) => {
+    try {
+      checked.push(checkRecord(r, `records[${i}]`, true));
+    } catch (e) {
+      if (!(e instanceof HttpError)) throw e;
+      const uuid = (r as { uuid?: unknown } | null)?.uuid;
+      refused.push({ index: i, uuid: typeof uuid === "string" ? uuid : null, status: e.status, error: e.message });
+    }
+  });
+  // One transaction for the records that passed.
+  const results = checked.length ? await env.DB.batch(checked.map((r) => insert(env.DB, r))) : [];
   const accepted = results.filter((r) => r.meta.changes > 0).length;
-  return json({ accepted, duplicates: checked.length - accepted });
+  return json({ accepted, duplicates: checked.length - accepted, refused });
 }
 
 async function route(request: Request, env: Env): Promise<Response> {

@@ -28,6 +28,8 @@ export interface CommandRecord {
   environment: string | null;
   started_at: string | null;
   ended_at: string | null;
+  /** The end came before the start; the client clamped the duration to zero. */
+  end_clamped: boolean;
 }
 
 const MAX_COMMAND = 64 * 1024;
@@ -94,6 +96,12 @@ export function checkRecord(input: unknown, where: string, uuidRequired: boolean
   if (pipestatus !== undefined && pipestatus !== null && !(Array.isArray(pipestatus) && pipestatus.every((n) => Number.isInteger(n)))) {
     throw new HttpError(400, `${where}.pipestatus must be an array of integers`);
   }
+  const flag = (key: string): boolean => {
+    const v = o[key];
+    if (v === undefined || v === null) return false;
+    if (typeof v !== "boolean") throw new HttpError(400, `${where}.${key} must be true or false`);
+    return v;
+  };
   const record: Partial<CommandRecord> = {
     uuid,
     command: text("command", MAX_COMMAND, true)!,
@@ -102,6 +110,7 @@ export function checkRecord(input: unknown, where: string, uuidRequired: boolean
     pipestatus: (pipestatus as number[] | undefined) ?? null,
     started_at: time("started_at"),
     ended_at: time("ended_at"),
+    end_clamped: flag("end_clamped"),
   };
   for (const [key, max] of TEXT_FIELDS) {
     (record as Record<string, unknown>)[key] = text(key, max);
@@ -114,13 +123,17 @@ const COLUMNS: Array<keyof CommandRecord> = [
   "uuid", "command", "command_type", "subcommand", "arguments", "working_directory", "exit_code",
   "duration_ms", "stdout", "stderr", "executed_by", "repo_full_name", "session", "host", "shell",
   "status", "pipestatus", "git_host", "git_branch", "git_commit", "git_commit_after", "environment",
-  "started_at", "ended_at",
+  "started_at", "ended_at", "end_clamped",
 ];
 
 /** The INSERT of one record; a uuid already stored changes nothing. */
 export function insert(db: D1Database, r: CommandRecord): D1PreparedStatement {
   const placeholders = COLUMNS.map((_, i) => `?${i + 1}`).join(", ");
-  const values = COLUMNS.map((c) => (c === "pipestatus" ? (r.pipestatus ? JSON.stringify(r.pipestatus) : null) : r[c]));
+  const values = COLUMNS.map((c) => {
+    if (c === "pipestatus") return r.pipestatus ? JSON.stringify(r.pipestatus) : null;
+    if (c === "end_clamped") return r.end_clamped ? 1 : 0;
+    return r[c];
+  });
   return db
     .prepare(`INSERT INTO command_history (${COLUMNS.join(", ")}) VALUES (${placeholders}) ON CONFLICT (uuid) DO NOTHING`)
     .bind(...values);
@@ -129,5 +142,6 @@ export function insert(db: D1Database, r: CommandRecord): D1PreparedStatement {
 /** A stored row as the API shows it. */
 export function fromRow(row: Record<string, unknown>): CommandRecord & { id: number; created_at: string } {
   const pipestatus = typeof row.pipestatus === "string" ? JSON.parse(row.pipestatus) : null;
-  return { ...(row as unknown as CommandRecord & { id: number; created_at: string }), pipestatus };
+  const end_clamped = row.end_clamped === 1 || row.end_clamped === true;
+  return { ...(row as unknown as CommandRecord & { id: number; created_at: string }), pipestatus, end_clamped };
 }

@@ -68,20 +68,43 @@ impl RemoteSink {
                 continue;
             }
             let body = json!({ "records": pending.iter().map(|(_, row)| to_remote(row)).collect::<Vec<_>>() });
-            let verdict = post(&client, &url, &self.token, &body).await;
-            let pks: Vec<i64> = pending.iter().map(|(pk, _)| *pk).collect();
+            let (verdict, refused) = post(&client, &url, &self.token, &body).await;
+            let mut pks: Vec<i64> = pending.iter().map(|(pk, _)| *pk).collect();
             match verdict {
                 Verdict::Done => {
                     let f = filter.clone();
+                    // The records the store refused by name are set aside, each
+                    // with its reason; the rest of the batch is delivered.
+                    let refused: Vec<(i64, String)> =
+                        refused.into_iter().filter_map(|(i, reason)| Some((*pks.get(i)?, reason))).collect();
+                    pks.retain(|pk| !refused.iter().any(|(r, _)| r == pk));
+                    let refused_none = refused.is_empty();
+                    if !refused_none {
+                        self.state.failed(
+                            "ok",
+                            format!(
+                                "{} records put aside: {} (re-queue with: lcd forward retry)",
+                                refused.len(),
+                                refused[0].1
+                            ),
+                        );
+                    }
                     if let Err(e) = self
                         .ingest
-                        .maintain(Box::new(move |store| store.outbox_mark(&f, &pks, "sent", None).map(|_| 0)))
+                        .maintain(Box::new(move |store| {
+                            for (pk, reason) in &refused {
+                                store.outbox_mark(&f, &[*pk], "failed", Some(reason))?;
+                            }
+                            store.outbox_mark(&f, &pks, "sent", None).map(|_| 0)
+                        }))
                         .await
                     {
                         // Delivered but not noted: the next attempt is a harmless duplicate.
                         self.state.failed("retrying", format!("noting delivery: {e}"));
                     }
-                    self.state.succeeded();
+                    if refused_none {
+                        self.state.succeeded();
+                    }
                     backoff.reset();
                 }
                 Verdict::Retry { after, reason } => {
@@ -145,20 +168,39 @@ pub fn http_client() -> reqwest::Client {
         .expect("an HTTP client with default TLS")
 }
 
-async fn post(client: &reqwest::Client, url: &str, token: &str, body: &Value) -> Verdict {
+/// POSTs one batch: the verdict on the request, and for a delivered one the
+/// records the store refused one by one (index in the batch, reason).
+async fn post(client: &reqwest::Client, url: &str, token: &str, body: &Value) -> (Verdict, Vec<(usize, String)>) {
     let sent = client.post(url).bearer_auth(token).json(body).send().await;
     let response = match sent {
         Ok(r) => r,
-        Err(e) => return Verdict::Retry { after: None, reason: format!("cannot reach {url}: {}", without_url(&e)) },
+        Err(e) => {
+            let reason = format!("cannot reach {url}: {}", without_url(&e));
+            return (Verdict::Retry { after: None, reason }, Vec::new());
+        }
     };
     let status = response.status().as_u16();
     let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(String::from);
     match response.text().await {
-        Ok(text) => classify(status, retry_after.as_deref(), &text),
+        Ok(text) => (classify(status, retry_after.as_deref(), &text), refused_records(&text)),
         Err(e) => {
-            Verdict::Retry { after: None, reason: format!("the answer from {url} broke off: {}", without_url(&e)) }
+            let reason = format!("the answer from {url} broke off: {}", without_url(&e));
+            (Verdict::Retry { after: None, reason }, Vec::new())
         }
     }
+}
+
+/// The `refused` list of a batch answer: `[{index, status, error}]`.
+fn refused_records(body: &str) -> Vec<(usize, String)> {
+    let Ok(answer) = serde_json::from_str::<Value>(body) else { return Vec::new() };
+    let refused = answer["refused"].as_array().into_iter().flatten();
+    refused
+        .filter_map(|r| {
+            let index = usize::try_from(r["index"].as_u64()?).ok()?;
+            let status = r["status"].as_u64().unwrap_or(400);
+            Some((index, format!("HTTP {status}: {}", r["error"].as_str().unwrap_or("refused"))))
+        })
+        .collect()
 }
 
 /// reqwest's message without the URL it repeats (we name it ourselves).

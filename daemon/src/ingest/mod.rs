@@ -9,4 +9,4 @@ mod validate;
 pub use batcher::{BatchConfig, Ingest, IngestError, Maintenance};
 pub use orphans::mark_orphans;
 pub use replay::{replay_spool, ReplayReport};
-pub use validate::{validate, validate_imports};
+pub use validate::{validate, validate_imports, Checked};

@@ -15,7 +15,7 @@ use crate::time::now_micros;
 pub struct ReplayReport {
     pub files: usize,
     pub events: usize,
-    /// Frames dropped because they can never be stored (garbage, invalid).
+    /// Frames and records dropped because they can never be stored (garbage, invalid).
     pub dropped: usize,
     /// Frames of a newer protocol, kept for a newer daemon.
     pub kept_for_newer: usize,
@@ -37,8 +37,14 @@ pub async fn replay_spool(spool: &Spool, ingest: &Ingest, enricher: &Enricher) -
         let mut future = Vec::new();
         for (header, payload) in frames {
             match frame::decode_payload::<Request>(header, payload) {
-                Ok(Request::Record(batch)) => match validate(&batch, now_micros()) {
-                    Ok(()) => events.extend(batch),
+                Ok(Request::Record(batch)) => match validate(batch, now_micros()) {
+                    Ok(checked) => {
+                        for reason in &checked.refused {
+                            tracing::warn!(file = %file.path().display(), "dropping a spooled record: {reason}");
+                        }
+                        report.dropped += checked.refused.len();
+                        events.extend(checked.events);
+                    }
                     Err(reason) => {
                         tracing::warn!(file = %file.path().display(), "dropping a spooled frame: {reason}");
                         report.dropped += 1;

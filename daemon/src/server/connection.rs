@@ -117,11 +117,24 @@ async fn read_header(rx: &mut (impl AsyncReadExt + Unpin), head: &mut [u8; HEADE
 async fn answer(request: Request, shared: &Shared) -> Reply {
     match request {
         Request::Record(events) => {
-            if let Err(detail) = validate(&events, now_micros()) {
-                return Reply::Refused { reason: RefusalReason::Invalid { detail } };
+            let sent = events.len();
+            let checked = match validate(events, now_micros()) {
+                Ok(checked) => checked,
+                Err(detail) => return Reply::Refused { reason: RefusalReason::Invalid { detail } },
+            };
+            if !checked.refused.is_empty() {
+                tracing::warn!(
+                    "left out {} of {sent} events that can never be stored: {}",
+                    sent - checked.events.len(),
+                    checked.refused.join("; ")
+                );
+                if checked.events.is_empty() {
+                    let detail = checked.refused.join("; ");
+                    return Reply::Refused { reason: RefusalReason::Invalid { detail } };
+                }
             }
-            let count = events.len() as u32;
-            let records = shared.enricher().enrich(events);
+            let count = checked.events.len() as u32;
+            let records = shared.enricher().enrich(checked.events);
             match shared.ingest.store(records).await {
                 Ok(()) => Reply::Stored { events: count },
                 Err(IngestError::Storage(detail)) => {

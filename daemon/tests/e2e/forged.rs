@@ -1,0 +1,124 @@
+//! Forged and broken records: what a token holder or a broken client sends
+//! is checked one record at a time, at the daemon and at the team store, and
+//! never costs the records around it.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use lcd_protocol::frame;
+use lcd_protocol::protocol::{Reply, Request};
+use lcd_protocol::sender::Sender;
+use lcd_protocol::Event;
+use lcd_testkit::records::{command_events, session, session_id};
+use lcd_testkit::remote::{RemoteWorker, TOKEN};
+use lcd_testkit::TestEnv;
+use serde_json::{json, Value};
+
+use super::{env, record};
+
+/// Delivers `events` in one frame; the daemon's answer.
+fn deliver(env: &TestEnv, events: Vec<Event>) -> Result<Reply> {
+    let frame = frame::encode(&Request::Record(events))?;
+    Ok(Sender::new(env.paths().socket).exchange(&frame)?)
+}
+
+/// Moves an end `by` microseconds.
+fn shift_end(event: &mut Event, by: i64) {
+    if let Event::End(end) = event {
+        end.ended_at += by;
+    }
+}
+
+#[test]
+fn an_end_before_its_start_is_stored_clamped_and_flagged_in_any_order() -> Result<()> {
+    let env = env()?;
+    let _daemon = env.start_daemon()?;
+    let session = session(&session_id(90));
+    // Start and end in separate frames, in both orders, and in one frame:
+    // each time the end says it came 5 s before the start.
+    let [start, mut end] = command_events(&session, 1, "terraform apply # start first", 0);
+    shift_end(&mut end, -6_000_000);
+    deliver(&env, vec![start])?;
+    deliver(&env, vec![end])?;
+    let [start, mut end] = command_events(&session, 2, "terraform apply # end first", 0);
+    shift_end(&mut end, -6_000_000);
+    deliver(&env, vec![end])?;
+    deliver(&env, vec![start])?;
+    let [start, mut end] = command_events(&session, 3, "terraform apply # one frame", 0);
+    shift_end(&mut end, -6_000_000);
+    assert!(matches!(deliver(&env, vec![start, end])?, Reply::Stored { events: 2 }));
+    let [start, end] = command_events(&session, 4, "terraform apply # on time", 0);
+    deliver(&env, vec![start, end])?;
+    let records =
+        env.wait_records(Duration::from_secs(5), |r| r.iter().filter(|r| r["status"] == "finished").count() == 4)?;
+    for command in ["terraform apply # start first", "terraform apply # end first", "terraform apply # one frame"] {
+        let r = record(&records, command);
+        assert_eq!((&r["duration_ms"], &r["end_clamped"]), (&json!(0), &json!(true)), "{command}: {r}");
+        assert_eq!(r["ended_at"], r["started_at"], "{command}: {r}");
+    }
+    let on_time = record(&records, "terraform apply # on time");
+    assert_eq!((&on_time["duration_ms"], &on_time["end_clamped"]), (&json!(1000), &json!(false)));
+    Ok(())
+}
+
+#[test]
+fn one_bad_record_in_a_batch_is_refused_by_name_and_its_neighbours_are_written() -> Result<()> {
+    let env = env()?;
+    let worker = RemoteWorker::start(&env.root.join("d1"))?;
+    let mut records: Vec<Value> =
+        (0..100).map(|i| json!({"uuid": format!("n-{i}"), "command": format!("git push origin b{i}")})).collect();
+    records[41]["duration_ms"] = json!(-5000);
+    records[77]["command"] = json!(null);
+    let (status, body) =
+        worker.request("POST", "/api/commands/batch", Some(TOKEN), Some(json!({ "records": records }).to_string()))?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["accepted"], 98, "{body}");
+    let refused = body["refused"].as_array().context("no list of refused records")?;
+    let named: Vec<(u64, &str, u64)> = refused
+        .iter()
+        .map(|r| (r["index"].as_u64().unwrap(), r["uuid"].as_str().unwrap_or(""), r["status"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(named, [(41, "n-41", 400), (77, "n-77", 400)], "{body}");
+    assert!(refused[0]["error"].as_str().unwrap().contains("duration_ms"), "{body}");
+    let rows = worker.d1("SELECT count(*) AS n FROM command_history WHERE uuid IN ('n-41', 'n-77')")?;
+    assert_eq!(rows[0]["n"], 0);
+    let rows = worker.d1("SELECT count(*) AS n FROM command_history")?;
+    assert_eq!(rows[0]["n"], 98);
+    Ok(())
+}
+
+#[test]
+fn the_forwarder_sets_aside_only_the_record_the_team_store_refused() -> Result<()> {
+    let env = env()?;
+    let worker = RemoteWorker::start(&env.root.join("d1"))?;
+    env.write_config(&format!("[remote]\nurl = '{}'\ntoken = '{TOKEN}'\nbatch_size = 50\n", worker.url()))?;
+    let _daemon = env.start_daemon_with_config(&format!(
+        "[remote]\nurl = '{}'\ntoken = '{TOKEN}'\nbatch_size = 50\nretry_max_s = 2\n",
+        worker.url()
+    ))?;
+    // The team store takes shell names of up to 64 characters; the daemon
+    // takes longer ones, so this one record reaches the Worker and is refused.
+    let mut odd = session(&session_id(91));
+    odd.shell = "z".repeat(100);
+    let good = session(&session_id(92));
+    let mut events: Vec<Event> = Vec::new();
+    for seq in 1..=9 {
+        events.extend(command_events(&good, seq, &format!("git push origin b{seq}"), 0));
+    }
+    events.extend(command_events(&odd, 1, "git push origin odd", 0));
+    assert!(matches!(deliver(&env, events)?, Reply::Stored { events: 20 }));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let failed = loop {
+        let failed = env.lcd(&["forward", "failed"])?;
+        if failed.contains("HTTP") || std::time::Instant::now() > deadline {
+            break failed;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(failed.lines().count(), 1, "{failed}");
+    assert!(failed.contains("shell is longer than 64"), "{failed}");
+    let rows = worker.d1("SELECT command FROM command_history ORDER BY command")?;
+    assert_eq!(rows.len(), 9, "{rows:?}");
+    assert!(rows.iter().all(|r| r["command"] != "git push origin odd"), "{rows:?}");
+    Ok(())
+}
