@@ -14,7 +14,7 @@
 import { authorize } from "./auth";
 import { history, stats } from "./history";
 import { error, HttpError, json, readJson } from "./http";
-import { checkRecord, CommandRecord, fromRow, insert } from "./records";
+import { checkRecord, CommandRecord, conflicts, fromRow, insert, selectIdentity } from "./records";
 
 export interface Env {
   DB: D1Database;
@@ -27,10 +27,16 @@ const MAX_BATCH_BODY = 8 * 1024 * 1024;
 
 async function logOne(request: Request, env: Env): Promise<Response> {
   const record = checkRecord(await readJson(request, MAX_SINGLE_BODY), "record", false);
+  const given = { ...record };
   // A single record is logged as its command ends: now, unless it says.
   record.started_at ??= new Date().toISOString();
   const result = await insert(env.DB, record).run();
   const duplicate = result.meta.changes === 0;
+  if (duplicate) {
+    const stored = await selectIdentity(env.DB, record.uuid).first<Record<string, unknown>>();
+    const differ = stored ? conflicts(stored, given) : [];
+    if (differ.length) throw new HttpError(409, conflictMessage(record.uuid, differ));
+  }
   return json({ success: true, uuid: record.uuid, duplicate }, duplicate ? 200 : 201);
 }
 
@@ -38,7 +44,7 @@ async function logOne(request: Request, env: Env): Promise<Response> {
 interface Refused {
   index: number;
   uuid: string | null;
-  /** 400: the record itself is malformed. */
+  /** 400: the record itself is malformed; 409: its uuid is stored with other content. */
   status: number;
   error: string;
 }
@@ -54,9 +60,11 @@ async function logBatch(request: Request, env: Env): Promise<Response> {
   // neighbours are written, so one bad record never holds back a batch.
   const refused: Refused[] = [];
   const checked: CommandRecord[] = [];
+  const positions: number[] = [];
   records.forEach((r, i) => {
     try {
       checked.push(checkRecord(r, `records[${i}]`, true));
+      positions.push(i);
     } catch (e) {
       if (!(e instanceof HttpError)) throw e;
       const uuid = (r as { uuid?: unknown } | null)?.uuid;
@@ -65,8 +73,28 @@ async function logBatch(request: Request, env: Env): Promise<Response> {
   });
   // One transaction for the records that passed.
   const results = checked.length ? await env.DB.batch(checked.map((r) => insert(env.DB, r))) : [];
+  // A uuid already stored is a duplicate only if the record says the same:
+  // otherwise someone took its id first, and it is refused (409), not dropped.
+  const again = checked.map((_, i) => i).filter((i) => results[i].meta.changes === 0);
+  const stored = again.length ? await env.DB.batch(again.map((i) => selectIdentity(env.DB, checked[i].uuid))) : [];
+  let duplicates = 0;
+  again.forEach((at, n) => {
+    const r = checked[at];
+    const row = stored[n].results[0] as Record<string, unknown> | undefined;
+    const differ = row ? conflicts(row, r) : [];
+    if (differ.length === 0) {
+      duplicates++;
+      return;
+    }
+    refused.push({ index: positions[at], uuid: r.uuid, status: 409, error: conflictMessage(r.uuid, differ) });
+  });
+  refused.sort((a, b) => a.index - b.index);
   const accepted = results.filter((r) => r.meta.changes > 0).length;
-  return json({ accepted, duplicates: checked.length - accepted, refused });
+  return json({ accepted, duplicates, refused });
+}
+
+function conflictMessage(uuid: string, differ: string[]): string {
+  return `uuid ${uuid} is already stored with a different ${differ.join(", ")}`;
 }
 
 async function route(request: Request, env: Env): Promise<Response> {

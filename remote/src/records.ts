@@ -139,6 +139,25 @@ export function insert(db: D1Database, r: CommandRecord): D1PreparedStatement {
     .bind(...values);
 }
 
+/**
+ * What a record says about the command itself, set once when it started: a
+ * copy sent again (a retry) says the same; a record that says otherwise under
+ * a stored uuid is another record wearing its id.
+ */
+const IDENTITY: Array<keyof CommandRecord> = [
+  "command", "working_directory", "session", "host", "executed_by", "shell", "started_at",
+];
+
+/** The fields of `incoming` (those it gives) that differ from the stored row. */
+export function conflicts(stored: Record<string, unknown>, incoming: CommandRecord): string[] {
+  return IDENTITY.filter((k) => incoming[k] !== null && incoming[k] !== undefined && stored[k] !== incoming[k]);
+}
+
+/** The statement that reads back a stored record's identity fields. */
+export function selectIdentity(db: D1Database, uuid: string): D1PreparedStatement {
+  return db.prepare(`SELECT ${IDENTITY.join(", ")} FROM command_history WHERE uuid = ?1`).bind(uuid);
+}
+
 /** A stored row as the API shows it. */
 export function fromRow(row: Record<string, unknown>): CommandRecord & { id: number; created_at: string } {
   const pipestatus = typeof row.pipestatus === "string" ? JSON.parse(row.pipestatus) : null;

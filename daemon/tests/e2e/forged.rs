@@ -9,9 +9,10 @@ use lcd_protocol::frame;
 use lcd_protocol::protocol::{Reply, Request};
 use lcd_protocol::sender::Sender;
 use lcd_protocol::Event;
+use lcd_protocol::RecordId;
 use lcd_testkit::records::{command_events, session, session_id};
 use lcd_testkit::remote::{RemoteWorker, TOKEN};
-use lcd_testkit::TestEnv;
+use lcd_testkit::{Shell, TestEnv};
 use serde_json::{json, Value};
 
 use super::{env, record};
@@ -120,5 +121,50 @@ fn the_forwarder_sets_aside_only_the_record_the_team_store_refused() -> Result<(
     let rows = worker.d1("SELECT command FROM command_history ORDER BY command")?;
     assert_eq!(rows.len(), 9, "{rows:?}");
     assert!(rows.iter().all(|r| r["command"] != "git push origin odd"), "{rows:?}");
+    Ok(())
+}
+
+shell_test!(record_ids_cannot_be_computed_from_the_session_and_the_counter, |env, mut sh: Shell| {
+    for line in ["echo one", "echo two", "echo three"] {
+        sh.run(line)?;
+    }
+    let records = env.wait_finished("echo three")?;
+    // Session and command counter are forwarded with every record: an id
+    // that follows from them lets a token holder take the next ones first.
+    for r in &records {
+        let session = r["session"].as_str().context("a session")?;
+        let id = r["id"].as_str().context("an id")?;
+        for seq in 0..64 {
+            assert_ne!(id, RecordId::derive(session, seq).to_string(), "{} has the predictable id {id}", r["command"]);
+        }
+        assert_eq!(&id[14..15], "4", "not a random (version 4) uuid: {id}");
+    }
+    let ids: std::collections::HashSet<&str> = records.iter().filter_map(|r| r["id"].as_str()).collect();
+    assert_eq!(ids.len(), records.len());
+    Ok(())
+});
+
+#[test]
+fn a_known_uuid_with_different_content_is_answered_409_not_taken_as_a_duplicate() -> Result<()> {
+    let env = env()?;
+    let worker = RemoteWorker::start(&env.root.join("d1"))?;
+    let post = |path: &str, body: Value| worker.request("POST", path, Some(TOKEN), Some(body.to_string()));
+    let real =
+        json!({"uuid": "u-1", "command": "terraform apply", "session": "s", "started_at": "2025-06-01T10:00:00.000Z"});
+    let forged = json!({"uuid": "u-1", "command": "echo nothing to see", "session": "s", "started_at": "2025-06-01T10:00:00.000Z"});
+    let (s, b) = post("/api/commands/batch", json!({ "records": [forged] }))?;
+    assert_eq!((s, &b["accepted"]), (200, &json!(1)), "{b}");
+    // The real record comes second, in a batch with a new neighbour.
+    let (s, b) = post("/api/commands/batch", json!({ "records": [{"uuid": "u-2", "command": "ls"}, real] }))?;
+    assert_eq!((s, &b["accepted"], &b["duplicates"]), (200, &json!(1), &json!(0)), "{b}");
+    assert_eq!((&b["refused"][0]["index"], &b["refused"][0]["status"]), (&json!(1), &json!(409)), "{b}");
+    assert!(b["refused"][0]["error"].as_str().unwrap().contains("different command"), "{b}");
+    // The same record again is a plain duplicate.
+    let (s, b) = post("/api/commands/batch", json!({ "records": [forged] }))?;
+    assert_eq!((s, &b["duplicates"], &b["refused"]), (200, &json!(1), &json!([])), "{b}");
+    let (s, b) = post("/api/commands/log", real)?;
+    assert_eq!(s, 409, "{b}");
+    let (s, _) = post("/api/commands/log", forged)?;
+    assert_eq!(s, 200);
     Ok(())
 }
