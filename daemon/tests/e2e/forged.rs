@@ -12,7 +12,7 @@ use lcd_protocol::Event;
 use lcd_protocol::RecordId;
 use lcd_testkit::records::{command_events, session, session_id};
 use lcd_testkit::remote::{RemoteWorker, TOKEN};
-use lcd_testkit::{Shell, TestEnv};
+use lcd_testkit::TestEnv;
 use serde_json::{json, Value};
 
 use super::{env, record};
