@@ -381,7 +381,8 @@ fn seconds(ms: i64) -> String {
 
 fn comment(row: &CommandRow, environment: &str) -> String {
     let (state, description) = outcome(row);
-    let commit = row.git_commit.as_deref().map(|c| &c[..c.len().min(12)]).unwrap_or("?");
+    // Cut by characters: a byte index inside a multi-byte character panics.
+    let commit: String = row.git_commit.as_deref().map(|c| c.chars().take(12).collect()).unwrap_or("?".into());
     format!(
         "Deploy to **{environment}** at `{commit}`: **{state}** ({description}).\n\n`{}` by {}@{}",
         row.command, row.user, row.hostname

@@ -40,8 +40,32 @@ pub fn validate(events: Vec<Event>, now: i64) -> Result<Checked, String> {
             }
         }
     }
-    checked.events = events.into_iter().filter(|e| !bad.contains(&e.id())).collect();
+    checked.events = events.into_iter().filter(|e| !bad.contains(&e.id())).map(without_odd_commits).collect();
     Ok(checked)
+}
+
+/// A commit id is hex (SHA-1 or SHA-256); anything else (a forged client,
+/// a corrupt `.git`) is no commit at all, rather than text that later code
+/// would cut or show as a commit.
+fn without_odd_commits(mut event: Event) -> Event {
+    let odd = |c: &Option<String>| {
+        c.as_deref().is_some_and(|c| !(4..=64).contains(&c.len()) || !c.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    match &mut event {
+        Event::Start(s) => {
+            if let Some(git) = &mut s.git {
+                if odd(&git.commit) {
+                    git.commit = None;
+                }
+            }
+        }
+        Event::End(e) => {
+            if odd(&e.git_commit_after) {
+                e.git_commit_after = None;
+            }
+        }
+    }
+    event
 }
 
 fn check_event(event: &Event, now: i64) -> Result<(), String> {

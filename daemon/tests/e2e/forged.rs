@@ -168,3 +168,52 @@ fn a_known_uuid_with_different_content_is_answered_409_not_taken_as_a_duplicate(
     assert_eq!(s, 200);
     Ok(())
 }
+
+#[test]
+fn a_commit_id_that_is_not_hex_is_dropped_and_cannot_crash_the_github_sink() -> Result<()> {
+    use lcd_protocol::GitSnapshot;
+    use lcd_testkit::github::FakeGithub;
+    let env = env()?;
+    let token = "ghp_testtesttesttesttesttesttesttesttest";
+    let github = FakeGithub::start(token)?;
+    let _daemon = env.start_daemon_with_config(&format!(
+        "[github]\napi_url = '{}'\ntoken = '{token}'\nretry_max_s = 2\nmin_write_interval_ms = 200\nissue_comments = true\n[github.environments]\ndefault = 'production'\n",
+        github.url()
+    ))?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_micros() as i64;
+    let deploy = |seq: u64, commit: &str| {
+        let mut events = command_events(&session(&session_id(93)), seq, &format!("terraform apply # {seq}"), 0);
+        if let Event::Start(start) = &mut events[0] {
+            start.started_at = now + seq as i64;
+            start.git = Some(GitSnapshot {
+                root: "/home/tester/infra".into(),
+                branch: Some("123-fix-x".into()),
+                commit: Some(commit.into()),
+                remote_url: Some("git@github.com:acme/infra.git".into()),
+            });
+        }
+        if let Event::End(end) = &mut events[1] {
+            end.ended_at = now + 1_000_000;
+            end.git_commit_after = Some(commit.into());
+        }
+        events.to_vec()
+    };
+    // Twelve bytes in, a byte index falls inside "é": cutting there panicked.
+    assert!(matches!(deliver(&env, deploy(1, &"abcdefghijké".repeat(3)))?, Reply::Stored { events: 2 }));
+    // A real deploy after it: the sink reaches it only past the forged one.
+    assert!(matches!(
+        deliver(&env, deploy(2, "0123456789abcdef0123456789abcdef01234567"))?,
+        Reply::Stored { events: 2 }
+    ));
+    let records = env.wait_finished("terraform apply # 2")?;
+    let r = record(&records, "terraform apply # 1");
+    assert_eq!((&r["git_commit"], &r["git_commit_after"]), (&Value::Null, &Value::Null), "{r}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !github.calls().iter().any(|c| c.path.ends_with("/comments")) {
+        anyhow::ensure!(std::time::Instant::now() < deadline, "no comment: {:#?}", github.calls());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let comments: Vec<_> = github.calls().into_iter().filter(|c| c.path.ends_with("/comments")).collect();
+    assert!(comments[0].body["body"].as_str().unwrap_or("").contains("`0123456789ab`"), "{:?}", comments[0].body);
+    Ok(())
+}
