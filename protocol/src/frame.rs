@@ -149,8 +149,11 @@ pub fn read_frame(reader: &mut impl Read) -> Result<Option<(Header, Vec<u8>)>, F
         }
     }
     let header = parse_header(&head)?;
-    let mut payload = vec![0u8; header.len as usize];
-    reader.read_exact(&mut payload)?;
+    // Grown as bytes arrive, not allocated from the declared length.
+    let mut payload = Vec::new();
+    if (reader.take(u64::from(header.len)).read_to_end(&mut payload)?) < header.len as usize {
+        return Err(FrameError::Truncated);
+    }
     Ok(Some((header, payload)))
 }
 

@@ -74,14 +74,17 @@ async fn serve_frames(stream: Stream, admitted: &Admitted, shared: &Shared) -> C
             // Tell the client in a form it can read, so it spools for a newer
             // daemon. Take the payload first (it is under the cap): closing
             // with unread bytes would reset the connection and lose the answer.
-            let mut skip = vec![0u8; header.len as usize];
-            let _ = tokio::time::timeout(PAYLOAD_WAIT, rx.read_exact(&mut skip)).await;
+            let (mut rest, mut sink) = ((&mut rx).take(u64::from(header.len)), tokio::io::sink());
+            let _ = tokio::time::timeout(PAYLOAD_WAIT, tokio::io::copy(&mut rest, &mut sink)).await;
             let reply = Reply::Refused { reason: RefusalReason::UnsupportedVersion { supported: PROTOCOL_VERSION } };
             let _ = send(&mut tx, &reply).await;
             return Close::Because(FrameError::UnsupportedVersion(header.version).to_string());
         }
-        let mut payload = vec![0u8; header.len as usize];
-        match tokio::time::timeout(PAYLOAD_WAIT, rx.read_exact(&mut payload)).await {
+        // The buffer grows with the bytes that arrive: a peer that declares
+        // a large frame and sends nothing costs nothing.
+        let mut payload = Vec::new();
+        let mut body = (&mut rx).take(u64::from(header.len));
+        match tokio::time::timeout(PAYLOAD_WAIT, body.read_to_end(&mut payload)).await {
             Err(_) => {
                 return Close::Because(format!(
                     "frame payload of {} bytes not sent within {} s",
@@ -90,6 +93,7 @@ async fn serve_frames(stream: Stream, admitted: &Admitted, shared: &Shared) -> C
                 ))
             }
             Ok(Err(e)) => return Close::Because(FrameError::from(e).to_string()),
+            Ok(Ok(n)) if n < header.len as usize => return Close::Because(FrameError::Truncated.to_string()),
             Ok(Ok(_)) => {}
         }
         let reply = match frame::decode_payload::<Request>(header, &payload) {

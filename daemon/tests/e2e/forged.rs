@@ -217,3 +217,36 @@ fn a_commit_id_that_is_not_hex_is_dropped_and_cannot_crash_the_github_sink() -> 
     assert!(comments[0].body["body"].as_str().unwrap_or("").contains("`0123456789ab`"), "{:?}", comments[0].body);
     Ok(())
 }
+
+/// A process's figure from /proc (VmSize, VmRSS), in KiB.
+fn proc_kib(pid: u32, field: &str) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status.lines().find(|l| l.starts_with(field)).context("no such field")?;
+    Ok(line.split_whitespace().nth(1).context("no value")?.parse()?)
+}
+
+#[test]
+fn frames_that_declare_the_cap_and_send_nothing_cost_the_daemon_no_memory() -> Result<()> {
+    use lcd_protocol::frame::HEADER_LEN;
+    use lcd_protocol::protocol::MAX_FRAME_LEN;
+    use std::io::Write;
+    let env = env()?;
+    let daemon = lcd_testkit::DaemonProcess::start(&env, &[("LCD_DAEMON_MAX_CONNECTIONS", "2000")])?;
+    let before = proc_kib(daemon.pid(), "VmSize:")?;
+    let mut header = frame::encode(&Request::Status)?[..HEADER_LEN].to_vec();
+    header[8..12].copy_from_slice(&MAX_FRAME_LEN.to_le_bytes());
+    let mut held = Vec::new();
+    for _ in 0..600 {
+        let mut stream = std::os::unix::net::UnixStream::connect(env.paths().socket)?;
+        stream.write_all(&header)?;
+        held.push(stream);
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let grown_mib = proc_kib(daemon.pid(), "VmSize:")?.saturating_sub(before) / 1024;
+    // 600 declared megabytes: allocating them up front is 600 MiB.
+    assert!(grown_mib < 150, "the daemon grew by {grown_mib} MiB for frames that never came");
+    drop(held);
+    let [start, end] = command_events(&session(&session_id(94)), 1, "echo still here", 0);
+    assert!(matches!(deliver(&env, vec![start, end])?, Reply::Stored { events: 2 }));
+    Ok(())
+}
