@@ -116,7 +116,13 @@ async function route(request: Request, env: Env): Promise<Response> {
   }
   const record = /^\/api\/commands\/record\/([^/]+)$/.exec(path);
   if (record && method === "GET") {
-    const row = await env.DB.prepare("SELECT * FROM command_history WHERE uuid = ?1").bind(decodeURIComponent(record[1])).first<Record<string, unknown>>();
+    let uuid: string;
+    try {
+      uuid = decodeURIComponent(record[1]);
+    } catch {
+      throw new HttpError(400, `${record[1]} is not a percent-encoded record id`);
+    }
+    const row = await env.DB.prepare("SELECT * FROM command_history WHERE uuid = ?1").bind(uuid).first<Record<string, unknown>>();
     if (!row) throw new HttpError(404, `no record ${record[1]}`);
     return json(fromRow(row));
   }

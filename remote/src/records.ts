@@ -35,6 +35,12 @@ export interface CommandRecord {
 const MAX_COMMAND = 64 * 1024;
 const MAX_OUTPUT = 64 * 1024;
 const MAX_FIELD = 4096;
+/** As lcd's protocol: a longer pipeline keeps its first entries. */
+const MAX_PIPESTATUS = 256;
+const INT32_MIN = -(2 ** 31);
+const INT32_MAX = 2 ** 31 - 1;
+/** RFC 3339 date-time: what Date.parse also takes ("June 1", "2025") is not. */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
 const TEXT_FIELDS: Array<[keyof CommandRecord, number]> = [
   ["command_type", 64],
@@ -87,14 +93,19 @@ export function checkRecord(input: unknown, where: string, uuidRequired: boolean
   };
   const time = (key: string): string | null => {
     const v = text(key, 64);
-    if (v !== null && Number.isNaN(Date.parse(v))) throw new HttpError(400, `${where}.${key} is not an RFC 3339 time`);
+    if (v !== null && (!RFC3339.test(v) || Number.isNaN(Date.parse(v)))) {
+      throw new HttpError(400, `${where}.${key} is not an RFC 3339 time`);
+    }
     return v;
   };
   let uuid = text("uuid", 64, uuidRequired);
   if (uuid === null) uuid = crypto.randomUUID();
   const pipestatus = o.pipestatus;
-  if (pipestatus !== undefined && pipestatus !== null && !(Array.isArray(pipestatus) && pipestatus.every((n) => Number.isInteger(n)))) {
+  if (pipestatus !== undefined && pipestatus !== null && !(Array.isArray(pipestatus) && pipestatus.every((n) => Number.isInteger(n) && n >= INT32_MIN && n <= INT32_MAX))) {
     throw new HttpError(400, `${where}.pipestatus must be an array of integers`);
+  }
+  if (Array.isArray(pipestatus) && pipestatus.length > MAX_PIPESTATUS) {
+    throw new HttpError(400, `${where}.pipestatus has ${pipestatus.length} entries, at most ${MAX_PIPESTATUS}`);
   }
   const flag = (key: string): boolean => {
     const v = o[key];

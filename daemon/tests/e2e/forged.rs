@@ -250,3 +250,24 @@ fn frames_that_declare_the_cap_and_send_nothing_cost_the_daemon_no_memory() -> R
     assert!(matches!(deliver(&env, vec![start, end])?, Reply::Stored { events: 2 }));
     Ok(())
 }
+
+#[test]
+fn the_team_store_refuses_loose_times_long_pipestatus_and_answers_a_bad_escape_with_400() -> Result<()> {
+    let env = env()?;
+    let worker = RemoteWorker::start(&env.root.join("d1"))?;
+    let records = json!({"records": [
+        {"uuid": "t-1", "command": "ls", "started_at": "June 1, 2025"},
+        {"uuid": "t-2", "command": "ls", "ended_at": "2025"},
+        {"uuid": "t-3", "command": "ls", "pipestatus": vec![0; 257]},
+        {"uuid": "t-4", "command": "ls", "pipestatus": [4_294_967_296u64]},
+        {"uuid": "t-5", "command": "ls", "started_at": "2025-06-01T10:00:00.123Z", "pipestatus": vec![0; 256]},
+    ]});
+    let (s, b) = worker.request("POST", "/api/commands/batch", Some(TOKEN), Some(records.to_string()))?;
+    assert_eq!((s, &b["accepted"]), (200, &json!(1)), "{b}");
+    let refused: Vec<&str> = b["refused"].as_array().unwrap().iter().map(|r| r["uuid"].as_str().unwrap()).collect();
+    assert_eq!(refused, ["t-1", "t-2", "t-3", "t-4"], "{b}");
+    assert!(b["refused"][0]["error"].as_str().unwrap().contains("RFC 3339"), "{b}");
+    let (s, b) = worker.request("GET", "/api/commands/record/%E0%A4%A", Some(TOKEN), None)?;
+    assert_eq!(s, 400, "{b}");
+    Ok(())
+}
