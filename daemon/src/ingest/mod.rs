@@ -8,5 +8,5 @@ mod validate;
 
 pub use batcher::{BatchConfig, Ingest, IngestError, Maintenance};
 pub use orphans::mark_orphans;
-pub use replay::{replay_spool, ReplayReport};
+pub use replay::{future_spool, replay_spool, ReplayReport};
 pub use validate::{validate, validate_imports, Checked};

@@ -75,9 +75,21 @@ pub async fn replay_spool(spool: &Spool, ingest: &Ingest, enricher: &Enricher) -
     Ok(report)
 }
 
+/// The folder where frames of a newer protocol wait for a newer daemon: one
+/// beside the spool, which is also where they go back when that folder itself
+/// is replayed (never `future/future/`).
+pub fn future_spool(spool: &Spool) -> Spool {
+    if spool.dir().file_name().is_some_and(|n| n == FUTURE) {
+        return spool.clone();
+    }
+    Spool::new(spool.dir().join(FUTURE))
+}
+
+const FUTURE: &str = "future";
+
 /// Frames from a newer lcd-hook wait in `future/` until a newer daemon runs.
 fn keep_for_newer_daemon(spool: &Spool, frames: &[(frame::Header, Vec<u8>)]) -> anyhow::Result<()> {
-    let future = Spool::new(spool.dir().join("future"));
+    let future = future_spool(spool);
     for (header, payload) in frames {
         tracing::warn!(version = header.version, "keeping a spooled frame of a newer protocol for a newer lcd");
         let mut bytes = frame::encode_raw_header(*header);

@@ -258,7 +258,7 @@ pub async fn run(
 
 async fn replay_forever(spool: Spool, shared: Arc<Shared>) {
     // Frames from a newer lcd-hook, set aside by an older daemon, first.
-    let future = Spool::new(spool.dir().join("future"));
+    let future = ingest::future_spool(&spool);
     for spool in [&future, &spool] {
         report_replay(ingest::replay_spool(spool, &shared.ingest, &shared.enricher()).await);
     }

@@ -271,3 +271,22 @@ fn the_team_store_refuses_loose_times_long_pipestatus_and_answers_a_bad_escape_w
     assert_eq!(s, 400, "{b}");
     Ok(())
 }
+
+#[test]
+fn frames_of_a_newer_protocol_stay_in_future_across_restarts_not_future_future() -> Result<()> {
+    use lcd_protocol::protocol::PROTOCOL_VERSION;
+    use lcd_protocol::spool::Spool;
+    let env = env()?;
+    let dir = env.paths().spool_dir();
+    let events = command_events(&session(&session_id(95)), 1, "from the future", 0).to_vec();
+    Spool::new(&dir).append(&frame::encode_version(PROTOCOL_VERSION + 1, &Request::Record(events))?)?;
+    for _ in 0..3 {
+        let mut daemon = lcd_testkit::DaemonProcess::start(&env, &[])?;
+        daemon.wait_log("keeping a spooled frame of a newer protocol")?;
+        daemon.stop()?;
+    }
+    assert!(!dir.join("future/future").exists(), "frames moved one folder deeper at each restart");
+    let kept: usize = Spool::new(dir.join("future")).claim()?.iter().map(|c| c.frames().0.len()).sum();
+    assert_eq!(kept, 1);
+    Ok(())
+}
