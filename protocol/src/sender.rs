@@ -87,9 +87,14 @@ impl Sender {
             .map_err(SendError::Unreachable)?;
         // The socket's folder is private, but a daemon of another user must
         // never receive our commands, whatever the folder's mode.
-        if let Some(uid) = stream.peer_creds().ok().and_then(|c| c.euid()) {
-            if uid != crate::sys::euid() {
-                return Err(SendError::ForeignDaemon { uid });
+        // A peer whose credentials cannot be read is not known to be ours.
+        match stream.peer_creds().ok().and_then(|c| c.euid()) {
+            Some(uid) if uid == crate::sys::euid() => {}
+            Some(uid) => return Err(SendError::ForeignDaemon { uid }),
+            None => {
+                return Err(SendError::Unreachable(io::Error::other(
+                    "cannot tell which user runs the daemon (no peer credentials)",
+                )))
             }
         }
         stream.set_recv_timeout(Some(self.ack_budget)).map_err(SendError::Unreachable)?;

@@ -26,7 +26,9 @@ enum Close {
     Because(String),
 }
 
-pub(super) async fn serve(stream: Stream, admitted: Admitted, shared: &Shared) {
+/// Checks who the peer is, and only then gives it a place among the open
+/// connections: another user's connections must never evict one of ours.
+pub(super) async fn serve(stream: Stream, shared: &Shared) {
     let creds = stream.peer_creds().ok();
     let peer_pid = creds.as_ref().and_then(|c| c.pid()).unwrap_or(0);
     let peer_uid = creds.as_ref().and_then(|c| c.euid());
@@ -36,6 +38,7 @@ pub(super) async fn serve(stream: Stream, admitted: Admitted, shared: &Shared) {
         tracing::warn!(peer_pid, "refused a connection from {who}: only uid {} may use this daemon", shared.own_uid);
         return;
     }
+    let admitted = shared.connections.admit(shared.settings().max_connections);
     match serve_frames(stream, &admitted, shared).await {
         Close::Done => {}
         Close::Because(reason) => tracing::warn!(peer_pid, "closed a connection: {reason}"),

@@ -223,9 +223,8 @@ pub async fn run(
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok(stream) => {
-                    let admitted = shared.connections.admit(shared.settings().max_connections);
                     let shared = Arc::clone(&shared);
-                    connections.spawn(async move { connection::serve(stream, admitted, &shared).await });
+                    connections.spawn(async move { connection::serve(stream, &shared).await });
                 }
                 Err(e) => {
                     tracing::warn!("accept failed: {e}");

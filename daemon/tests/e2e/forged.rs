@@ -290,3 +290,37 @@ fn frames_of_a_newer_protocol_stay_in_future_across_restarts_not_future_future()
     assert_eq!(kept, 1);
     Ok(())
 }
+
+#[test]
+fn another_users_connections_cannot_evict_ours() -> Result<()> {
+    use std::process::{Command, Stdio};
+    let env = env()?;
+    let mut daemon = lcd_testkit::DaemonProcess::start(&env, &[("LCD_DAEMON_MAX_CONNECTIONS", "4")])?;
+    let paths = env.paths();
+    // Open the way (test only): the private folder is what normally stops them.
+    for (path, mode) in [
+        (env.root.as_path(), 0o711),
+        (paths.runtime_dir.parent().unwrap(), 0o711),
+        (&paths.runtime_dir, 0o711),
+        (&paths.socket, 0o666),
+    ] {
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode))?;
+    }
+    let mut ours = Sender::new(&paths.socket);
+    ours.status()?;
+    let flood = "import socket,sys,time\nss=[]\nfor i in range(300):\n  s=socket.socket(socket.AF_UNIX)\n  s.connect(sys.argv[1])\n  ss.append(s)\ntime.sleep(1)";
+    let out = Command::new("setpriv")
+        .env("PATH", "/usr/bin:/bin")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "python3", "-c", flood])
+        .arg(&paths.socket)
+        .stdin(Stdio::null())
+        .output()
+        .context("running setpriv and python3")?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    daemon.wait_log("refused a connection from uid 65534")?;
+    assert!(!daemon.log().contains("too many connections"), "another user's connections took places");
+    // Our connection, idle all along, is still open.
+    assert!(ours.is_connected());
+    ours.status().context("our connection was closed to make room for another user's")?;
+    Ok(())
+}
