@@ -324,3 +324,22 @@ fn another_users_connections_cannot_evict_ours() -> Result<()> {
     ours.status().context("our connection was closed to make room for another user's")?;
     Ok(())
 }
+
+#[test]
+fn one_implausible_timestamp_no_longer_drops_its_whole_frame() -> Result<()> {
+    let env = env()?;
+    let mut daemon = lcd_testkit::DaemonProcess::start(&env, &[])?;
+    let session = session(&session_id(96));
+    let mut events: Vec<Event> =
+        (1..=5).flat_map(|seq| command_events(&session, seq, &format!("echo {seq}"), 0)).collect();
+    if let Event::Start(s) = &mut events[4] {
+        s.started_at = 1_000_000; // 1970
+    }
+    assert!(matches!(deliver(&env, events)?, Reply::Stored { events: 8 }));
+    daemon.wait_log("started_at 1970")?;
+    let records = env.wait_records(Duration::from_secs(5), |r| r.len() == 4)?;
+    let mut commands: Vec<&str> = records.iter().filter_map(|r| r["command"].as_str()).collect();
+    commands.sort();
+    assert_eq!(commands, ["echo 1", "echo 2", "echo 4", "echo 5"]);
+    Ok(())
+}
