@@ -238,7 +238,7 @@ fn reachable(what: &str, base: &str, probe: &str, token: Result<Option<String>>,
     };
     let answer = tokio::runtime::Builder::new_current_thread().enable_all().build().map(|rt| {
         let _inside = rt.enter();
-        let client = crate::forward::remote::http_client();
+        let client = crate::forward::http_client();
         rt.block_on(async {
             client
                 .get(probe)

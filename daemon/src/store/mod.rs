@@ -7,6 +7,7 @@ mod incoming;
 mod migrations;
 mod outbox;
 mod read;
+mod sql_text;
 mod stats;
 mod write;
 
@@ -17,10 +18,10 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use github::{DeployFilter, GithubProgress, GithubRecord};
+pub use github::{DeployFilter, GithubProgress, GithubRecord, GithubStage};
 pub use incoming::{Record, StartFacts};
 pub use migrations::SCHEMA_VERSION;
-pub use outbox::SinkFilter;
+pub use outbox::{OutboxState, SinkFilter};
 pub use read::{CommandRow, HistoryQuery, Order, Outcome};
 pub use stats::{Stats, DEPLOY_SQL};
 
