@@ -20,7 +20,7 @@ const POLL: Duration = Duration::from_millis(500);
 /// How long a stopped sink (token refused) waits before trying again.
 const STOPPED_RETRY: Duration = Duration::from_secs(300);
 /// The first wait after a failure; it doubles up to the sink's maximum.
-const FIRST_RETRY: Duration = Duration::from_secs(1);
+pub(super) const FIRST_RETRY: Duration = Duration::from_secs(1);
 
 /// A query a sink asks of the database, run on the driver's read-only
 /// connection off the async threads.

@@ -5,13 +5,15 @@
 //! GitHub's rules for integrators are kept: one request at a time, a second
 //! between writes, `Retry-After` and the rate-limit headers honoured.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use super::driver::FIRST_RETRY;
 use super::http::{exchange, Answer};
-use super::{classify, Counts, Outcome, ReadTask, Sink, Verdict};
+use super::{classify, Backoff, Counts, Outcome, ReadTask, Sink, Verdict};
 use crate::config::GithubConfig;
 use crate::ingest::{Ingest, IngestError, Maintenance};
 use crate::store::{CommandRow, DeployFilter, GithubProgress, GithubStage};
@@ -29,6 +31,15 @@ pub struct GithubSink {
     /// Runs recorded up to this `pk` are history, not deploys to announce.
     start: i64,
     writer: Writer,
+    /// Repositories that refused the token (`host/owner/name`): their runs
+    /// wait, longer each time, while the others go on.
+    paused: HashMap<String, Paused>,
+}
+
+/// A repository GitHub refused, and until when its runs wait.
+struct Paused {
+    backoff: Backoff,
+    until: Instant,
 }
 
 /// One deploy run and where it is on GitHub; a delivered step moves
@@ -39,11 +50,17 @@ pub struct DeployStep {
     progress: GithubProgress,
 }
 
-/// What happened to a request, once GitHub's own rules are applied.
-enum Reply {
-    Ok(Value),
+/// GitHub's answer to a request, once its own rules are applied.
+type Reply = Result<Value, Refusal>;
+
+/// Why GitHub did not take a request.
+enum Refusal {
     /// 422: the request is understood but refused (unknown ref, ...).
     Unprocessable(String),
+    /// 403 or 404, not a rate limit: this repository is closed to the token
+    /// (no access, no such repository, or no Deployments permission). Only
+    /// this run fails; a token refused everywhere answers 401.
+    Denied(String),
     Other(Verdict),
 }
 
@@ -56,7 +73,7 @@ impl GithubSink {
             hosts,
         };
         let writer = Writer { last_write: None, interval: Duration::from_millis(config.min_write_interval_ms) };
-        GithubSink { config, token, remote_url, filter, start: 0, writer }
+        GithubSink { config, token, remote_url, filter, start: 0, writer, paused: HashMap::new() }
     }
 
     /// The API base for a repository on `host`.
@@ -72,7 +89,7 @@ impl GithubSink {
 
     /// Takes the next step of one deploy run: the stage and deployment it
     /// reaches, or why not.
-    async fn step(&mut self, client: &reqwest::Client, step: &DeployStep) -> Result<GithubProgress, Verdict> {
+    async fn step(&mut self, client: &reqwest::Client, step: &DeployStep) -> Result<GithubProgress, Refusal> {
         let DeployStep { pk, row, progress } = step;
         let repo = row.git_repo.clone().unwrap_or_default();
         let base = self.api_for(row.git_host.as_deref().unwrap_or("github.com"));
@@ -84,7 +101,7 @@ impl GithubSink {
                 let mut body = self.deployment(row);
                 let mut answer = self.writer.post(client, &url, &self.token, &body).await;
                 // A commit GitHub does not have (not pushed): once more with the branch.
-                if let (Reply::Unprocessable(first), Some(branch)) = (&answer, row.git_branch.as_deref()) {
+                if let (Err(Refusal::Unprocessable(first)), Some(branch)) = (&answer, row.git_branch.as_deref()) {
                     tracing::info!(
                         pk,
                         "GitHub does not know commit {}: {first}; trying branch {branch}",
@@ -93,21 +110,21 @@ impl GithubSink {
                     body["ref"] = branch.into();
                     answer = self.writer.post(client, &url, &self.token, &body).await;
                 }
-                let created = accepted(answer)?;
+                let created = answer?;
                 match created["id"].as_i64() {
                     Some(id) => Ok(reached(GithubStage::Created, Some(id))),
-                    None => Err(Verdict::Reject {
+                    None => Err(Refusal::Other(Verdict::Reject {
                         reason: format!(
                             "GitHub created no deployment: {}",
                             created["message"].as_str().unwrap_or("no id in the answer")
                         ),
-                    }),
+                    })),
                 }
             }
             (Some(GithubStage::Created), Some(id)) if running => {
                 let url = format!("{base}/repos/{repo}/deployments/{id}/statuses");
                 let body = self.status_body(row, "in_progress", "running");
-                accepted(self.writer.post(client, &url, &self.token, &body).await)?;
+                self.writer.post(client, &url, &self.token, &body).await?;
                 Ok(reached(GithubStage::InProgress, Some(id)))
             }
             (Some(GithubStage::Created | GithubStage::InProgress), Some(id)) => {
@@ -115,19 +132,32 @@ impl GithubSink {
                 let (state, description) = outcome(row);
                 let body = self.status_body(row, state, &description);
                 let next = if self.issue_to_comment(row).is_some() { GithubStage::Final } else { GithubStage::Done };
-                accepted(self.writer.post(client, &url, &self.token, &body).await)?;
+                self.writer.post(client, &url, &self.token, &body).await?;
                 Ok(reached(next, Some(id)))
             }
             (Some(GithubStage::Final), id) => {
                 if let Some(issue) = self.issue_to_comment(row) {
                     let url = format!("{base}/repos/{repo}/issues/{issue}/comments");
                     let body = json!({ "body": comment(row, &self.environment(row)) });
-                    accepted(self.writer.post(client, &url, &self.token, &body).await)?;
+                    self.writer.post(client, &url, &self.token, &body).await?;
                 }
                 Ok(reached(GithubStage::Done, id))
             }
-            (stage, _) => Err(Verdict::Reject { reason: format!("deploy run in an unexpected state ({stage:?})") }),
+            (stage, _) => Err(Refusal::Other(Verdict::Reject {
+                reason: format!("deploy run in an unexpected state ({stage:?})"),
+            })),
         }
+    }
+
+    /// Holds back the runs of `repo` for a while, longer each time it
+    /// refuses again.
+    fn pause(&mut self, repo: String) {
+        let max = self.retry_max().max(FIRST_RETRY);
+        let paused = self
+            .paused
+            .entry(repo)
+            .or_insert_with(|| Paused { backoff: Backoff::new(FIRST_RETRY, max), until: Instant::now() });
+        paused.until = Instant::now() + paused.backoff.next(None);
     }
 
     /// The environment GitHub is told: the record's, renamed by the config.
@@ -199,8 +229,11 @@ impl Sink for GithubSink {
 
     fn pending(&self) -> ReadTask<Option<DeployStep>> {
         let (start, filter) = (self.start, self.filter.clone());
+        let now = Instant::now();
+        let paused: Vec<String> =
+            self.paused.iter().filter(|(_, p)| p.until > now).map(|(repo, _)| repo.clone()).collect();
         Box::new(move |store| {
-            let next = store.github_next(start, &filter)?;
+            let next = store.github_next(start, &filter, &paused)?;
             Ok(next.map(|(pk, row, progress)| DeployStep { pk, row, progress }))
         })
     }
@@ -214,12 +247,23 @@ impl Sink for GithubSink {
     }
 
     async fn deliver(&mut self, client: &reqwest::Client, step: &mut DeployStep) -> Verdict {
+        let repo = repo_of(&step.row);
         match self.step(client, step).await {
             Ok(reached) => {
+                self.paused.remove(&repo);
                 step.progress = reached;
                 Verdict::Done
             }
-            Err(verdict) => verdict,
+            Err(Refusal::Unprocessable(reason)) => Verdict::Reject { reason: format!("HTTP 422: {reason}") },
+            Err(Refusal::Denied(reason)) => {
+                self.pause(repo.clone());
+                Verdict::Reject {
+                    reason: format!(
+                        "{reason} (the token cannot write deployments to {repo}: it needs access to the repository with Deployments: read and write)"
+                    ),
+                }
+            }
+            Err(Refusal::Other(verdict)) => verdict,
         }
     }
 
@@ -241,13 +285,9 @@ impl Sink for GithubSink {
     }
 }
 
-/// The answer of a request that must succeed, or what to do instead.
-fn accepted(reply: Reply) -> Result<Value, Verdict> {
-    match reply {
-        Reply::Ok(value) => Ok(value),
-        Reply::Unprocessable(reason) => Err(Verdict::Reject { reason: format!("HTTP 422: {reason}") }),
-        Reply::Other(verdict) => Err(verdict),
-    }
+/// A repository as [`GithubSink::paused`] names it: `host/owner/name`.
+fn repo_of(row: &CommandRow) -> String {
+    format!("{}/{}", row.git_host.as_deref().unwrap_or("github.com"), row.git_repo.as_deref().unwrap_or_default())
 }
 
 /// Paces writes and reads GitHub's answers.
@@ -270,43 +310,42 @@ impl Writer {
             .json(body);
         match exchange(request, url).await {
             Ok(answer) => read_answer(&answer),
-            Err(verdict) => Reply::Other(verdict),
+            Err(verdict) => Err(Refusal::Other(verdict)),
         }
     }
 }
 
 /// GitHub's answer, with its rate limits read first: an exhausted quota waits
-/// until `x-ratelimit-reset`, a secondary limit backs off.
+/// until `x-ratelimit-reset`, a secondary limit backs off. Any other 403 or
+/// 404 concerns this repository only.
 fn read_answer(answer: &Answer) -> Reply {
     let (status, text) = (answer.status, answer.text.as_str());
     let header = |name: &str| answer.header(name);
+    let message = serde_json::from_str::<Value>(text).ok().and_then(|v| v["message"].as_str().map(String::from));
     if matches!(status, 403 | 429) {
         if header("x-ratelimit-remaining") == Some("0") {
             let reset = header("x-ratelimit-reset").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
             let wait = (reset - jiff::Timestamp::now().as_second()).max(1) as u64;
-            return Reply::Other(Verdict::Retry {
+            return Err(Refusal::Other(Verdict::Retry {
                 after: Some(Duration::from_secs(wait)),
                 reason: format!("GitHub rate limit exhausted; waiting {wait} s until it resets"),
-            });
+            }));
         }
-        let message = serde_json::from_str::<Value>(text)
-            .ok()
-            .and_then(|v| v["message"].as_str().map(String::from))
-            .unwrap_or_default();
+        let message = message.clone().unwrap_or_default();
         if header("retry-after").is_some() || message.to_lowercase().contains("secondary rate limit") || status == 429 {
             let after = header("retry-after").and_then(|v| v.parse::<u64>().ok()).map(Duration::from_secs);
-            return Reply::Other(Verdict::Retry { after, reason: format!("GitHub secondary rate limit: {message}") });
+            return Err(Refusal::Other(Verdict::Retry {
+                after,
+                reason: format!("GitHub secondary rate limit: {message}"),
+            }));
         }
     }
+    let message = || message.clone().unwrap_or_else(|| text.chars().take(200).collect());
     match status {
-        200..=299 => Reply::Ok(serde_json::from_str(text).unwrap_or(Value::Null)),
-        422 => Reply::Unprocessable(
-            serde_json::from_str::<Value>(text)
-                .ok()
-                .and_then(|v| v["message"].as_str().map(String::from))
-                .unwrap_or_else(|| text.chars().take(200).collect()),
-        ),
-        _ => Reply::Other(classify(status, header("retry-after"), text)),
+        200..=299 => Ok(serde_json::from_str(text).unwrap_or(Value::Null)),
+        422 => Err(Refusal::Unprocessable(message())),
+        403 | 404 => Err(Refusal::Denied(format!("HTTP {status}: {}", message()))),
+        _ => Err(Refusal::Other(classify(status, header("retry-after"), text))),
     }
 }
 

@@ -117,20 +117,24 @@ impl Store {
         Ok(start)
     }
 
-    /// The oldest deploy run that needs a step, with where it is.
+    /// The oldest deploy run that needs a step, with where it is, in none of
+    /// the `paused` repositories (`host/owner/name`: those GitHub refused a
+    /// moment ago).
     pub fn github_next(
         &self,
         start: i64,
         filter: &DeployFilter,
+        paused: &[String],
     ) -> Result<Option<(i64, CommandRow, GithubProgress)>, StoreError> {
         let columns = CommandRow::COLUMNS.split(", ").map(|c| format!("c.{}", c.trim())).collect::<Vec<_>>().join(", ");
         let sql = format!(
             "SELECT c.pk, {columns}, g.stage, g.deployment_id FROM commands c
              LEFT JOIN github_deployments g ON g.pk = c.pk
-             WHERE c.pk > ?1 AND {} AND {}
+             WHERE c.pk > ?1 AND {} AND {} AND c.git_host || '/' || c.git_repo NOT IN ({})
              ORDER BY c.pk LIMIT 1",
             filter.sql(),
-            needs_step()
+            needs_step(),
+            paused.iter().map(|r| quote(r)).collect::<Vec<_>>().join(", ")
         );
         let count = CommandRow::COLUMNS.split(", ").count();
         Ok(self
