@@ -57,10 +57,11 @@ type Reply = Result<Value, Refusal>;
 enum Refusal {
     /// 422: the request is understood but refused (unknown ref, ...).
     Unprocessable(String),
-    /// 403 or 404, not a rate limit: this repository is closed to the token
-    /// (no access, no such repository, or no Deployments permission). Only
-    /// this run fails; a token refused everywhere answers 401.
-    Denied(String),
+    /// 403 or 404 (not a rate limit), or a redirect: this repository is
+    /// closed to the token (no access, no such repository, no Deployments
+    /// permission) or has moved. Only this run fails; a token refused
+    /// everywhere answers 401.
+    Repository(String),
     Other(Verdict),
 }
 
@@ -255,13 +256,9 @@ impl Sink for GithubSink {
                 Verdict::Done
             }
             Err(Refusal::Unprocessable(reason)) => Verdict::Reject { reason: format!("HTTP 422: {reason}") },
-            Err(Refusal::Denied(reason)) => {
-                self.pause(repo.clone());
-                Verdict::Reject {
-                    reason: format!(
-                        "{reason} (the token cannot write deployments to {repo}: it needs access to the repository with Deployments: read and write)"
-                    ),
-                }
+            Err(Refusal::Repository(reason)) => {
+                self.pause(repo);
+                Verdict::Reject { reason }
             }
             Err(Refusal::Other(verdict)) => verdict,
         }
@@ -309,7 +306,7 @@ impl Writer {
             .header("x-github-api-version", API_VERSION)
             .json(body);
         match exchange(request, url).await {
-            Ok(answer) => read_answer(&answer),
+            Ok(answer) => read_answer(&answer, url),
             Err(verdict) => Err(Refusal::Other(verdict)),
         }
     }
@@ -317,8 +314,8 @@ impl Writer {
 
 /// GitHub's answer, with its rate limits read first: an exhausted quota waits
 /// until `x-ratelimit-reset`, a secondary limit backs off. Any other 403 or
-/// 404 concerns this repository only.
-fn read_answer(answer: &Answer) -> Reply {
+/// 404, or a redirect, concerns this repository only.
+fn read_answer(answer: &Answer, url: &str) -> Reply {
     let (status, text) = (answer.status, answer.text.as_str());
     let header = |name: &str| answer.header(name);
     let message = serde_json::from_str::<Value>(text).ok().and_then(|v| v["message"].as_str().map(String::from));
@@ -344,7 +341,11 @@ fn read_answer(answer: &Answer) -> Reply {
     match status {
         200..=299 => Ok(serde_json::from_str(text).unwrap_or(Value::Null)),
         422 => Err(Refusal::Unprocessable(message())),
-        403 | 404 => Err(Refusal::Denied(format!("HTTP {status}: {}", message()))),
+        403 | 404 => Err(Refusal::Repository(format!(
+            "HTTP {status}: {} (the token needs access to the repository, with Deployments: read and write)",
+            message()
+        ))),
+        300..=399 => Err(Refusal::Repository(answer.redirect(url).unwrap_or_default())),
         _ => Err(Refusal::Other(classify(status, header("retry-after"), text))),
     }
 }

@@ -8,10 +8,12 @@ use reqwest::header::HeaderMap;
 use super::Verdict;
 
 /// The HTTP client every sink (and `lcd doctor`) uses: bounded waits, lcd's
-/// User-Agent.
+/// User-Agent, and no redirects followed: a batch and its token go only where
+/// the config says (a 307 would post them again, elsewhere).
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .user_agent(concat!("lcd/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(60))
         .build()
@@ -28,6 +30,18 @@ pub struct Answer {
 impl Answer {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// When the answer is a redirect (from `url`), what to tell the user:
+    /// where it points, and that it was not followed.
+    pub fn redirect(&self, url: &str) -> Option<String> {
+        (300..400).contains(&self.status).then(|| {
+            let target = self.header("location").unwrap_or("nowhere");
+            format!(
+                "{url} redirects to {target} (HTTP {}); lcd does not follow redirects: configure the URL that answers",
+                self.status
+            )
+        })
     }
 }
 

@@ -70,9 +70,15 @@ impl Sink for RemoteSink {
     async fn deliver(&mut self, client: &reqwest::Client, batch: &mut Batch) -> Verdict {
         let body = json!({ "records": batch.iter().map(|(_, row)| to_remote(row)).collect::<Vec<_>>() });
         let request = client.post(&self.url).bearer_auth(&self.token).json(&body);
-        match exchange(request, &self.url).await {
-            Ok(answer) => classify(answer.status, answer.header("retry-after"), &answer.text),
-            Err(verdict) => verdict,
+        let answer = match exchange(request, &self.url).await {
+            Ok(answer) => answer,
+            Err(verdict) => return verdict,
+        };
+        match answer.redirect(&self.url) {
+            // A wrong URL, or someone who wants the batch elsewhere: it stays
+            // here, and the status says where it was sent.
+            Some(reason) => Verdict::Retry { after: None, reason },
+            None => classify(answer.status, answer.header("retry-after"), &answer.text),
         }
     }
 
