@@ -3,7 +3,9 @@
 //! (with the commit it started at) and given a status when it ends.
 //!
 //! GitHub's rules for integrators are kept: one request at a time, a second
-//! between writes, `Retry-After` and the rate-limit headers honoured.
+//! between writes, `Retry-After` and the rate-limit headers honoured. A
+//! repository closed to the token (403, 404, a redirect) fails its own runs
+//! and waits; only a token refused outright (401) stops the sink.
 
 use std::collections::HashMap;
 use std::time::Duration;
