@@ -1,12 +1,13 @@
+{#- The bash integration that `lcd init bash` prints: an askama template
+    rendered from the typed options in daemon/src/cli/init.rs. What zsh does
+    alike lives in common/ and is included here. Shell code in these files
+    must never hold a brace directly followed by '{', '%' or '#': those open
+    template tags. -#}
 # lcd: record every command typed at this prompt.
 # Load it from ~/.bashrc (last, after anything that sets PROMPT_COMMAND) with:
 #   eval "$(lcd init bash)"
 #
-# One lcd-hook per shell reads records from a FIFO that the hooks below write
-# to with builtins: no fork, no exec, and never a wait for the daemon. The
-# shell holds the FIFO open for reading as well, so a write cannot raise
-# SIGPIPE, and records written while the helper is down wait in the FIFO for
-# the next one.
+{% include "common/about.sh" %}
 #
 # bash has no preexec hook. PS0 (expanded after a line is read) notes the
 # start time and directory through side effects of an expansion; a DEBUG trap
@@ -19,8 +20,11 @@ _lcd_start() {
   _lcd_started=1
   _lcd_seq=$(( _lcd_seq + 1 ))
   _lcd_helper_alive || _lcd_start_helper
+  # One field per allowlisted variable that is exported, none for the others.
   \builtin local -a env
-  @ENV_FIELDS@
+{%- for name in env %}
+  [[ -n ${ {{- name }}+x} && ${ {{- name }}@a} == *x* ]] && env+=("v={{ name }}=${{ name }}")
+{%- endfor %}
   {
     \builtin printf '%s\0' S "n=$_lcd_seq" "t=$_lcd_t" "d=$_lcd_d" "b=$1" "${env[@]}"
     \builtin printf 'h='
@@ -56,51 +60,17 @@ _lcd_precmd() {
   [[ $- == *e* ]] || \builtin return "$s"
 }
 
-# Whether our lcd-hook still runs. `kill -0` alone is fooled by a helper that
-# died and was not reaped yet (a zombie). Where /proc exists, a zombie has no
-# /proc/PID/exe: one stat, where reading /proc/PID/stat costs ~0.1 ms in bash.
-_lcd_helper_alive() {
-  [[ -e /proc/$_lcd_pid/exe ]] && \builtin return 0
-  [[ -e /proc/$$/exe ]] && \builtin return 1
-  \builtin kill -0 "$_lcd_pid" 2>/dev/null
-}
+{% include "common/helper.sh" %}
 
-# (Re)starts this shell's lcd-hook on the FIFO. Given a path, the helper
-# removes it once it holds the FIFO, so nothing is left behind.
-_lcd_start_helper() {
-  {
-    "$_lcd_hook" serve --socket "$_lcd_socket" --spool "$_lcd_spool" --session "$LCD_SESSION" \
-      --shell bash --pid "$$" --tty-fd 3 --start-daemon "$_lcd_bin" --log "$_lcd_log" ${1:+--unlink "$1"} \
-      <&"$_lcd_fd" 3<&0 >/dev/null 2>&1 &
-  } 2>/dev/null
-  _lcd_pid=$!
-  \builtin disown "$_lcd_pid" 2>/dev/null
-  \builtin return 0
-}
-
+# The first load: this shell's state, its FIFO and its hooks.
 _lcd_init() {
-  _lcd_hook=@LCD_HOOK@ _lcd_bin=@LCD_BIN@
-  _lcd_socket=@SOCKET@ _lcd_spool=@SPOOL@ _lcd_log=@HOOK_LOG@
   _lcd_pid='' _lcd_seq=0 _lcd_t='' _lcd_d='' _lcd_started='' _lcd_debug_on=''
   # Always empty: PS0 expands a subscript of it for the side effects only.
   \builtin declare -gA _lcd_none
 
-  # This shell's session id: a UUIDv7 (time in ms, then random bits and our pid).
-  \builtin local s=${EPOCHREALTIME%%[.,]*} f=${EPOCHREALTIME#*[.,]}000
-  \builtin local ms=$(( s * 1000 + 10#${f:0:3} ))
-  \builtin printf -v LCD_SESSION '%08x-%04x-7%03x-%04x-%04x%08x' \
-    $(( ms >> 16 )) $(( ms & 0xffff )) $(( RANDOM & 0xfff )) $(( 0x8000 | (RANDOM & 0x3fff) )) \
-    $(( RANDOM )) $(( ((RANDOM << 17) ^ ($$ << 9) ^ RANDOM) & 0xffffffff ))
-  \builtin export LCD_SESSION
+{% include "common/state.sh" %}
 
-  # lcd init made a FIFO for this shell (its name holds our pid); a cached
-  # copy of this script makes its own.
-  \builtin local fifo=@FIFO@
-  if [[ $fifo != */hook.$$.* || ! -p $fifo ]]; then
-    fifo=@RUNTIME@/hook.$$.$RANDOM
-    \command mkfifo -m 600 -- "$fifo" 2>/dev/null || \builtin return 0
-  fi
-  \builtin exec {_lcd_fd}<>"$fifo" || { _lcd_fd=''; \builtin return 0; }
+{% include "common/fifo.sh" %}
   _lcd_fifo=$fifo
 
   # shellcheck disable=SC2016 # expanded by bash when it shows PS0, not now

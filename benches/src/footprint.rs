@@ -57,7 +57,7 @@ pub fn hook(lcd: &Path, scale: Scale) -> Result<()> {
     }
     // Once everything is in the spool (no daemon here), read the helper's
     // peak; VmHWM, unlike getrusage, does not count what the fork copied.
-    let spool = lcd_client::spool::Spool::new(dir.join("spool"));
+    let spool = lcd_protocol::spool::Spool::new(dir.join("spool"));
     let mut last = (0, std::time::Instant::now());
     while last.1.elapsed() < std::time::Duration::from_millis(300) {
         let bytes = spool.backlog_bytes();

@@ -11,8 +11,8 @@ use lcd::config::CaptureConfig;
 use lcd::enrich::Enricher;
 use lcd::store::Record;
 use lcd::store::Store;
-use lcd_client::sender::{record_frames, Sender};
-use lcd_client::Event;
+use lcd_protocol::sender::{record_frames, Sender};
+use lcd_protocol::Event;
 use lcd_testkit::records::{command_events, realistic_command, session, session_id};
 use lcd_testkit::TestEnv;
 
@@ -100,10 +100,13 @@ fn raw_insert(path: &Path, records: &[Record]) -> Result<Duration> {
     let mut conn = rusqlite::Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
-    let rows: Vec<(&lcd_client::CommandStart, &lcd::store::StartFacts, &lcd_client::CommandEnd)> = records
+    // The variables' JSON is made before the clock starts: the floor stores
+    // text it already has.
+    type Row<'a> = (&'a lcd_protocol::CommandStart, &'a lcd::store::CommandRow, &'a lcd_protocol::CommandEnd, String);
+    let rows: Vec<Row> = records
         .chunks(2)
         .filter_map(|pair| match pair {
-            [Record::Start(s, f), Record::End(e)] => Some((s, f.as_ref(), e)),
+            [Record::Start(s, f), Record::End(e)] => Some((s, f.as_ref(), e, serde_json::to_string(&f.env).ok()?)),
             _ => None,
         })
         .collect();
@@ -116,7 +119,7 @@ fn raw_insert(path: &Path, records: &[Record]) -> Result<Duration> {
                                        hostname, user, shell, shell_pid, recorded_at, command_type, subcommand, environment, env)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'finished', ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
             )?;
-            for (s, f, e) in chunk {
+            for (s, f, e, env) in chunk {
                 stmt.execute(rusqlite::params![
                     s.id.to_string(),
                     s.session.id,
@@ -135,7 +138,7 @@ fn raw_insert(path: &Path, records: &[Record]) -> Result<Duration> {
                     f.command_type,
                     f.subcommand,
                     f.environment,
-                    f.env_json,
+                    env,
                 ])?;
             }
         }

@@ -10,8 +10,8 @@ use anyhow::{Context, Result};
 use lcd::config::CaptureConfig;
 use lcd::enrich::Enricher;
 use lcd::store::{HistoryQuery, Outcome, Store, DEPLOY_SQL};
-use lcd_client::git::GitSnapshot;
-use lcd_client::{CommandEnd, CommandStart, Event, RecordId, Session};
+use lcd_protocol::GitSnapshot;
+use lcd_protocol::{CommandEnd, CommandStart, Event, RecordId, Session};
 use lcd_testkit::records::realistic_command;
 use lcd_testkit::TestEnv;
 

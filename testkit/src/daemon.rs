@@ -10,6 +10,8 @@ use anyhow::{bail, Result};
 
 use crate::env::TestEnv;
 
+/// `lcd daemon run` as a child of the test; a thread reads its log (stderr)
+/// line by line, so that a test can wait for a line.
 pub struct DaemonProcess {
     child: Child,
     lines: mpsc::Receiver<String>,
@@ -61,11 +63,13 @@ impl DaemonProcess {
         Ok(daemon)
     }
 
+    /// The daemon's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    /// Waits for a log line containing `text`; returns it.
+    /// Waits (15 s at most) for a log line containing `text`, a line already
+    /// read included; returns it.
     pub fn wait_log(&mut self, text: &str) -> Result<String> {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
@@ -96,21 +100,24 @@ impl DaemonProcess {
         Ok(())
     }
 
+    /// Sends `signal` to the daemon (SIGSTOP, SIGHUP, ...).
     pub fn signal(&self, signal: i32) {
         // SAFETY: signalling our own child.
         unsafe { libc::kill(self.child.id() as i32, signal) };
     }
 
     /// Sends `signal` and waits for the process to end; returns its exit code
-    /// (None when a signal ended it).
+    /// (None when a signal ended it). The log goes with `self`: a caller
+    /// that needs it reads [`DaemonProcess::log`] first, or uses
+    /// [`DaemonProcess::stop`].
     pub fn end_with(mut self, signal: i32) -> Result<Option<i32>> {
         self.signal(signal);
         let status = self.child.wait()?;
-        // Collect the last lines for the caller's assertions.
         Ok(status.code())
     }
 
-    /// Waits for exit; returns the whole log.
+    /// Sends SIGTERM and waits for exit; returns the whole log, or fails
+    /// with it when the daemon did not exit cleanly.
     pub fn stop(mut self) -> Result<String> {
         self.signal(libc::SIGTERM);
         let status = self.child.wait()?;

@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use lcd::config::Config;
 use lcd::paths::Paths;
 use lcd::server::{self, DaemonOptions, Ready};
 use serde_json::Value;
@@ -42,6 +43,7 @@ impl TestEnv {
         Ok(TestEnv { root, lcd, lcd_hook })
     }
 
+    /// The home folder shells and the CLI run with (and start in).
     pub fn home(&self) -> PathBuf {
         self.root.join("home")
     }
@@ -95,6 +97,7 @@ impl TestEnv {
         Ok(String::from_utf8(out.stdout)?)
     }
 
+    /// Runs `lcd ARGS` and returns its output, whether or not it failed.
     pub fn lcd_output(&self, args: &[&str]) -> Result<Output> {
         self.lcd_command(args).output().context("running lcd")
     }
@@ -133,6 +136,27 @@ impl TestEnv {
         })
     }
 
+    /// Waits until at least `n` records are stored as finished; returns all
+    /// records then.
+    pub fn wait_finished_count(&self, n: usize, timeout: Duration) -> Result<Vec<Value>> {
+        self.wait_records(timeout, |r| r.iter().filter(|r| r["status"] == "finished").count() >= n)
+    }
+
+    /// What the daemon reports: `lcd status --format json`, parsed.
+    pub fn status(&self) -> Result<Value> {
+        let text = self.lcd(&["status", "--format", "json"])?;
+        serde_json::from_str(&text).with_context(|| format!("status output is not JSON: {text}"))
+    }
+
+    /// Writes the config file that `lcd` and a daemon started as a process
+    /// read; private, as `lcd config edit` leaves it, since it may hold a token.
+    pub fn write_config(&self, text: &str) -> Result<()> {
+        let file = self.paths().config_file();
+        std::fs::create_dir_all(file.parent().expect("the config file has a folder"))?;
+        std::fs::write(&file, text)?;
+        set_mode(&file, 0o600)
+    }
+
     /// An interactive shell in this environment, in the home folder.
     pub fn shell(&self, kind: ShellKind) -> Result<Shell> {
         Shell::start(kind, &self.vars(), &self.home())
@@ -150,6 +174,16 @@ impl TestEnv {
         self.start_daemon_with(DaemonOptions::new(self.paths()))
     }
 
+    /// Runs the daemon in this process with `config` (TOML, as in the config
+    /// file) instead of the defaults.
+    pub fn start_daemon_with_config(&self, config: &str) -> Result<InProcessDaemon> {
+        let mut options = DaemonOptions::new(self.paths());
+        options.config = Config::parse(config, std::iter::empty())?;
+        self.start_daemon_with(options)
+    }
+
+    /// Runs the daemon in this process with `options`; returns once it
+    /// accepts connections, or fails with why it did not start.
     pub fn start_daemon_with(&self, options: DaemonOptions) -> Result<InProcessDaemon> {
         let (ready_tx, ready_rx) = oneshot::channel::<Ready>();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -214,6 +248,19 @@ fn set_mode(path: &Path, mode: u32) -> Result<()> {
     Ok(())
 }
 
+/// Creates `dir` (and its parents) private to the user, as lcd makes its
+/// own folders: for a test that puts a file there before lcd runs.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    set_mode(dir, 0o700)
+}
+
+/// Writes an executable script at `path`: a stand-in for a tool or an editor.
+pub fn write_script(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text)?;
+    set_mode(path, 0o755)
+}
+
 /// lcd-hook lives in lcd's folder when the workspace is built; build it when
 /// a narrower `cargo test` did not.
 fn ensure_lcd_hook(lcd: &Path) -> Result<PathBuf> {
@@ -222,7 +269,7 @@ fn ensure_lcd_hook(lcd: &Path) -> Result<PathBuf> {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let release = lcd.parent().and_then(|d| d.file_name()).is_some_and(|n| n == "release");
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-p", "lcd-client", "--bin", "lcd-hook"]);
+        cmd.args(["build", "-p", "lcd-hook", "--bin", "lcd-hook"]);
         if release {
             cmd.arg("--release");
         }

@@ -18,3 +18,13 @@ pub fn git(dir: &Path, args: &[&str]) -> Result<String> {
     anyhow::ensure!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     Ok(String::from_utf8(out.stdout)?.trim().to_string())
 }
+
+/// A repository at `dir` (made if missing) with one empty commit on `branch`
+/// and `origin` as its origin; returns that commit.
+pub fn repo_with_origin(dir: &Path, origin: &str, branch: &str) -> Result<String> {
+    std::fs::create_dir_all(dir)?;
+    git(dir, &["init", "-q", "-b", branch])?;
+    git(dir, &["commit", "-q", "--allow-empty", "-m", "first"])?;
+    git(dir, &["remote", "add", "origin", origin])?;
+    git(dir, &["rev-parse", "HEAD"])
+}

@@ -67,3 +67,26 @@ impl Request {
         self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
+
+/// The JSON body of a whole HTTP message read by [`read_message`], its
+/// chunks joined when it came chunked.
+pub(crate) fn body_json(raw: &[u8]) -> Result<serde_json::Value> {
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| anyhow::anyhow!("no header end"))?;
+    let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+    let mut body = &raw[end + 4..];
+    if !head.lines().any(|l| l.starts_with("transfer-encoding:") && l.contains("chunked")) {
+        return Ok(serde_json::from_slice(body)?);
+    }
+    let mut joined = Vec::new();
+    loop {
+        let line_end = body.windows(2).position(|w| w == b"\r\n").ok_or_else(|| anyhow::anyhow!("a cut chunk"))?;
+        let size = usize::from_str_radix(String::from_utf8_lossy(&body[..line_end]).trim(), 16)?;
+        if size == 0 {
+            break;
+        }
+        let start = line_end + 2;
+        joined.extend_from_slice(body.get(start..start + size).ok_or_else(|| anyhow::anyhow!("a short chunk"))?);
+        body = body.get(start + size + 2..).unwrap_or_default();
+    }
+    Ok(serde_json::from_slice(&joined)?)
+}

@@ -1,7 +1,7 @@
 //! Records made up for tests and benchmarks, shaped like the ones lcd-hook
 //! sends.
 
-use lcd_client::{CommandEnd, CommandStart, Event, RecordId, Session};
+use lcd_protocol::{CommandEnd, CommandStart, Event, RecordId, Session};
 
 /// A session as a zsh on this machine would report it.
 pub fn session(id: &str) -> Session {

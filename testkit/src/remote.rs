@@ -46,10 +46,17 @@ pub fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// `wrangler dev --local` on a port of its own, with its own D1 state.
+/// `wrangler dev --local` on a port of its own, with its own D1 state,
+/// behind a [`ContractCheck`]: everything the Worker accepts and returns is
+/// checked against the committed record schema, and a test whose Worker
+/// broke the contract fails when the Worker is dropped.
 pub struct RemoteWorker {
+    /// Where clients connect: the contract check in front of the Worker.
     pub port: u16,
     pub state_dir: PathBuf,
+    /// Where workerd itself listens.
+    worker_port: u16,
+    contract: ContractCheck,
     child: Option<Child>,
     log: PathBuf,
 }
@@ -70,9 +77,13 @@ impl RemoteWorker {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
+        let worker_port = free_port()?;
+        let contract = ContractCheck::start(worker_port)?;
         let mut worker = RemoteWorker {
-            port: free_port()?,
+            port: contract.port,
             state_dir: state_dir.to_path_buf(),
+            worker_port,
+            contract,
             child: None,
             log: state_dir.join("wrangler.log"),
         };
@@ -89,12 +100,12 @@ impl RemoteWorker {
         self.stop();
         // The old workerd may hold the port for a moment after it is gone.
         let deadline = Instant::now() + Duration::from_secs(15);
-        while TcpListener::bind(("127.0.0.1", self.port)).is_err() && Instant::now() < deadline {
+        while TcpListener::bind(("127.0.0.1", self.worker_port)).is_err() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(100));
         }
         let log = std::fs::File::create(&self.log)?;
         let (port, state, var) =
-            (self.port.to_string(), self.state_dir.display().to_string(), format!("LCD_API_TOKEN:{TOKEN}"));
+            (self.worker_port.to_string(), self.state_dir.display().to_string(), format!("LCD_API_TOKEN:{TOKEN}"));
         // Each Worker its own inspector port: the default (9229) is shared.
         let inspector = free_port()?.to_string();
         let child = wrangler_command(&[
@@ -183,7 +194,94 @@ impl RemoteWorker {
 impl Drop for RemoteWorker {
     fn drop(&mut self) {
         self.stop();
+        let broken = self.contract.violations.lock().unwrap().clone();
+        if !broken.is_empty() && !std::thread::panicking() {
+            panic!("the Worker broke the record contract (remote/schema/record.schema.json):\n{}", broken.join("\n"));
+        }
     }
+}
+
+/// A pass-through proxy that checks each record the Worker accepted
+/// (`POST /api/commands/batch` answered 2xx) or returned (history, one
+/// record) against the committed JSON Schema of the remote record, and
+/// that a client sent no property the schema does not define.
+struct ContractCheck {
+    port: u16,
+    violations: Arc<Mutex<Vec<String>>>,
+}
+
+impl ContractCheck {
+    fn start(upstream: u16) -> Result<ContractCheck> {
+        let path = remote_dir().join("schema/record.schema.json");
+        let schema: Value = serde_json::from_str(
+            &std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
+        )?;
+        let validator = Arc::new(jsonschema::validator_for(&schema).context("the record schema does not compile")?);
+        let known: Arc<Vec<String>> =
+            Arc::new(schema["properties"].as_object().map(|p| p.keys().cloned().collect()).unwrap_or_default());
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let violations = Arc::new(Mutex::new(Vec::new()));
+        let found = Arc::clone(&violations);
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let (validator, known, found) = (Arc::clone(&validator), Arc::clone(&known), Arc::clone(&found));
+                std::thread::spawn(move || {
+                    let _ = check_and_pass(client, upstream, &validator, &known, &found);
+                });
+            }
+        });
+        Ok(ContractCheck { port, violations })
+    }
+}
+
+fn check_and_pass(
+    mut client: TcpStream,
+    upstream: u16,
+    validator: &jsonschema::Validator,
+    known: &[String],
+    found: &Mutex<Vec<String>>,
+) -> Result<()> {
+    client.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let request = read_message(&mut client)?;
+    let answer = forward(&request, upstream)?;
+    client.write_all(&answer)?;
+    let _ = client.shutdown(std::net::Shutdown::Both);
+    let parsed = crate::http::Request::parse(&request)?;
+    let path = parsed.path.split('?').next().unwrap_or_default().to_string();
+    let status: u16 = String::from_utf8_lossy(&answer).split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    if !(200..300).contains(&status) {
+        return Ok(());
+    }
+    let mut problems = Vec::new();
+    let mut check = |what: String, record: &Value, sent: bool| {
+        problems.extend(validator.iter_errors(record).map(|e| format!("{what}: {e} at {}", e.instance_path())));
+        if sent {
+            let extra = record.as_object().into_iter().flat_map(|o| o.keys()).filter(|k| !known.contains(k));
+            problems.extend(extra.map(|k| format!("{what}: unknown property {k:?}")));
+        }
+    };
+    match (parsed.method.as_str(), path.as_str()) {
+        ("POST", "/api/commands/batch") => {
+            let body: Value = serde_json::from_slice(&parsed.body).unwrap_or_default();
+            for (i, record) in body["records"].as_array().into_iter().flatten().enumerate() {
+                check(format!("POST {path} accepted records[{i}]"), record, true);
+            }
+        }
+        ("GET", "/api/commands/history") => {
+            let body = crate::http::body_json(&answer)?;
+            for (i, record) in body["records"].as_array().into_iter().flatten().enumerate() {
+                check(format!("GET {path} returned records[{i}]"), record, false);
+            }
+        }
+        ("GET", p) if p.starts_with("/api/commands/record/") => {
+            let body = crate::http::body_json(&answer)?;
+            check(format!("GET {path} returned"), &body, false);
+        }
+        _ => {}
+    }
+    found.lock().unwrap().extend(problems);
+    Ok(())
 }
 
 /// What the proxy does to the next request.

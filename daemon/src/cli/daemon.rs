@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use lcd_client::sender::Sender;
+use lcd_protocol::sender::Sender;
 use tokio::sync::oneshot;
 
 use crate::paths::{check_private_dir, Paths};

@@ -5,8 +5,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::process::ExitCode;
 
 use anyhow::Result;
-use lcd_client::sender::Sender;
-use lcd_client::spool::Spool;
+use lcd_protocol::sender::Sender;
+use lcd_protocol::spool::Spool;
 
 use super::init::find_hook;
 use super::status::version_skew;
@@ -97,7 +97,7 @@ fn hook_binary() -> Vec<Check> {
                 format!("chmod +x {}", path.display()),
             )],
         },
-        Err(e) => vec![fail(format!("lcd-hook: {e}"), "cargo install --locked --path client")],
+        Err(e) => vec![fail(format!("lcd-hook: {e}"), "cargo install --locked --path hook")],
     }
 }
 

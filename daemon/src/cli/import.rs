@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use lcd_client::protocol::{ImportedCommand, Reply, Request};
-use lcd_client::RecordId;
+use lcd_protocol::protocol::{ImportedCommand, Reply, Request};
+use lcd_protocol::RecordId;
 
 use super::daemon::connect_or_start;
 use crate::paths::Paths;
@@ -161,8 +161,8 @@ pub fn parse_bash(bytes: &[u8]) -> Vec<Entry> {
 /// identical entries, how many came before), so a second import matches
 /// the first. Entries without a time get the file's, in order.
 fn to_commands(shell: &str, entries: &[Entry], file: &Path) -> Result<Vec<ImportedCommand>> {
-    let host = lcd_client::sys::hostname();
-    let user = lcd_client::sys::user_name();
+    let host = lcd_protocol::sys::hostname();
+    let user = lcd_protocol::sys::user_name();
     let source = format!("import:{shell}:{user}@{host}");
     let modified = std::fs::metadata(file)?.modified()?.duration_since(std::time::UNIX_EPOCH)?.as_micros() as i64;
     let mut seen: std::collections::HashMap<(Option<i64>, &str), u64> = std::collections::HashMap::new();

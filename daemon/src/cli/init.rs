@@ -1,6 +1,8 @@
 //! `lcd init zsh|bash`: prints the shell integration with this machine's
-//! paths filled in. The scripts are real files under `shell/`.
+//! paths filled in. The scripts are askama templates under `shell/` (the
+//! parts both shells share in `shell/common/`), rendered from [`InitOptions`].
 
+use std::fmt;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
@@ -8,18 +10,26 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
+use askama::Template;
 
 use crate::config::Config;
 use crate::paths::{check_private_dir, Paths};
-
-const ZSH: &str = include_str!("../../../shell/lcd.zsh");
-const BASH: &str = include_str!("../../../shell/lcd.bash");
 
 /// The shells lcd integrates with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Shell {
     Zsh,
     Bash,
+}
+
+impl Shell {
+    /// The name `lcd init` takes and lcd-hook is told.
+    pub fn name(self) -> &'static str {
+        match self {
+            Shell::Zsh => "zsh",
+            Shell::Bash => "bash",
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -34,13 +44,23 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
     // The hooks log to the state folder and read from a FIFO in the runtime folder.
     check_private_dir(&paths.runtime_dir)?;
     check_private_dir(&paths.state_dir)?;
-    let fifo = make_fifo(&paths.runtime_dir).unwrap_or_default();
+    let fifo = make_fifo(&paths.runtime_dir);
     // A broken config must not leave the shell unrecorded: say so, go on.
     let config = Config::load_for_init(&paths.config_file()).unwrap_or_else(|e| {
         eprintln!("lcd: {e:#}; using the default settings");
         Config::default()
     });
-    print!("{}", render(args.shell, paths, &hook, &lcd, &fifo, &config.capture.env));
+    print!(
+        "{}",
+        render(&InitOptions {
+            shell: args.shell,
+            paths,
+            hook: &hook,
+            lcd: &lcd,
+            fifo: fifo.as_deref(),
+            env: &config.capture.env
+        })
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -77,41 +97,92 @@ fn remove_unclaimed_fifos(runtime_dir: &Path) {
     }
 }
 
-/// The script for `shell`: every path placeholder replaced by a quoted path,
-/// and the code that sends the allowlisted variables `env` (names already
-/// checked to be identifiers).
-pub fn render(shell: Shell, paths: &Paths, hook: &Path, lcd: &Path, fifo: &Path, env: &[String]) -> String {
-    let (template, env_fields) = match shell {
-        // One word per exported variable, none for the others.
-        Shell::Zsh => (
-            ZSH,
-            env.iter().map(|v| format!("${{${{(M)${{(t){v}}}:#*export*}}:+v={v}=${v}}}")).collect::<Vec<_>>().join(" "),
-        ),
-        Shell::Bash => (
-            BASH,
-            env.iter()
-                .map(|v| format!("[[ -n ${{{v}+x}} && ${{{v}@a}} == *x* ]] && env+=(\"v={v}=${v}\")"))
-                .collect::<Vec<_>>()
-                .join("\n  "),
-        ),
-    };
-    let template = template.replace("@ENV_FIELDS@", &env_fields);
-    [
-        ("@LCD_HOOK@", hook.to_path_buf()),
-        ("@LCD_BIN@", lcd.to_path_buf()),
-        ("@SOCKET@", paths.socket.clone()),
-        ("@SPOOL@", paths.spool_dir()),
-        ("@HOOK_LOG@", paths.state_dir.join("hook.log")),
-        ("@RUNTIME@", paths.runtime_dir.clone()),
-        ("@FIFO@", fifo.to_path_buf()),
-    ]
-    .iter()
-    .fold(template, |script, (placeholder, path)| script.replace(placeholder, &shell_quote(path)))
+/// Everything one rendering of the shell integration depends on. Every
+/// combination renders a script its shell runs silently under `set -eu`
+/// (the e2e tests in `init_script` run them all).
+#[derive(Debug, Clone, Copy)]
+pub struct InitOptions<'a> {
+    pub shell: Shell,
+    /// The daemon's socket, the spool, the hook log (in the state folder) and
+    /// the runtime folder where a script makes its own FIFO.
+    pub paths: &'a Paths,
+    /// The lcd-hook binary the shell keeps running.
+    pub hook: &'a Path,
+    /// The lcd binary, which lcd-hook runs to start the daemon.
+    pub lcd: &'a Path,
+    /// The FIFO `lcd init` made for the calling shell; without one the script
+    /// makes its own.
+    pub fifo: Option<&'a Path>,
+    /// The `[capture] env` allowlist, sent when exported. The names become
+    /// shell code: [`Config`] lets only identifiers through.
+    pub env: &'a [String],
 }
 
-/// Quotes a path for both zsh and bash: single quotes, with `'` spelled `'\''`.
-fn shell_quote(path: &Path) -> String {
-    format!("'{}'", path.to_string_lossy().replace('\'', r"'\''"))
+/// The script for `options.shell`.
+pub fn render(options: &InitOptions) -> String {
+    let paths = options.paths;
+    let script = Script {
+        shell: options.shell,
+        hook: Quoted::new(options.hook),
+        lcd: Quoted::new(options.lcd),
+        socket: Quoted::new(&paths.socket),
+        spool: Quoted::new(&paths.spool_dir()),
+        hook_log: Quoted::new(&paths.state_dir.join("hook.log")),
+        runtime: Quoted::new(&paths.runtime_dir),
+        fifo: options.fifo.map(Quoted::new),
+        env: options.env,
+    };
+    script.render().expect("the script's values always display")
+}
+
+/// What the templates see: [`InitOptions`] with every path made a shell word.
+#[derive(Template)]
+#[template(
+    // Template files lose their last newline; each script gets it back here.
+    source = "{% match shell %}{% when Shell::Zsh %}{% include \"lcd.zsh\" %}\n{% when Shell::Bash %}{% include \"lcd.bash\" %}\n{% endmatch %}",
+    ext = "txt"
+)]
+struct Script<'a> {
+    shell: Shell,
+    hook: Quoted,
+    lcd: Quoted,
+    socket: Quoted,
+    spool: Quoted,
+    hook_log: Quoted,
+    runtime: Quoted,
+    fifo: Option<Quoted>,
+    env: &'a [String],
+}
+
+/// A path as one word for both zsh and bash, whatever it holds.
+struct Quoted(String);
+
+impl Quoted {
+    fn new(path: &Path) -> Quoted {
+        Quoted(shell_quote(path))
+    }
+}
+
+impl fmt::Display for Quoted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Quotes a path for both zsh and bash: single quotes, with `'` spelled
+/// `'\''`. `$` and `` ` `` are escaped outside the quotes, where shellcheck
+/// does not take them for an expansion someone forgot to double-quote.
+pub fn shell_quote(path: &Path) -> String {
+    let mut quoted = String::from("'");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '\'' => quoted.push_str(r"'\''"),
+            '$' | '`' => quoted.extend(['\'', '\\', c, '\'']),
+            _ => quoted.push(c),
+        }
+    }
+    quoted.push('\'');
+    quoted
 }
 
 /// lcd-hook sits next to lcd (cargo install puts both in one folder), or on PATH.
@@ -128,7 +199,7 @@ pub fn find_hook() -> Result<PathBuf> {
     {
         return Ok(found);
     }
-    bail!("lcd-hook is not installed next to lcd or on PATH; install it with: cargo install --locked --path client")
+    bail!("lcd-hook is not installed next to lcd or on PATH; install it with: cargo install --locked --path hook")
 }
 
 #[cfg(test)]
@@ -138,5 +209,6 @@ mod tests {
     #[test]
     fn quotes_survive_paths_with_quotes() {
         assert_eq!(shell_quote(Path::new("/a b/it's")), r"'/a b/it'\''s'");
+        assert_eq!(shell_quote(Path::new("/$HOME/`x`")), r"'/'\$'HOME/'\`'x'\`''");
     }
 }

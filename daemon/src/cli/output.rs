@@ -4,11 +4,10 @@
 use std::io::{self, Write};
 
 use anyhow::{bail, Result};
-use serde::Serialize;
 use serde_json::Value;
 
-use crate::store::CommandRow;
-use crate::time::{human_duration, local_time, relative_time, rfc3339_ms};
+use crate::store::{CommandRow, RecordStatus};
+use crate::time::{human_duration, local_time, relative_time};
 
 /// Output formats of `lcd query`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -36,49 +35,23 @@ pub struct FormatArg {
 /// Columns of the default table.
 pub const TABLE_FIELDS: &[&str] = &["time", "duration", "exit", "cwd", "command"];
 
-/// Every field `--fields` accepts: the JSON keys, and the table's own columns
-/// (`time`, `duration`, `exit`), which stand for `started_at`, `duration_ms`
-/// and `exit_code` in the other formats.
-pub const FIELDS: &[&str] = &[
-    "id",
-    "command",
-    "status",
-    "exit_code",
-    "pipestatus",
-    "started_at",
-    "ended_at",
-    "duration_ms",
-    "cwd",
-    "session",
-    "hostname",
-    "user",
-    "shell",
-    "tty",
-    "command_type",
-    "subcommand",
-    "environment",
-    "git_root",
-    "git_host",
-    "git_repo",
-    "git_branch",
-    "git_commit",
-    "git_commit_after",
-    "env",
-    "imported",
-    "time",
-    "duration",
-    "exit",
-];
+/// The table's own columns, which stand for JSON fields in the other formats.
+const TABLE_ALIASES: &[(&str, &str)] = &[("time", "started_at"), ("duration", "duration_ms"), ("exit", "exit_code")];
+
+/// Every field `--fields` accepts: the JSON keys, and the table's own columns.
+fn fields() -> Vec<&'static str> {
+    CommandRow::json_fields().chain(TABLE_ALIASES.iter().map(|(alias, _)| *alias)).collect()
+}
 
 /// Parses `--fields a,b,c`, naming any unknown field.
 pub fn parse_fields(text: &str) -> Result<Vec<String>> {
     let fields: Vec<String> = text.split(',').map(|f| f.trim().to_string()).filter(|f| !f.is_empty()).collect();
     if fields.is_empty() {
-        bail!("--fields is empty; pick from: {}", FIELDS.join(", "));
+        bail!("--fields is empty; pick from: {}", self::fields().join(", "));
     }
     for f in &fields {
-        if !FIELDS.contains(&f.as_str()) {
-            bail!("unknown field {f:?}; pick from: {}", FIELDS.join(", "));
+        if !self::fields().contains(&f.as_str()) {
+            bail!("unknown field {f:?}; pick from: {}", self::fields().join(", "));
         }
     }
     Ok(fields)
@@ -126,8 +99,7 @@ pub fn write_records(
     fields: Option<&[String]>,
     style: Style,
 ) -> Result<()> {
-    let objects: Vec<Value> =
-        rows.iter().map(|r| serde_json::to_value(RecordJson::from(r)).expect("records serialize")).collect();
+    let objects: Vec<Value> = rows.iter().map(CommandRow::to_json).collect();
     match format {
         Format::Json => {
             let picked: Vec<Value> = objects.iter().map(|o| pick(o, fields)).collect();
@@ -171,12 +143,7 @@ pub fn write_records(
 
 /// The JSON key a field stands for.
 fn json_key(field: &str) -> &str {
-    match field {
-        "time" => "started_at",
-        "duration" => "duration_ms",
-        "exit" => "exit_code",
-        other => other,
-    }
+    TABLE_ALIASES.iter().find(|(alias, _)| *alias == field).map_or(field, |(_, key)| key)
 }
 
 fn pick(object: &Value, fields: Option<&[String]>) -> Value {
@@ -222,14 +189,14 @@ fn table_cell(field: &str, row: &CommandRow, object: &Value, style: Style) -> Ce
     let plain_cell = |text: String| Cell { text, colour: None };
     match field {
         "time" => plain_cell(match row.started_at {
-            Some(t) if style.relative_times => relative_time(t, style.now),
-            Some(t) => local_time(t),
+            Some(t) if style.relative_times => relative_time(t.0, style.now),
+            Some(t) => local_time(t.0),
             None => "-".into(),
         }),
         "duration" => plain_cell(row.duration_ms().map(human_duration).unwrap_or_else(|| "-".into())),
         "exit" | "exit_code" => {
-            let (text, colour) = match (row.status.as_str(), row.exit_code) {
-                ("running", _) => ("running".to_string(), "33"),
+            let (text, colour) = match (row.status, row.exit_code) {
+                (RecordStatus::Running, _) => ("running".to_string(), "33"),
                 (_, Some(0)) => ("0".to_string(), "32"),
                 (_, Some(code)) => (code.to_string(), "31"),
                 _ => ("?".to_string(), "2"),
@@ -304,68 +271,6 @@ fn tilde(path: &str) -> String {
             format!("~{}", &path[home.len()..])
         }
         _ => path.to_string(),
-    }
-}
-
-/// One record as `lcd query --format json` shows it.
-#[derive(Debug, Serialize)]
-pub struct RecordJson<'a> {
-    pub id: &'a str,
-    pub command: &'a str,
-    pub status: &'a str,
-    pub exit_code: Option<i32>,
-    pub pipestatus: &'a [i32],
-    pub started_at: Option<String>,
-    pub ended_at: Option<String>,
-    pub duration_ms: Option<i64>,
-    pub cwd: Option<&'a str>,
-    pub session: &'a str,
-    pub hostname: &'a str,
-    pub user: &'a str,
-    pub shell: &'a str,
-    pub tty: Option<&'a str>,
-    pub command_type: &'a str,
-    pub subcommand: Option<&'a str>,
-    pub environment: Option<&'a str>,
-    pub git_root: Option<&'a str>,
-    pub git_host: Option<&'a str>,
-    pub git_repo: Option<&'a str>,
-    pub git_branch: Option<&'a str>,
-    pub git_commit: Option<&'a str>,
-    pub git_commit_after: Option<&'a str>,
-    pub env: Value,
-    pub imported: bool,
-}
-
-impl<'a> From<&'a CommandRow> for RecordJson<'a> {
-    fn from(row: &'a CommandRow) -> Self {
-        RecordJson {
-            id: &row.id,
-            command: &row.command,
-            status: &row.status,
-            exit_code: row.exit_code,
-            pipestatus: &row.pipestatus,
-            started_at: row.started_at.map(rfc3339_ms),
-            ended_at: row.ended_at.map(rfc3339_ms),
-            duration_ms: row.duration_ms(),
-            cwd: row.cwd.as_deref(),
-            session: &row.session,
-            hostname: &row.hostname,
-            user: &row.user,
-            shell: &row.shell,
-            tty: row.tty.as_deref(),
-            command_type: row.command_type.as_deref().unwrap_or(crate::enrich::OTHER),
-            subcommand: row.subcommand.as_deref(),
-            environment: row.environment.as_deref(),
-            git_root: row.git_root.as_deref(),
-            git_host: row.git_host.as_deref(),
-            git_repo: row.git_repo.as_deref(),
-            git_branch: row.git_branch.as_deref(),
-            git_commit: row.git_commit.as_deref(),
-            git_commit_after: row.git_commit_after.as_deref(),
-            env: row.env.as_deref().and_then(|e| serde_json::from_str(e).ok()).unwrap_or_else(|| serde_json::json!({})),
-            imported: row.imported,
-        }
     }
 }
 

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use jiff::Zoned;
-use lcd_client::protocol::{Reply, Request};
+use lcd_protocol::protocol::{Reply, Request};
 
 use super::daemon::connect_or_start;
 use super::when::parse_instant;

@@ -6,7 +6,14 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::paths::Paths;
-use crate::store::{CommandRow, HistoryQuery, Order, Outcome};
+use crate::store::{CommandRow, HistoryQuery, Order, Outcome, RemoteRecord};
+
+/// One answer of `GET /api/commands/history`.
+#[derive(serde::Deserialize)]
+struct HistoryPage {
+    records: Vec<RemoteRecord>,
+    next_cursor: Option<String>,
+}
 
 /// Fetches the records `query` selects from `GET /api/commands/history`.
 pub fn history(paths: &Paths, query: &HistoryQuery) -> Result<Vec<CommandRow>> {
@@ -64,15 +71,15 @@ pub fn history(paths: &Paths, query: &HistoryQuery) -> Result<Vec<CommandRow>> {
             .block_on(client.get(&url).bearer_auth(&token).query(&page).send())
             .with_context(|| format!("cannot reach {url}"))?;
         let status = response.status();
-        let body: Value =
-            runtime.block_on(response.json()).with_context(|| format!("{url} did not answer with JSON"))?;
+        let text = runtime.block_on(response.text()).with_context(|| format!("the answer from {url} broke off"))?;
         if !status.is_success() {
+            let body: Value = serde_json::from_str(&text).unwrap_or_default();
             bail!("{url} answered {status}: {}", body["error"].as_str().unwrap_or("no reason given"));
         }
-        for record in body["records"].as_array().into_iter().flatten() {
-            rows.push(from_remote(record));
-        }
-        cursor = body["next_cursor"].as_str().map(String::from);
+        let page: HistoryPage =
+            serde_json::from_str(&text).with_context(|| format!("{url} did not answer with a page of records"))?;
+        rows.extend(page.records.into_iter().map(CommandRow::from));
+        cursor = page.next_cursor;
         if cursor.is_none() {
             break;
         }
@@ -81,45 +88,4 @@ pub fn history(paths: &Paths, query: &HistoryQuery) -> Result<Vec<CommandRow>> {
         rows.reverse();
     }
     Ok(rows)
-}
-
-fn micros(value: &Value) -> Option<i64> {
-    crate::time::parse_rfc3339(value.as_str()?)
-}
-
-/// A remote record shown like a local one.
-fn from_remote(r: &Value) -> CommandRow {
-    let text = |key: &str| r[key].as_str().map(String::from);
-    CommandRow {
-        id: text("uuid").unwrap_or_default(),
-        session: text("session").unwrap_or_default(),
-        seq: 0,
-        command: text("command").unwrap_or_default(),
-        expanded: None,
-        cwd: text("working_directory"),
-        started_at: micros(&r["started_at"]),
-        ended_at: micros(&r["ended_at"]),
-        exit_code: r["exit_code"].as_i64().map(|c| c as i32),
-        pipestatus: r["pipestatus"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_i64().map(|v| v as i32)).collect())
-            .unwrap_or_default(),
-        status: text("status").unwrap_or_else(|| "finished".into()),
-        hostname: text("host").unwrap_or_default(),
-        user: text("executed_by").unwrap_or_default(),
-        shell: text("shell").unwrap_or_default(),
-        shell_pid: None,
-        tty: None,
-        command_type: text("command_type"),
-        subcommand: text("subcommand"),
-        environment: text("environment"),
-        git_root: None,
-        git_host: text("git_host"),
-        git_repo: text("repo_full_name"),
-        git_branch: text("git_branch"),
-        git_commit: text("git_commit"),
-        git_commit_after: text("git_commit_after"),
-        env: None,
-        imported: false,
-    }
 }

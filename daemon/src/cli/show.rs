@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 
-use super::output::RecordJson;
 use crate::paths::Paths;
 
 #[derive(Debug, clap::Args)]
@@ -33,7 +32,7 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
         _ => bail!("more than one record starts with {prefix}; give more of the id"),
     };
     let mut out = std::io::stdout().lock();
-    let mut record = serde_json::to_value(RecordJson::from(row))?;
+    let mut record = row.to_json();
     if let Some(github) = store.github_state(&row.id)? {
         record["github"] = serde_json::to_value(github)?;
     }

@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use jiff::Zoned;
-use lcd_client::sender::Sender;
-use lcd_client::spool::Spool;
+use lcd_protocol::sender::Sender;
+use lcd_protocol::spool::Spool;
 use serde_json::{json, Value};
 
 use super::output::TableOrJson;
@@ -35,7 +35,7 @@ pub fn report(paths: &Paths) -> Value {
         "daemon": daemon,
         "version_skew": daemon.as_ref().and_then(version_skew),
         "client_version": env!("CARGO_PKG_VERSION"),
-        "protocol": lcd_client::protocol::PROTOCOL_VERSION,
+        "protocol": lcd_protocol::protocol::PROTOCOL_VERSION,
         "socket": paths.socket,
         "database": database,
         "database_bytes": size,
@@ -107,7 +107,7 @@ fn uptime(secs: u64) -> String {
 pub fn version_skew(daemon: &Value) -> Option<String> {
     let version = daemon["version"].as_str().unwrap_or("unknown");
     let protocol = daemon["protocol"].as_u64().unwrap_or(0);
-    let ours = lcd_client::protocol::PROTOCOL_VERSION as u64;
+    let ours = lcd_protocol::protocol::PROTOCOL_VERSION as u64;
     if version == env!("CARGO_PKG_VERSION") && protocol == ours {
         return None;
     }
@@ -123,7 +123,7 @@ mod tests {
 
     #[test]
     fn skew_is_reported_with_the_fix() {
-        let same = json!({"version": env!("CARGO_PKG_VERSION"), "protocol": lcd_client::protocol::PROTOCOL_VERSION});
+        let same = json!({"version": env!("CARGO_PKG_VERSION"), "protocol": lcd_protocol::protocol::PROTOCOL_VERSION});
         assert_eq!(version_skew(&same), None);
         let older = json!({"version": "0.0.1", "protocol": 0});
         let message = version_skew(&older).unwrap();

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use super::words::{redirection, simple_commands};
 
 /// The type of commands run by no tracked tool.
-pub const OTHER: &str = "other";
+const OTHER: &str = crate::store::CommandType::OTHER;
 
 /// One tracked tool: how to find its subcommand.
 struct Tool {

@@ -12,16 +12,16 @@ mod words;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use lcd_client::protocol::ImportedCommand;
-use lcd_client::Event;
+use lcd_protocol::protocol::ImportedCommand;
+use lcd_protocol::Event;
 use regex::Regex;
 
-pub use classify::{Classification, Classifier, OTHER};
+pub use classify::{Classification, Classifier};
 pub use redact::{Redactor, REDACTED};
 pub use remote::parse_remote;
 
 use crate::config::CaptureConfig;
-use crate::store::{Record, StartFacts};
+use crate::store::{CommandRow, CommandType, EnvVars, Record};
 
 /// Enrichment with the rules of one configuration.
 pub struct Enricher {
@@ -67,13 +67,10 @@ impl Enricher {
         for (_, value) in &mut start.env {
             *value = self.redactor.redact(value);
         }
-        let env_json =
-            serde_json::Value::Object(start.env.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect())
-                .to_string();
         let git = start.git.clone().unwrap_or_default();
         let remote = git.remote_url.as_deref().and_then(parse_remote);
-        let facts = StartFacts {
-            command_type: classification.command_type,
+        let row = CommandRow {
+            command_type: CommandType(classification.command_type),
             subcommand: classification.subcommand.map(|s| self.redactor.redact(&s)),
             environment,
             git_root: start.git.as_ref().map(|g| g.root.clone()),
@@ -81,27 +78,26 @@ impl Enricher {
             git_repo: remote.map(|(_, repo)| repo),
             git_branch: git.branch,
             git_commit: git.commit,
-            env_json,
+            env: EnvVars::from_pairs(&start.env),
+            ..CommandRow::from_start(&start)
         };
-        Record::Start(start, Box::new(facts))
+        Record::Start(start, Box::new(row))
     }
 
     /// Imported history: classified and redacted like live records; entries
     /// the never-record rules match are left out.
-    pub fn enrich_imported(&self, commands: Vec<ImportedCommand>) -> Vec<(ImportedCommand, StartFacts)> {
+    pub fn enrich_imported(&self, commands: Vec<ImportedCommand>) -> Vec<CommandRow> {
         commands
             .into_iter()
             .filter(|c| !self.never_record(&c.command, None, ""))
-            .map(|mut c| {
+            .map(|c| {
                 let classification = self.classifier.classify(&c.command);
-                c.command = self.redactor.redact(&c.command);
-                let facts = StartFacts {
-                    command_type: classification.command_type,
+                CommandRow {
+                    command: self.redactor.redact(&c.command),
+                    command_type: CommandType(classification.command_type),
                     subcommand: classification.subcommand.map(|s| self.redactor.redact(&s)),
-                    env_json: "{}".into(),
-                    ..StartFacts::default()
-                };
-                (c, facts)
+                    ..CommandRow::from_import(&c)
+                }
             })
             .collect()
     }

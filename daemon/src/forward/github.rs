@@ -18,7 +18,7 @@ use super::http::{exchange, Answer};
 use super::{classify, Backoff, Counts, Outcome, ReadTask, Sink, Verdict};
 use crate::config::GithubConfig;
 use crate::ingest::{Ingest, IngestError, Maintenance};
-use crate::store::{CommandRow, DeployFilter, GithubProgress, GithubStage};
+use crate::store::{CommandRow, DeployFilter, GithubProgress, GithubStage, RecordStatus};
 use crate::time::human_duration;
 
 const API_VERSION: &str = "2022-11-28";
@@ -96,7 +96,7 @@ impl GithubSink {
         let DeployStep { pk, row, progress } = step;
         let repo = row.git_repo.clone().unwrap_or_default();
         let base = self.api_for(row.git_host.as_deref().unwrap_or("github.com"));
-        let running = row.status == "running";
+        let running = row.status == RecordStatus::Running;
         let reached = |stage, deployment_id| GithubProgress { stage: Some(stage), deployment_id };
         match (progress.stage, progress.deployment_id) {
             (None, _) => {
@@ -176,12 +176,12 @@ impl GithubSink {
             .deploy
             .iter()
             .find(|r| {
-                Some(r.command_type.as_str()) == row.command_type.as_deref()
+                r.command_type == row.command_type.as_str()
                     && r.subcommands.iter().any(|s| Some(s.as_str()) == row.subcommand.as_deref())
             })
             .map(|r| r.task.clone())
             .unwrap_or_else(|| "deploy".into());
-        let what = format!("{} {}", row.command_type.as_deref().unwrap_or(""), row.subcommand.as_deref().unwrap_or(""));
+        let what = format!("{} {}", row.command_type.as_str(), row.subcommand.as_deref().unwrap_or(""));
         json!({
             "ref": row.git_commit,
             "task": task,

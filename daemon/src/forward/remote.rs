@@ -4,14 +4,13 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::http::exchange;
 use super::{classify, Counts, Outcome, ReadTask, Sink, Verdict};
 use crate::config::RemoteConfig;
 use crate::ingest::Maintenance;
-use crate::store::{CommandRow, OutboxState, SinkFilter};
-use crate::time::rfc3339_ms;
+use crate::store::{CommandRow, OutboxState, RemoteRecord, SinkFilter};
 
 /// The records of one POST, with their `pk`.
 pub type Batch = Vec<(i64, CommandRow)>;
@@ -100,43 +99,6 @@ impl Sink for RemoteSink {
 }
 
 /// A record in the team store's shape.
-pub fn to_remote(row: &CommandRow) -> Value {
-    json!({
-        "uuid": row.id,
-        "command": row.command,
-        "command_type": row.command_type.as_deref().unwrap_or(crate::enrich::OTHER),
-        "subcommand": row.subcommand,
-        "arguments": arguments(row),
-        "working_directory": row.cwd,
-        "exit_code": row.exit_code,
-        "duration_ms": row.duration_ms(),
-        "executed_by": row.user,
-        "repo_full_name": row.git_repo,
-        "session": row.session,
-        "host": row.hostname,
-        "shell": row.shell,
-        "status": row.status,
-        "pipestatus": row.pipestatus,
-        "git_host": row.git_host,
-        "git_branch": row.git_branch,
-        "git_commit": row.git_commit,
-        "git_commit_after": row.git_commit_after,
-        "environment": row.environment,
-        "started_at": row.started_at.map(rfc3339_ms),
-        "ended_at": row.ended_at.map(rfc3339_ms),
-    })
-}
-
-/// The command line after the tool's own name (`plan -out x` of
-/// `TF_LOG=1 terraform plan -out x`), as the seed's `arguments` column has it.
-fn arguments(row: &CommandRow) -> Option<String> {
-    let tool = row.command_type.as_deref().filter(|t| *t != crate::enrich::OTHER)?;
-    let words: Vec<&str> = row.command.split_whitespace().collect();
-    let at = words.iter().position(|w| {
-        let name = w.rsplit('/').next().unwrap_or(w).trim_start_matches('\\');
-        name == tool
-            || (tool == "terraform" && name == "tofu")
-            || (tool == "npm" && ["npx", "pnpm", "yarn"].contains(&name))
-    })?;
-    Some(words[at + 1..].join(" "))
+pub fn to_remote(row: &CommandRow) -> RemoteRecord {
+    RemoteRecord::from(row)
 }

@@ -10,8 +10,8 @@
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use lcd_client::sender::record_frames;
-use lcd_client::spool::Spool;
+use lcd_protocol::sender::record_frames;
+use lcd_protocol::spool::Spool;
 
 use crate::store::Record;
 use tokio::runtime::Handle;

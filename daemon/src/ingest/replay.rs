@@ -1,10 +1,10 @@
 //! Spool replay: frames lcd-hook (or the daemon itself) could not hand over
 //! are stored when the daemon starts and on a timer while it runs.
 
-use lcd_client::frame::{self, FrameError};
-use lcd_client::protocol::PROTOCOL_VERSION;
-use lcd_client::spool::Spool;
-use lcd_client::{Event, Request};
+use lcd_protocol::frame::{self, FrameError};
+use lcd_protocol::protocol::PROTOCOL_VERSION;
+use lcd_protocol::spool::Spool;
+use lcd_protocol::{Event, Request};
 
 use super::{validate, Ingest};
 use crate::enrich::Enricher;

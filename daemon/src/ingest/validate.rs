@@ -1,9 +1,9 @@
 //! What a well-formed client never sends: checked before anything is stored,
 //! so that one broken or hostile client cannot plant absurd rows.
 
-use lcd_client::protocol::ImportedCommand;
-use lcd_client::protocol::{MAX_COMMAND_LEN, MAX_FIELD_LEN, MAX_PIPESTATUS};
-use lcd_client::{Event, Session};
+use lcd_protocol::protocol::ImportedCommand;
+use lcd_protocol::protocol::{MAX_COMMAND_LEN, MAX_FIELD_LEN, MAX_PIPESTATUS};
+use lcd_protocol::{Event, Session};
 
 /// 2000-01-01T00:00:00Z: no shell reports an earlier command.
 const EARLIEST: i64 = 946_684_800_000_000;

@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use interprocess::local_socket::tokio::{prelude::*, Stream};
-use lcd_client::frame::{self, FrameError, HEADER_LEN};
-use lcd_client::protocol::{RefusalReason, PROTOCOL_VERSION};
-use lcd_client::{Reply, Request};
+use lcd_protocol::frame::{self, FrameError, HEADER_LEN};
+use lcd_protocol::protocol::{RefusalReason, PROTOCOL_VERSION};
+use lcd_protocol::{Reply, Request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::registry::Admitted;

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use interprocess::local_socket::tokio::prelude::*;
-use lcd_client::spool::Spool;
+use lcd_protocol::spool::Spool;
 use tokio::sync::oneshot;
 
 use crate::config::{Config, DaemonConfig, TokenSource};
@@ -174,7 +174,7 @@ pub async fn run(
         status: StatusInfo {
             pid,
             version: env!("CARGO_PKG_VERSION"),
-            protocol: lcd_client::protocol::PROTOCOL_VERSION,
+            protocol: lcd_protocol::protocol::PROTOCOL_VERSION,
             started_at: now_micros(),
             socket: paths.socket.clone(),
             database: paths.database(),
@@ -259,7 +259,7 @@ fn report_replay(result: Result<ingest::ReplayReport>) {
 }
 
 async fn check_orphans_forever(shared: Arc<Shared>) {
-    let host = lcd_client::sys::hostname();
+    let host = lcd_protocol::sys::hostname();
     loop {
         match shared.ingest.maintain(ingest::mark_orphans(host.clone())).await {
             Ok(count) => tracing::debug!("{count} orphaned commands marked unknown"),

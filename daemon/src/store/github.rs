@@ -2,8 +2,9 @@
 
 use rusqlite::{params, OptionalExtension};
 
+use super::record::{select_list, CommandRow};
 use super::sql_text::sql_text;
-use super::{CommandRow, Store, StoreError};
+use super::{Store, StoreError};
 use crate::time::now_micros;
 
 const SINK: &str = "github";
@@ -126,24 +127,23 @@ impl Store {
         filter: &DeployFilter,
         paused: &[String],
     ) -> Result<Option<(i64, CommandRow, GithubProgress)>, StoreError> {
-        let columns = CommandRow::COLUMNS.split(", ").map(|c| format!("c.{}", c.trim())).collect::<Vec<_>>().join(", ");
         let sql = format!(
-            "SELECT c.pk, {columns}, g.stage, g.deployment_id FROM commands c
+            "SELECT c.pk AS pk, {}, g.stage AS stage, g.deployment_id AS deployment_id FROM commands c
              LEFT JOIN github_deployments g ON g.pk = c.pk
              WHERE c.pk > ?1 AND {} AND {} AND c.git_host || '/' || c.git_repo NOT IN ({})
              ORDER BY c.pk LIMIT 1",
+            select_list(),
             filter.sql(),
             needs_step(),
             paused.iter().map(|r| quote(r)).collect::<Vec<_>>().join(", ")
         );
-        let count = CommandRow::COLUMNS.split(", ").count();
         Ok(self
             .conn
             .query_row(&sql, [start], |r| {
                 Ok((
-                    r.get(0)?,
-                    CommandRow::from_row_at(r, 1)?,
-                    GithubProgress { stage: r.get(1 + count)?, deployment_id: r.get(2 + count)? },
+                    r.get("pk")?,
+                    CommandRow::from_row(r)?,
+                    GithubProgress { stage: r.get("stage")?, deployment_id: r.get("deployment_id")? },
                 ))
             })
             .optional()?)

@@ -1,12 +1,16 @@
 //! What the store takes in: events enriched and redacted, ready to become
 //! rows. Enrichment makes them; the write path merges them.
 
-use lcd_client::{CommandEnd, CommandStart, Event};
+use lcd_protocol::protocol::ImportedCommand;
+use lcd_protocol::{CommandEnd, CommandStart, Event, Session};
+
+use super::record::{CommandRow, Phase, Pipestatus, RecordStatus, Time};
 
 /// An event ready to store, its command lines redacted.
 #[derive(Debug, Clone)]
 pub enum Record {
-    Start(CommandStart, Box<StartFacts>),
+    /// A start, and the start half of its row (enrichment filled it in).
+    Start(CommandStart, Box<CommandRow>),
     /// A start the never-record rules match: nothing of it is stored, and its
     /// end is dropped too. Only its identity is left in the event.
     Ignored(CommandStart),
@@ -23,17 +27,69 @@ impl Record {
     }
 }
 
-/// What enrichment learnt about a command from its start.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct StartFacts {
-    pub command_type: String,
-    pub subcommand: Option<String>,
-    pub environment: Option<String>,
-    pub git_root: Option<String>,
-    pub git_host: Option<String>,
-    pub git_repo: Option<String>,
-    pub git_branch: Option<String>,
-    pub git_commit: Option<String>,
-    /// The allowlisted variables as a JSON object.
-    pub env_json: String,
+impl CommandRow {
+    /// The columns a session fills, whichever half of a record brings them.
+    fn of_session(id: String, session: &Session, seq: u64, status: RecordStatus) -> CommandRow {
+        CommandRow {
+            id,
+            session: session.id.clone(),
+            seq: seq as i64,
+            hostname: session.host.clone(),
+            user: session.user.clone(),
+            shell: session.shell.clone(),
+            shell_pid: Some(i64::from(session.pid)),
+            tty: session.tty.clone(),
+            status,
+            ..CommandRow::default()
+        }
+    }
+
+    /// The start half of a command's row, as the shell reported it;
+    /// enrichment adds what it learns.
+    pub fn from_start(start: &CommandStart) -> CommandRow {
+        CommandRow {
+            command: start.command.clone(),
+            expanded: start.expanded.clone(),
+            cwd: Some(start.cwd.clone()),
+            started_at: Some(Time(start.started_at)),
+            ..CommandRow::of_session(start.id.to_string(), &start.session, start.seq, RecordStatus::Running)
+        }
+    }
+
+    /// The end half of a command's row.
+    pub fn from_end(end: &CommandEnd) -> CommandRow {
+        CommandRow {
+            ended_at: Some(Time(end.ended_at)),
+            exit_code: Some(end.exit_code),
+            pipestatus: Pipestatus(end.pipestatus.clone()),
+            git_commit_after: end.git_commit_after.clone(),
+            ..CommandRow::of_session(end.id.to_string(), &end.session, end.seq, RecordStatus::Finished)
+        }
+    }
+
+    /// The start half with the end half of the same command added.
+    pub fn with_end(&self, end: &CommandEnd) -> CommandRow {
+        let (mut row, mut end) = (self.clone(), CommandRow::from_end(end));
+        for phase in [Phase::End, Phase::Status] {
+            row.take_phase(&mut end, phase);
+        }
+        row
+    }
+
+    /// A command read from a shell's history file; enrichment adds the rest.
+    pub fn from_import(imported: &ImportedCommand) -> CommandRow {
+        CommandRow {
+            id: imported.id.to_string(),
+            session: format!("import:{}", imported.shell),
+            command: imported.command.clone(),
+            started_at: Some(Time(imported.started_at)),
+            ended_at: imported.duration_ms.map(|ms| Time(imported.started_at + ms * 1000)),
+            hostname: imported.host.clone(),
+            user: imported.user.clone(),
+            shell: imported.shell.clone(),
+            status: RecordStatus::Finished,
+            imported: true,
+            ..CommandRow::default()
+        }
+    }
 }

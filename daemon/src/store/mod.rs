@@ -7,6 +7,7 @@ mod incoming;
 mod migrations;
 mod outbox;
 mod read;
+mod record;
 mod sql_text;
 mod stats;
 mod write;
@@ -19,10 +20,11 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 pub use github::{DeployFilter, GithubProgress, GithubRecord, GithubStage};
-pub use incoming::{Record, StartFacts};
+pub use incoming::Record;
 pub use migrations::SCHEMA_VERSION;
 pub use outbox::{OutboxState, SinkFilter};
-pub use read::{CommandRow, HistoryQuery, Order, Outcome};
+pub use read::{HistoryQuery, Order, Outcome};
+pub use record::{Column, CommandRow, CommandType, EnvVars, Phase, Pipestatus, RecordStatus, RemoteRecord, Time};
 pub use stats::{Stats, DEPLOY_SQL};
 
 /// Why the database could not be used.
@@ -53,7 +55,7 @@ impl Store {
     /// mode, and brings its schema up to date.
     pub fn open_writer(path: &Path) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent() {
-            lcd_client::spool::ensure_private_dir(dir)
+            lcd_protocol::spool::ensure_private_dir(dir)
                 .map_err(|source| StoreError::Create { path: dir.into(), source })?;
         }
         // Create the file ourselves so that it is 0600 from its first byte.

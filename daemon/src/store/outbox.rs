@@ -3,8 +3,9 @@
 
 use rusqlite::{params, OptionalExtension};
 
+use super::record::{select_list, CommandRow};
 use super::sql_text::sql_text;
-use super::{CommandRow, Store, StoreError};
+use super::{Store, StoreError};
 use crate::time::now_micros;
 
 /// What became of a command a sink handled past its cursor (`outbox.state`).
@@ -63,18 +64,18 @@ impl Store {
     /// with their `pk`.
     pub fn outbox_pending(&self, filter: &SinkFilter, limit: usize) -> Result<Vec<(i64, CommandRow)>, StoreError> {
         let settled = self.settled_upto(&filter.sink)?;
-        let columns = CommandRow::COLUMNS.split(", ").map(|c| format!("c.{}", c.trim())).collect::<Vec<_>>().join(", ");
         let sql = format!(
-            "SELECT c.pk, {columns} FROM commands c
+            "SELECT c.pk AS pk, {} FROM commands c
              WHERE c.pk > ?1 AND c.status != 'running' AND c.command IS NOT NULL AND {}
                AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.sink = ?2 AND o.pk = c.pk)
              ORDER BY c.pk LIMIT ?3",
+            select_list(),
             filter.wants()
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(params![settled, filter.sink, limit as i64], |r| {
-            let pk: i64 = r.get(0)?;
-            Ok((pk, CommandRow::from_row_at(r, 1)?))
+            let pk: i64 = r.get("pk")?;
+            Ok((pk, CommandRow::from_row(r)?))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }

@@ -1,94 +1,9 @@
 //! The read path: history queries for `lcd query`.
 
 use rusqlite::types::Value;
-use rusqlite::Row;
 
+use super::record::{select_list, CommandRow};
 use super::{Store, StoreError};
-
-/// One command as stored.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CommandRow {
-    pub id: String,
-    pub session: String,
-    pub seq: i64,
-    pub command: String,
-    pub expanded: Option<String>,
-    pub cwd: Option<String>,
-    pub started_at: Option<i64>,
-    pub ended_at: Option<i64>,
-    pub exit_code: Option<i32>,
-    pub pipestatus: Vec<i32>,
-    pub status: String,
-    pub hostname: String,
-    pub user: String,
-    pub shell: String,
-    pub shell_pid: Option<i64>,
-    pub tty: Option<String>,
-    pub command_type: Option<String>,
-    pub subcommand: Option<String>,
-    pub environment: Option<String>,
-    pub git_root: Option<String>,
-    pub git_host: Option<String>,
-    pub git_repo: Option<String>,
-    pub git_branch: Option<String>,
-    pub git_commit: Option<String>,
-    pub git_commit_after: Option<String>,
-    /// The allowlisted variables, a JSON object.
-    pub env: Option<String>,
-    /// Read from a shell's history file by `lcd import`.
-    pub imported: bool,
-}
-
-impl CommandRow {
-    /// Milliseconds from start to end, once both are known.
-    pub fn duration_ms(&self) -> Option<i64> {
-        Some((self.ended_at? - self.started_at?) / 1000)
-    }
-
-    pub(crate) const COLUMNS: &'static str =
-        "id, session, seq, command, expanded, cwd, started_at, ended_at, exit_code, \
-         pipestatus, status, hostname, user, shell, shell_pid, tty, command_type, subcommand, environment, \
-         git_root, git_host, git_repo, git_branch, git_commit, git_commit_after, env, imported";
-
-    fn from_row(row: &Row) -> rusqlite::Result<CommandRow> {
-        CommandRow::from_row_at(row, 0)
-    }
-
-    /// The row's columns starting at index `at` (after any extra ones).
-    pub(crate) fn from_row_at(row: &Row, at: usize) -> rusqlite::Result<CommandRow> {
-        let get = |i: usize| at + i;
-        let pipestatus: Option<String> = row.get(get(9))?;
-        Ok(CommandRow {
-            id: row.get(get(0))?,
-            session: row.get(get(1))?,
-            seq: row.get(get(2))?,
-            command: row.get(get(3))?,
-            expanded: row.get(get(4))?,
-            cwd: row.get(get(5))?,
-            started_at: row.get(get(6))?,
-            ended_at: row.get(get(7))?,
-            exit_code: row.get(get(8))?,
-            pipestatus: pipestatus.and_then(|p| serde_json::from_str(&p).ok()).unwrap_or_default(),
-            status: row.get(get(10))?,
-            hostname: row.get(get(11))?,
-            user: row.get(get(12))?,
-            shell: row.get(get(13))?,
-            shell_pid: row.get(get(14))?,
-            tty: row.get(get(15))?,
-            command_type: row.get(get(16))?,
-            subcommand: row.get(get(17))?,
-            environment: row.get(get(18))?,
-            git_root: row.get(get(19))?,
-            git_host: row.get(get(20))?,
-            git_repo: row.get(get(21))?,
-            git_branch: row.get(get(22))?,
-            git_commit: row.get(get(23))?,
-            git_commit_after: row.get(get(24))?,
-            env: row.get(get(25))?,
-            imported: row.get(get(26))?,
-        })
-    }
-}
 
 /// Which end of the history comes first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -216,8 +131,8 @@ impl HistoryQuery {
     /// The SELECT behind [`Store::history`] and its arguments.
     fn select(&self) -> (String, Vec<Value>) {
         let (filter, mut args) = self.filter();
-        let columns = CommandRow::COLUMNS.split(", ").map(|c| format!("c.{}", c.trim())).collect::<Vec<_>>().join(", ");
-        let mut sql = format!("SELECT {columns} FROM commands c WHERE {filter} ORDER BY c.started_at DESC, c.seq DESC");
+        let mut sql =
+            format!("SELECT {} FROM commands c WHERE {filter} ORDER BY c.started_at DESC, c.seq DESC", select_list());
         if let Some(limit) = self.limit {
             sql.push_str(" LIMIT ?");
             args.push(Value::Integer(limit as i64));
@@ -293,7 +208,7 @@ impl Store {
 
     /// One command by its id (or a unique prefix of it).
     pub fn find(&self, id_prefix: &str) -> Result<Vec<CommandRow>, StoreError> {
-        let sql = format!("SELECT {} FROM commands WHERE id >= ?1 AND id < ?1 || 'g' LIMIT 2", CommandRow::COLUMNS);
+        let sql = format!("SELECT {} FROM commands c WHERE c.id >= ?1 AND c.id < ?1 || 'g' LIMIT 2", select_list());
         let mut stmt = self.conn().prepare(&sql)?;
         let rows = stmt.query_map([id_prefix.to_ascii_lowercase()], CommandRow::from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -2,75 +2,13 @@
 
 use std::collections::{HashMap, HashSet};
 
-use lcd_client::protocol::ImportedCommand;
-use lcd_client::{CommandEnd, CommandStart, RecordId, Session};
-use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, Transaction};
+use lcd_protocol::{CommandEnd, CommandStart, RecordId};
+use rusqlite::{params, Transaction};
 
-use super::{Record, StartFacts};
+use super::record::{CommandRow, Statement, Statements};
+use super::Record;
 use super::{Store, StoreError};
 use crate::time::now_micros;
-
-/// A start fills the command half of its row; fields an earlier copy of the
-/// same start already set are kept, so replays change nothing.
-const UPSERT_START: &str = "
-    INSERT INTO commands (id, session, seq, command, expanded, cwd, started_at,
-                          hostname, user, shell, shell_pid, tty, status, recorded_at,
-                          command_type, subcommand, environment, git_root, git_host,
-                          git_repo, git_branch, git_commit, env)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'running', ?13,
-            ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)
-    ON CONFLICT (id) DO UPDATE SET
-        command = excluded.command, expanded = excluded.expanded,
-        cwd = excluded.cwd, started_at = excluded.started_at,
-        command_type = excluded.command_type, subcommand = excluded.subcommand,
-        environment = excluded.environment, git_root = excluded.git_root,
-        git_host = excluded.git_host, git_repo = excluded.git_repo,
-        git_branch = excluded.git_branch, git_commit = excluded.git_commit, env = excluded.env
-    WHERE commands.command IS NULL";
-
-/// An end fills the outcome half; it may arrive before its start. The end of
-/// a never-recorded command is dropped.
-const UPSERT_END: &str = "
-    INSERT INTO commands (id, session, seq, ended_at, exit_code, pipestatus,
-                          hostname, user, shell, shell_pid, tty, status, recorded_at, git_commit_after)
-    SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'finished', ?12, ?13
-    WHERE NOT EXISTS (SELECT 1 FROM ignored WHERE id = ?1)
-    ON CONFLICT (id) DO UPDATE SET
-        ended_at = excluded.ended_at, exit_code = excluded.exit_code,
-        pipestatus = excluded.pipestatus, status = 'finished',
-        git_commit_after = excluded.git_commit_after
-    WHERE commands.ended_at IS NULL";
-
-/// A start and its end in the same batch: the whole row at once (the end of a
-/// never-recorded command never gets here: its start is `Record::Ignored`).
-const UPSERT_WHOLE: &str = "
-    INSERT INTO commands (id, session, seq, command, expanded, cwd, started_at,
-                          hostname, user, shell, shell_pid, tty, status, recorded_at,
-                          command_type, subcommand, environment, git_root, git_host,
-                          git_repo, git_branch, git_commit, env,
-                          ended_at, exit_code, pipestatus, git_commit_after)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'finished', ?13,
-            ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)
-    ON CONFLICT (id) DO UPDATE SET
-        command = coalesce(commands.command, excluded.command),
-        expanded = CASE WHEN commands.command IS NULL THEN excluded.expanded ELSE commands.expanded END,
-        cwd = coalesce(commands.cwd, excluded.cwd),
-        started_at = coalesce(commands.started_at, excluded.started_at),
-        command_type = coalesce(commands.command_type, excluded.command_type),
-        subcommand = CASE WHEN commands.command IS NULL THEN excluded.subcommand ELSE commands.subcommand END,
-        environment = CASE WHEN commands.command IS NULL THEN excluded.environment ELSE commands.environment END,
-        git_root = CASE WHEN commands.command IS NULL THEN excluded.git_root ELSE commands.git_root END,
-        git_host = CASE WHEN commands.command IS NULL THEN excluded.git_host ELSE commands.git_host END,
-        git_repo = CASE WHEN commands.command IS NULL THEN excluded.git_repo ELSE commands.git_repo END,
-        git_branch = CASE WHEN commands.command IS NULL THEN excluded.git_branch ELSE commands.git_branch END,
-        git_commit = CASE WHEN commands.command IS NULL THEN excluded.git_commit ELSE commands.git_commit END,
-        env = coalesce(commands.env, excluded.env),
-        ended_at = coalesce(commands.ended_at, excluded.ended_at),
-        exit_code = CASE WHEN commands.ended_at IS NULL THEN excluded.exit_code ELSE commands.exit_code END,
-        pipestatus = coalesce(commands.pipestatus, excluded.pipestatus),
-        git_commit_after = CASE WHEN commands.ended_at IS NULL THEN excluded.git_commit_after ELSE commands.git_commit_after END,
-        status = 'finished'";
 
 /// A shell runs one foreground command at a time: once a later command of the
 /// same session starts, an earlier one still `running` lost its end.
@@ -92,10 +30,10 @@ impl Store {
         let now = now_micros();
         for record in records {
             match record {
-                Record::Start(start, facts) => {
+                Record::Start(start, row) => {
                     match ends.get(&start.id) {
-                        Some(end) if merged.insert(start.id) => insert_whole(&tx, start, facts, end, now)?,
-                        _ => insert_start(&tx, start, facts, now)?,
+                        Some(end) if merged.insert(start.id) => insert_whole(&tx, row, end, now)?,
+                        _ => insert_start(&tx, row, now)?,
                     }
                     let seq = newest.entry(start.session.id.as_str()).or_insert(0);
                     *seq = (*seq).max(start.seq as i64);
@@ -113,57 +51,21 @@ impl Store {
     }
 }
 
-/// The values of a start's columns, in the order UPSERT_START and
-/// UPSERT_WHOLE list them (?1 to ?22).
-fn start_values(s: &CommandStart, f: &StartFacts, now: i64) -> Vec<Value> {
-    let Session { id: session, shell, pid, host, user, tty } = &s.session;
-    let text = |t: &Option<String>| t.clone().map_or(Value::Null, Value::Text);
-    vec![
-        Value::Text(s.id.to_string()),
-        Value::Text(session.clone()),
-        Value::Integer(s.seq as i64),
-        Value::Text(s.command.clone()),
-        text(&s.expanded),
-        Value::Text(s.cwd.clone()),
-        Value::Integer(s.started_at),
-        Value::Text(host.clone()),
-        Value::Text(user.clone()),
-        Value::Text(shell.clone()),
-        Value::Integer(i64::from(*pid)),
-        text(tty),
-        Value::Integer(now),
-        Value::Text(f.command_type.clone()),
-        text(&f.subcommand),
-        text(&f.environment),
-        text(&f.git_root),
-        text(&f.git_host),
-        text(&f.git_repo),
-        text(&f.git_branch),
-        text(&f.git_commit),
-        Value::Text(f.env_json.clone()),
-    ]
+fn insert_start(tx: &Transaction, row: &CommandRow, now: i64) -> Result<(), StoreError> {
+    write_row(tx, &Statements::get().start, row, now)
 }
 
-fn insert_start(tx: &Transaction, s: &CommandStart, f: &StartFacts, now: i64) -> Result<(), StoreError> {
-    tx.prepare_cached(UPSERT_START)?.execute(params_from_iter(start_values(s, f, now)))?;
-    Ok(())
+fn insert_whole(tx: &Transaction, row: &CommandRow, e: &CommandEnd, now: i64) -> Result<(), StoreError> {
+    write_row(tx, &Statements::get().whole, &row.with_end(e), now)
 }
 
-fn insert_whole(
-    tx: &Transaction,
-    s: &CommandStart,
-    f: &StartFacts,
-    e: &CommandEnd,
-    now: i64,
-) -> Result<(), StoreError> {
-    let mut values = start_values(s, f, now);
-    values.extend([
-        Value::Integer(e.ended_at),
-        Value::Integer(e.exit_code.into()),
-        Value::Text(serde_json::to_string(&e.pipestatus).expect("integers serialize")),
-        e.git_commit_after.clone().map_or(Value::Null, Value::Text),
-    ]);
-    tx.prepare_cached(UPSERT_WHOLE)?.execute(params_from_iter(values))?;
+fn insert_end(tx: &Transaction, e: &CommandEnd, now: i64) -> Result<(), StoreError> {
+    write_row(tx, &Statements::get().end, &CommandRow::from_end(e), now)
+}
+
+/// Runs one of the generated statements with the row's values.
+fn write_row(tx: &Transaction, statement: &Statement, row: &CommandRow, now: i64) -> Result<(), StoreError> {
+    tx.prepare_cached(&statement.sql)?.execute(&row.params(statement, &now)[..])?;
     Ok(())
 }
 
@@ -172,27 +74,6 @@ fn ignore(tx: &Transaction, s: &CommandStart, now: i64) -> Result<(), StoreError
     let id = s.id.to_string();
     tx.prepare_cached("INSERT OR IGNORE INTO ignored (id, ignored_at) VALUES (?1, ?2)")?.execute(params![id, now])?;
     tx.prepare_cached("DELETE FROM commands WHERE id = ?1")?.execute([id])?;
-    Ok(())
-}
-
-fn insert_end(tx: &Transaction, e: &CommandEnd, now: i64) -> Result<(), StoreError> {
-    let Session { id: session, shell, pid, host, user, tty } = &e.session;
-    let pipestatus = serde_json::to_string(&e.pipestatus).expect("integers serialize");
-    tx.prepare_cached(UPSERT_END)?.execute(params![
-        e.id.to_string(),
-        session,
-        e.seq as i64,
-        e.ended_at,
-        e.exit_code,
-        pipestatus,
-        host,
-        user,
-        shell,
-        pid,
-        tty,
-        now,
-        e.git_commit_after,
-    ])?;
     Ok(())
 }
 
@@ -245,32 +126,15 @@ impl Store {
 impl Store {
     /// Adds imported history; entries already there (same id) are left as
     /// they are. Returns how many were added.
-    pub fn import(&mut self, rows: &[(ImportedCommand, StartFacts)]) -> Result<u64, StoreError> {
+    pub fn import(&mut self, rows: &[CommandRow]) -> Result<u64, StoreError> {
         let tx = self.conn.transaction()?;
         let now = now_micros();
+        let statement = &Statements::get().import;
         let mut added = 0;
         {
-            let mut stmt = tx.prepare_cached(
-                "INSERT OR IGNORE INTO commands (id, session, seq, command, started_at, ended_at, status,
-                     hostname, user, shell, recorded_at, command_type, subcommand, env, imported)
-                 VALUES (?1, ?2, 0, ?3, ?4, ?5, 'finished', ?6, ?7, ?8, ?9, ?10, ?11, ?12, 1)",
-            )?;
-            for (c, f) in rows {
-                let ended_at = c.duration_ms.map(|ms| c.started_at + ms * 1000);
-                added += stmt.execute(params![
-                    c.id.to_string(),
-                    format!("import:{}", c.shell),
-                    c.command,
-                    c.started_at,
-                    ended_at,
-                    c.host,
-                    c.user,
-                    c.shell,
-                    now,
-                    f.command_type,
-                    f.subcommand,
-                    f.env_json,
-                ])? as u64;
+            let mut stmt = tx.prepare_cached(&statement.sql)?;
+            for row in rows {
+                added += stmt.execute(&row.params(statement, &now)[..])? as u64;
             }
         }
         tx.commit()?;

@@ -4,146 +4,116 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use lcd_testkit::ShellKind;
+use lcd_testkit::{Shell, ShellKind};
 
-use super::{count, env, record, SHELLS};
+use super::{count, env, record, WAIT};
 
-const WAIT: Duration = Duration::from_secs(10);
+shell_test!(typed_commands_are_stored_with_status_pipestatus_cwd_and_time, |env, mut sh: Shell| {
+    for line in ["echo hi", "false", "(exit 3)", "false | true", "sleep 1", "cd /tmp", "pwd"] {
+        sh.run(line)?;
+    }
+    let records = env.wait_finished("pwd")?;
+    let shell = sh.kind.name();
+    assert_eq!(record(&records, "echo hi")["exit_code"], 0, "{shell}");
+    assert_eq!(record(&records, "false")["exit_code"], 1, "{shell}");
+    assert_eq!(record(&records, "(exit 3)")["exit_code"], 3, "{shell}");
+    let pipe = record(&records, "false | true");
+    assert_eq!(
+        (pipe["exit_code"].clone(), pipe["pipestatus"].clone()),
+        (0.into(), serde_json::json!([1, 0])),
+        "{shell}"
+    );
+    let sleep = record(&records, "sleep 1")["duration_ms"].as_i64().unwrap();
+    assert!((750..=1250).contains(&sleep), "{shell}: sleep 1 took {sleep} ms");
+    assert_eq!(record(&records, "pwd")["cwd"], "/tmp", "{shell}");
+    assert_eq!(record(&records, "echo hi")["cwd"], env.home().display().to_string(), "{shell}");
+    let hi = record(&records, "echo hi");
+    for field in ["id", "session", "hostname", "user", "started_at", "ended_at"] {
+        assert!(hi[field].as_str().is_some_and(|v| !v.is_empty()), "{shell}: {field} missing in {hi}");
+    }
+    assert_eq!(hi["shell"], shell);
+    assert_eq!(hi["status"], "finished");
+    assert!(hi["started_at"].as_str().unwrap().ends_with('Z') && hi["started_at"].as_str().unwrap().contains('.'));
+    // Newest first.
+    assert_eq!(records[0]["command"], "pwd", "{shell}");
+    sh.exit()?;
+    Ok(())
+});
 
-#[test]
-fn typed_commands_are_stored_with_status_pipestatus_cwd_and_time() -> Result<()> {
-    for kind in SHELLS {
-        let env = env()?;
-        let _daemon = env.start_daemon()?;
-        let mut sh = env.hooked_shell(kind)?;
-        for line in ["echo hi", "false", "(exit 3)", "false | true", "sleep 1", "cd /tmp", "pwd"] {
-            sh.run(line)?;
+shell_test!(special_characters_are_stored_byte_exact, |env, mut sh: Shell| {
+    // A tab must be inserted, not complete: zle takes Ctrl-V Tab; readline
+    // is told to stop completing.
+    let tab = match sh.kind {
+        ShellKind::Zsh => "\x16\t",
+        ShellKind::Bash => {
+            sh.run("bind 'set disable-completion on'")?;
+            "\t"
         }
-        let records = env.wait_finished("pwd")?;
-        let shell = kind.name();
-        assert_eq!(record(&records, "echo hi")["exit_code"], 0, "{shell}");
-        assert_eq!(record(&records, "false")["exit_code"], 1, "{shell}");
-        assert_eq!(record(&records, "(exit 3)")["exit_code"], 3, "{shell}");
-        let pipe = record(&records, "false | true");
-        assert_eq!(
-            (pipe["exit_code"].clone(), pipe["pipestatus"].clone()),
-            (0.into(), serde_json::json!([1, 0])),
-            "{shell}"
-        );
-        let sleep = record(&records, "sleep 1")["duration_ms"].as_i64().unwrap();
-        assert!((750..=1250).contains(&sleep), "{shell}: sleep 1 took {sleep} ms");
-        assert_eq!(record(&records, "pwd")["cwd"], "/tmp", "{shell}");
-        assert_eq!(record(&records, "echo hi")["cwd"], env.home().display().to_string(), "{shell}");
-        let hi = record(&records, "echo hi");
-        for field in ["id", "session", "hostname", "user", "started_at", "ended_at"] {
-            assert!(hi[field].as_str().is_some_and(|v| !v.is_empty()), "{shell}: {field} missing in {hi}");
+    };
+    sh.type_raw(&format!("echo 'single \"double\"' \"\\$HOME\" 'back\\slash' 'a{tab}b' é✓日本\r"))?;
+    sh.wait_prompt()?;
+    let expected = "echo 'single \"double\"' \"\\$HOME\" 'back\\slash' 'a\tb' é✓日本";
+    let records = env.wait_records(WAIT, |r| !r.is_empty())?;
+    assert_eq!(records[0]["command"], expected, "{}", sh.kind.name());
+    Ok(())
+});
+
+shell_test!(a_command_typed_over_two_lines_is_one_record, |env, mut sh: Shell| {
+    sh.type_line("for i in 1 2; do")?;
+    sh.type_line("echo $i; done")?;
+    sh.wait_prompt()?;
+    let records = env.wait_records(WAIT, |r| !r.is_empty())?;
+    // Each shell's own history form: zsh keeps the newline, bash joins the
+    // lines (cmdhist) unless lithist is set.
+    let expected = match sh.kind {
+        ShellKind::Zsh => "for i in 1 2; do\necho $i; done",
+        ShellKind::Bash => "for i in 1 2; do echo $i; done",
+    };
+    assert_eq!(records.len(), 1, "{}: {records:?}", sh.kind.name());
+    assert_eq!(records[0]["command"], expected);
+    assert_eq!(records[0]["exit_code"], 0);
+    Ok(())
+});
+
+shell_test!(empty_lines_and_leading_space_store_nothing, |env, mut sh: Shell| {
+    sh.run("")?;
+    sh.run(" echo secret")?;
+    sh.run("")?;
+    sh.run("echo visible")?;
+    let records = env.wait_finished("echo visible")?;
+    assert_eq!(records.len(), 1, "{}: {records:?}", sh.kind.name());
+    Ok(())
+});
+
+shell_test!(the_users_own_hooks_still_see_the_commands_status, |env, kind: ShellKind| {
+    let _daemon = env.start_daemon()?;
+    let mut sh = env.shell(kind)?;
+    match kind {
+        ShellKind::Zsh => {
+            sh.run("autoload -Uz add-zsh-hook; before() { print \"before saw $? ${pipestatus[*]}\" }; add-zsh-hook precmd before")?;
+            sh.run("eval \"$(lcd init zsh)\"")?;
+            sh.run("after() { print \"after saw $? ${pipestatus[*]}\" }; add-zsh-hook precmd after")?;
         }
-        assert_eq!(hi["shell"], shell);
-        assert_eq!(hi["status"], "finished");
-        assert!(hi["started_at"].as_str().unwrap().ends_with('Z') && hi["started_at"].as_str().unwrap().contains('.'));
-        // Newest first.
-        assert_eq!(records[0]["command"], "pwd", "{shell}");
-        sh.exit()?;
-    }
-    Ok(())
-}
-
-#[test]
-fn special_characters_are_stored_byte_exact() -> Result<()> {
-    for kind in SHELLS {
-        let env = env()?;
-        let _daemon = env.start_daemon()?;
-        let mut sh = env.hooked_shell(kind)?;
-        // A tab must be inserted, not complete: zle takes Ctrl-V Tab; readline
-        // is told to stop completing.
-        let tab = match kind {
-            ShellKind::Zsh => "\x16\t",
-            ShellKind::Bash => {
-                sh.run("bind 'set disable-completion on'")?;
-                "\t"
-            }
-        };
-        sh.type_raw(&format!("echo 'single \"double\"' \"\\$HOME\" 'back\\slash' 'a{tab}b' é✓日本\r"))?;
-        sh.wait_prompt()?;
-        let expected = "echo 'single \"double\"' \"\\$HOME\" 'back\\slash' 'a\tb' é✓日本";
-        let records = env.wait_records(WAIT, |r| !r.is_empty())?;
-        assert_eq!(records[0]["command"], expected, "{}", kind.name());
-    }
-    Ok(())
-}
-
-#[test]
-fn a_command_typed_over_two_lines_is_one_record() -> Result<()> {
-    for kind in SHELLS {
-        let env = env()?;
-        let _daemon = env.start_daemon()?;
-        let mut sh = env.hooked_shell(kind)?;
-        sh.type_line("for i in 1 2; do")?;
-        sh.type_line("echo $i; done")?;
-        sh.wait_prompt()?;
-        let records = env.wait_records(WAIT, |r| !r.is_empty())?;
-        // Each shell's own history form: zsh keeps the newline, bash joins the
-        // lines (cmdhist) unless lithist is set.
-        let expected = match kind {
-            ShellKind::Zsh => "for i in 1 2; do\necho $i; done",
-            ShellKind::Bash => "for i in 1 2; do echo $i; done",
-        };
-        assert_eq!(records.len(), 1, "{}: {records:?}", kind.name());
-        assert_eq!(records[0]["command"], expected);
-        assert_eq!(records[0]["exit_code"], 0);
-    }
-    Ok(())
-}
-
-#[test]
-fn empty_lines_and_leading_space_store_nothing() -> Result<()> {
-    for kind in SHELLS {
-        let env = env()?;
-        let _daemon = env.start_daemon()?;
-        let mut sh = env.hooked_shell(kind)?;
-        sh.run("")?;
-        sh.run(" echo secret")?;
-        sh.run("")?;
-        sh.run("echo visible")?;
-        let records = env.wait_finished("echo visible")?;
-        assert_eq!(records.len(), 1, "{}: {records:?}", kind.name());
-    }
-    Ok(())
-}
-
-#[test]
-fn the_users_own_hooks_still_see_the_commands_status() -> Result<()> {
-    for kind in SHELLS {
-        let env = env()?;
-        let _daemon = env.start_daemon()?;
-        let mut sh = env.shell(kind)?;
-        match kind {
-            ShellKind::Zsh => {
-                sh.run("autoload -Uz add-zsh-hook; before() { print \"before saw $? ${pipestatus[*]}\" }; add-zsh-hook precmd before")?;
-                sh.run("eval \"$(lcd init zsh)\"")?;
-                sh.run("after() { print \"after saw $? ${pipestatus[*]}\" }; add-zsh-hook precmd after")?;
-            }
-            ShellKind::Bash => {
-                sh.run("PROMPT_COMMAND='echo \"user saw $?\"'")?;
-                sh.run("eval \"$(lcd init bash)\"")?;
-            }
+        ShellKind::Bash => {
+            sh.run("PROMPT_COMMAND='echo \"user saw $?\"'")?;
+            sh.run("eval \"$(lcd init bash)\"")?;
         }
-        sh.run("(exit 7)")?;
-        let screen = sh.screen();
-        match kind {
-            ShellKind::Zsh => {
-                assert!(screen.contains("before saw 7 7"), "{screen}");
-                assert!(screen.contains("after saw 7 7"), "{screen}");
-            }
-            ShellKind::Bash => assert!(screen.contains("user saw 7"), "{screen}"),
-        }
-        // And the prompt's own $? (what a user's PS1 shows) is the command's.
-        sh.run("false; echo \"status $?\"")?;
-        sh.run("echo \"last $?\"")?;
-        assert!(sh.screen().contains("last 0"));
     }
+    sh.run("(exit 7)")?;
+    let screen = sh.screen();
+    match kind {
+        ShellKind::Zsh => {
+            assert!(screen.contains("before saw 7 7"), "{screen}");
+            assert!(screen.contains("after saw 7 7"), "{screen}");
+        }
+        ShellKind::Bash => assert!(screen.contains("user saw 7"), "{screen}"),
+    }
+    // And the prompt's own $? (what a user's PS1 shows) is the command's.
+    sh.run("false; echo \"status $?\"")?;
+    sh.run("echo \"last $?\"")?;
+    assert!(sh.screen().contains("last 0"));
     Ok(())
-}
+});
 
 #[test]
 fn bash_prompt_command_as_an_array_keeps_its_entries_and_status() -> Result<()> {
@@ -160,58 +130,46 @@ fn bash_prompt_command_as_an_array_keeps_its_entries_and_status() -> Result<()> 
     Ok(())
 }
 
-#[test]
-fn a_long_running_command_shows_as_running_until_it_ends() -> Result<()> {
-    for kind in SHELLS {
-        let env = env()?;
-        let _daemon = env.start_daemon()?;
-        let mut sh = env.hooked_shell(kind)?;
-        sh.run("sleep 30 &")?;
-        sh.type_line("sleep 3")?;
-        let records = env.wait_records(WAIT, |r| r.iter().any(|r| r["command"] == "sleep 3"))?;
-        let running = record(&records, "sleep 3");
-        assert_eq!(running["status"], "running", "{}", kind.name());
-        assert!(running["exit_code"].is_null() && running["ended_at"].is_null());
-        sh.wait_prompt()?;
-        let records = env.wait_finished("sleep 3")?;
-        assert_eq!(record(&records, "sleep 30 &")["status"], "finished");
-        sh.run("kill %1")?;
-    }
+shell_test!(a_long_running_command_shows_as_running_until_it_ends, |env, mut sh: Shell| {
+    sh.run("sleep 30 &")?;
+    sh.type_line("sleep 3")?;
+    let records = env.wait_records(WAIT, |r| r.iter().any(|r| r["command"] == "sleep 3"))?;
+    let running = record(&records, "sleep 3");
+    assert_eq!(running["status"], "running", "{}", sh.kind.name());
+    assert!(running["exit_code"].is_null() && running["ended_at"].is_null());
+    sh.wait_prompt()?;
+    let records = env.wait_finished("sleep 3")?;
+    assert_eq!(record(&records, "sleep 30 &")["status"], "finished");
+    sh.run("kill %1")?;
     Ok(())
-}
+});
 
-#[test]
-fn a_killed_helper_is_replaced_and_nothing_is_lost() -> Result<()> {
-    for kind in SHELLS {
-        let env = env()?;
-        let _daemon = env.start_daemon()?;
-        let mut sh = env.hooked_shell(kind)?;
-        let first = helper_pid(&mut sh)?;
-        // SAFETY: killing the helper of the shell this test started.
-        unsafe { libc::kill(first as i32, libc::SIGKILL) };
-        wait_dead(first)?;
-        for line in ["echo one", "echo two", "echo three"] {
-            sh.run(line)?;
-        }
-        assert!(sh.is_alive());
-        let records = env
-            .wait_records(WAIT, |r| {
-                ["echo one", "echo two", "echo three"]
-                    .iter()
-                    .all(|c| r.iter().any(|r| r["command"] == *c && r["status"] == "finished"))
-            })
-            .with_context(|| format!("the terminal:\n{}", sh.screen()))?;
-        for c in ["echo one", "echo two", "echo three"] {
-            assert_eq!(count(&records, c), 1);
-        }
-        let second = helper_pid(&mut sh)?;
-        assert_ne!(first, second, "{}: a new helper should have taken over", kind.name());
+shell_test!(a_killed_helper_is_replaced_and_nothing_is_lost, |env, mut sh: Shell| {
+    let first = helper_pid(&mut sh)?;
+    // SAFETY: killing the helper of the shell this test started.
+    unsafe { libc::kill(first as i32, libc::SIGKILL) };
+    wait_dead(first)?;
+    for line in ["echo one", "echo two", "echo three"] {
+        sh.run(line)?;
     }
+    assert!(sh.is_alive());
+    let records = env
+        .wait_records(WAIT, |r| {
+            ["echo one", "echo two", "echo three"]
+                .iter()
+                .all(|c| r.iter().any(|r| r["command"] == *c && r["status"] == "finished"))
+        })
+        .with_context(|| format!("the terminal:\n{}", sh.screen()))?;
+    for c in ["echo one", "echo two", "echo three"] {
+        assert_eq!(count(&records, c), 1);
+    }
+    let second = helper_pid(&mut sh)?;
+    assert_ne!(first, second, "{}: a new helper should have taken over", sh.kind.name());
     Ok(())
-}
+});
 
 /// The pid of the shell's helper, as the shell knows it.
-fn helper_pid(sh: &mut lcd_testkit::Shell) -> Result<u32> {
+fn helper_pid(sh: &mut Shell) -> Result<u32> {
     sh.run("echo \"helper=$_lcd_pid.\"")?;
     let screen = sh.screen();
     let at = screen.rfind("helper=").context("no helper pid shown")? + "helper=".len();
@@ -232,67 +190,50 @@ fn wait_dead(pid: u32) -> Result<()> {
     anyhow::bail!("the helper {pid} did not die")
 }
 
-#[test]
-fn sigpipe_is_left_alone_for_the_users_commands() -> Result<()> {
-    for kind in SHELLS {
-        let env = env()?;
-        let _daemon = env.start_daemon()?;
-        let mut sh = env.hooked_shell(kind)?;
-        sh.type_line("yes | head -1")?;
-        sh.wait_prompt_for(Duration::from_secs(3))?;
-        let screen = sh.screen();
-        let after = &screen[screen.rfind("yes | head -1").unwrap()..];
-        assert_eq!(
-            after.matches('y').count(),
-            2,
-            "{}: one y from yes, one in the echoed command: {after:?}",
-            kind.name()
-        );
-    }
+shell_test!(sigpipe_is_left_alone_for_the_users_commands, |_env, mut sh: Shell| {
+    sh.type_line("yes | head -1")?;
+    sh.wait_prompt_for(Duration::from_secs(3))?;
+    let screen = sh.screen();
+    let after = &screen[screen.rfind("yes | head -1").unwrap()..];
+    assert_eq!(
+        after.matches('y').count(),
+        2,
+        "{}: one y from yes, one in the echoed command: {after:?}",
+        sh.kind.name()
+    );
     Ok(())
-}
+});
 
-#[test]
-fn loading_the_init_twice_records_each_command_once() -> Result<()> {
-    for kind in SHELLS {
-        let env = env()?;
-        let _daemon = env.start_daemon()?;
-        let mut sh = env.hooked_shell(kind)?;
-        sh.run(&format!("eval \"$(lcd init {})\"", kind.name()))?;
-        sh.run("echo once")?;
-        let records = env.wait_finished("echo once")?;
-        assert_eq!(count(&records, "echo once"), 1, "{}", kind.name());
-    }
+shell_test!(loading_the_init_twice_records_each_command_once, |env, mut sh: Shell| {
+    sh.run(&format!("eval \"$(lcd init {})\"", sh.kind.name()))?;
+    sh.run("echo once")?;
+    let records = env.wait_finished("echo once")?;
+    assert_eq!(count(&records, "echo once"), 1, "{}", sh.kind.name());
     Ok(())
-}
+});
 
-#[test]
-fn hooks_survive_nounset_errexit_and_aliased_builtins() -> Result<()> {
-    for kind in SHELLS {
-        let env = env()?;
-        let _daemon = env.start_daemon()?;
-        let mut sh = env.shell(kind)?;
-        // Aliases defined before the init are expanded when its functions are defined.
-        // The quotes keep the word ALIASED out of the echo of this line.
-        let names = [
-            "print", "printf", "kill", "builtin", "history", "local", "return", "trap", "emulate", "command", "mkfifo",
-        ];
-        let aliases: Vec<String> = names.iter().map(|n| format!("{n}='echo ALI''ASED'")).collect();
-        sh.run(&format!("alias {}", aliases.join(" ")))?;
-        sh.run(&format!("eval \"$(lcd init {})\"", kind.name()))?;
-        sh.run("set -u")?;
-        sh.run("echo nounset")?;
-        sh.run("set -e")?;
-        sh.run("false && true")?;
-        sh.run("echo errexit")?;
-        assert!(sh.is_alive(), "{} died under set -e", kind.name());
-        assert!(!sh.screen().contains("ALIASED"), "{}: {}", kind.name(), sh.screen());
-        assert!(!sh.screen().contains("unbound"), "{}: {}", kind.name(), sh.screen());
-        let records = env.wait_finished("echo errexit")?;
-        assert_eq!(record(&records, "false && true")["exit_code"], 1);
-    }
+shell_test!(hooks_survive_nounset_errexit_and_aliased_builtins, |env, kind: ShellKind| {
+    let _daemon = env.start_daemon()?;
+    let mut sh = env.shell(kind)?;
+    // Aliases defined before the init are expanded when its functions are defined.
+    // The quotes keep the word ALIASED out of the echo of this line.
+    let names =
+        ["print", "printf", "kill", "builtin", "history", "local", "return", "trap", "emulate", "command", "mkfifo"];
+    let aliases: Vec<String> = names.iter().map(|n| format!("{n}='echo ALI''ASED'")).collect();
+    sh.run(&format!("alias {}", aliases.join(" ")))?;
+    sh.run(&format!("eval \"$(lcd init {})\"", kind.name()))?;
+    sh.run("set -u")?;
+    sh.run("echo nounset")?;
+    sh.run("set -e")?;
+    sh.run("false && true")?;
+    sh.run("echo errexit")?;
+    assert!(sh.is_alive(), "{} died under set -e", kind.name());
+    assert!(!sh.screen().contains("ALIASED"), "{}: {}", kind.name(), sh.screen());
+    assert!(!sh.screen().contains("unbound"), "{}: {}", kind.name(), sh.screen());
+    let records = env.wait_finished("echo errexit")?;
+    assert_eq!(record(&records, "false && true")["exit_code"], 1);
     Ok(())
-}
+});
 
 #[test]
 fn bash_keeps_a_debug_trap_the_user_already_had() -> Result<()> {
@@ -308,24 +249,20 @@ fn bash_keeps_a_debug_trap_the_user_already_had() -> Result<()> {
     Ok(())
 }
 
-#[test]
-fn a_cached_init_script_makes_its_own_fifo() -> Result<()> {
-    for kind in SHELLS {
-        let env = env()?;
-        let _daemon = env.start_daemon()?;
-        // The script as a plugin manager would cache it: made by another process.
-        let script = env.home().join(format!("cached.{}", kind.name()));
-        std::fs::write(&script, env.lcd(&["init", kind.name()])?)?;
-        let mut sh = env.shell(kind)?;
-        sh.run(&format!("source {}", script.display()))?;
-        sh.run("echo from cache")?;
-        env.wait_finished("echo from cache")?;
-        // The helper removed the FIFO's name once it held it.
-        let leftovers: Vec<_> = std::fs::read_dir(env.paths().runtime_dir)?
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with(&format!("hook.{}.", sh.pid())))
-            .collect();
-        assert!(leftovers.is_empty(), "{leftovers:?}");
-    }
+shell_test!(a_cached_init_script_makes_its_own_fifo, |env, kind: ShellKind| {
+    let _daemon = env.start_daemon()?;
+    // The script as a plugin manager would cache it: made by another process.
+    let script = env.home().join(format!("cached.{}", kind.name()));
+    std::fs::write(&script, env.lcd(&["init", kind.name()])?)?;
+    let mut sh = env.shell(kind)?;
+    sh.run(&format!("source {}", script.display()))?;
+    sh.run("echo from cache")?;
+    env.wait_finished("echo from cache")?;
+    // The helper removed the FIFO's name once it held it.
+    let leftovers: Vec<_> = std::fs::read_dir(env.paths().runtime_dir)?
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&format!("hook.{}.", sh.pid())))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
     Ok(())
-}
+});

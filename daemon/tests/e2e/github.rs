@@ -5,9 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use lcd::config::Config;
-use lcd::server::DaemonOptions;
-use lcd_testkit::git::git;
+use lcd_testkit::env::write_script;
+use lcd_testkit::git::repo_with_origin;
 use lcd_testkit::github::{Call, FakeGithub};
 use lcd_testkit::{InProcessDaemon, Shell, ShellKind, TestEnv};
 use serde_json::Value;
@@ -19,32 +18,27 @@ const TOKEN: &str = "ghp_testtesttesttesttesttesttesttesttest";
 /// A repository with one commit whose origin is `origin`, on `branch`.
 fn repo(env: &TestEnv, name: &str, origin: &str, branch: &str) -> Result<(PathBuf, String)> {
     let dir = env.home().join(name);
-    std::fs::create_dir_all(&dir)?;
-    git(&dir, &["init", "-q", "-b", branch])?;
-    git(&dir, &["commit", "-q", "--allow-empty", "-m", "infra"])?;
-    git(&dir, &["remote", "add", "origin", origin])?;
-    Ok((dir.clone(), git(&dir, &["rev-parse", "HEAD"])?))
+    let commit = repo_with_origin(&dir, origin, branch)?;
+    Ok((dir, commit))
 }
 
 /// A stand-in `terraform` that takes TF_SLEEP seconds and exits TF_EXIT.
 fn fake_terraform(env: &TestEnv) -> Result<PathBuf> {
     let bin = env.root.join("bin");
     std::fs::create_dir_all(&bin)?;
-    std::fs::write(bin.join("terraform"), "#!/bin/sh\nsleep \"${TF_SLEEP:-0}\"\nexit \"${TF_EXIT:-0}\"\n")?;
-    std::fs::set_permissions(bin.join("terraform"), std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    write_script(&bin.join("terraform"), "#!/bin/sh\nsleep \"${TF_SLEEP:-0}\"\nexit \"${TF_EXIT:-0}\"\n")?;
     Ok(bin)
 }
 
 /// The daemon reporting to `github`, with `extra` in the [github] section.
 fn daemon(env: &TestEnv, github: &FakeGithub, extra: &str) -> Result<InProcessDaemon> {
-    let mut options = DaemonOptions::new(env.paths());
     let text = format!("[github]\napi_url = '{}'\ntoken = '{TOKEN}'\nretry_max_s = 2\n{extra}\n[github.environments]\ndefault = 'production'\n", github.url());
-    options.config = Config::parse(&text, std::iter::empty())?;
-    env.start_daemon_with(options)
+    env.start_daemon_with_config(&text)
 }
 
 /// A hooked shell in `dir` with the stand-in terraform first on PATH.
-fn shell(env: &TestEnv, dir: &Path, bin: &Path) -> Result<Shell> {
+fn shell(env: &TestEnv, dir: &Path) -> Result<Shell> {
+    let bin = fake_terraform(env)?;
     let mut sh = env.hooked_shell(ShellKind::Zsh)?;
     sh.run(&format!("export PATH={}:$PATH; cd {}", bin.display(), dir.display()))?;
     Ok(sh)
@@ -83,7 +77,7 @@ fn deploy_runs_become_deployments_with_their_outcome() -> Result<()> {
     let github = FakeGithub::start(TOKEN)?;
     let _daemon = daemon(&env, &github, "")?;
     let (dir, sha) = repo(&env, "infra", "git@github.com:acme/infra.git", "main")?;
-    let mut sh = shell(&env, &dir, &fake_terraform(&env)?)?;
+    let mut sh = shell(&env, &dir)?;
     sh.run("TF_SLEEP=4 terraform apply -auto-approve")?;
     sh.run("TF_SLEEP=4 TF_EXIT=1 terraform apply -auto-approve")?;
     let writes = wait_writes(&github, 6, Duration::from_secs(30))?;
@@ -132,7 +126,7 @@ fn a_commit_github_does_not_know_falls_back_to_the_branch_once() -> Result<()> {
     github.set(|b| {
         b.unknown_refs.insert(sha.clone());
     });
-    let mut sh = shell(&env, &dir, &fake_terraform(&env)?)?;
+    let mut sh = shell(&env, &dir)?;
     sh.run("terraform destroy -auto-approve")?;
     let writes = wait_writes(&github, 3, Duration::from_secs(30))?;
     assert_eq!((writes[0].status, writes[0].body["ref"].as_str()), (422, Some(sha.as_str())));
@@ -150,7 +144,7 @@ fn a_commit_github_does_not_know_falls_back_to_the_branch_once() -> Result<()> {
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(github.calls().iter().filter(|c| c.method == "POST").count(), 5, "a refused deployment was retried");
     assert_eq!((writes[3].status, writes[4].status), (422, 422));
-    let status: Value = serde_json::from_str(&env.lcd(&["status", "--format", "json"])?)?;
+    let status = env.status()?;
     let sink = status["sinks"].as_array().unwrap().iter().find(|s| s["name"] == "github").unwrap();
     assert!(sink["last_error"].as_str().unwrap().contains("No ref found"), "{sink}");
     assert_eq!(sink["failed"], 1);
@@ -172,7 +166,7 @@ fn an_exhausted_rate_limit_waits_until_reset_and_errors_are_retried() -> Result<
         b.rate_limit_for = Some(3);
         b.fail_next = 0;
     });
-    let mut sh = shell(&env, &dir, &fake_terraform(&env)?)?;
+    let mut sh = shell(&env, &dir)?;
     sh.run("terraform apply")?;
     let writes = wait_writes(&github, 3, Duration::from_secs(30))?;
     assert_eq!(writes[0].status, 403);
@@ -194,7 +188,7 @@ fn github_down_during_the_run_gets_everything_later_in_order() -> Result<()> {
     github.set(|b| b.down = true);
     let _daemon = daemon(&env, &github, "min_write_interval_ms = 200")?;
     let (dir, sha) = repo(&env, "infra", "git@github.com:acme/infra.git", "main")?;
-    let mut sh = shell(&env, &dir, &fake_terraform(&env)?)?;
+    let mut sh = shell(&env, &dir)?;
     sh.run("TF_EXIT=2 terraform apply")?;
     sh.run("wrangler deploy --env staging >/dev/null 2>&1")?;
     std::thread::sleep(Duration::from_secs(2));
@@ -216,11 +210,11 @@ fn a_refused_token_stops_the_sink_with_a_clear_status() -> Result<()> {
     let github = FakeGithub::start("another-token")?;
     let _daemon = daemon(&env, &github, "")?;
     let (dir, _) = repo(&env, "infra", "git@github.com:acme/infra.git", "main")?;
-    let mut sh = shell(&env, &dir, &fake_terraform(&env)?)?;
+    let mut sh = shell(&env, &dir)?;
     sh.run("terraform apply")?;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let status: Value = serde_json::from_str(&env.lcd(&["status", "--format", "json"])?)?;
+        let status = env.status()?;
         let sink =
             status["sinks"].as_array().unwrap().iter().find(|s| s["name"] == "github").cloned().unwrap_or_default();
         if sink["state"] == "stopped" {
@@ -235,10 +229,7 @@ fn a_refused_token_stops_the_sink_with_a_clear_status() -> Result<()> {
     }
     assert_eq!(github.calls().len(), 1, "it kept knocking with a refused token");
     // doctor says so too (with the same config in the file).
-    let file = env.paths().config_file();
-    std::fs::create_dir_all(file.parent().unwrap())?;
-    std::fs::write(&file, format!("[github]\napi_url = '{}'\ntoken = '{TOKEN}'\n", github.url()))?;
-    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    env.write_config(&format!("[github]\napi_url = '{}'\ntoken = '{TOKEN}'\n", github.url()))?;
     let doctor = String::from_utf8(env.lcd_output(&["doctor"])?.stdout)?;
     assert!(doctor.contains("GitHub") && doctor.contains("refuses the token (401"), "{doctor}");
     Ok(())
@@ -257,7 +248,7 @@ fn a_repository_closed_to_the_token_fails_its_runs_and_the_others_are_reported()
     let (secret, _) = repo(&env, "secret", "git@github.com:acme/secret.git", "main")?;
     let (gone, _) = repo(&env, "gone", "git@github.com:acme/gone.git", "main")?;
     let (infra, _) = repo(&env, "infra", "git@github.com:acme/infra.git", "main")?;
-    let mut sh = shell(&env, &secret, &fake_terraform(&env)?)?;
+    let mut sh = shell(&env, &secret)?;
     // Queued while GitHub is away, oldest first: two for the closed repository.
     // (The repository is the one the command line starts in.)
     for dir in [&secret, &gone, &secret, &infra] {
@@ -305,7 +296,7 @@ fn other_commands_and_other_hosts_make_no_calls() -> Result<()> {
     let _daemon = daemon(&env, &github, "min_write_interval_ms = 200")?;
     let (dir, _) = repo(&env, "infra", "git@github.com:acme/infra.git", "main")?;
     let (elsewhere, _) = repo(&env, "lab", "git@gitlab.com:acme/infra.git", "main")?;
-    let mut sh = shell(&env, &dir, &fake_terraform(&env)?)?;
+    let mut sh = shell(&env, &dir)?;
     sh.run("terraform plan")?;
     sh.run("git status >/dev/null")?;
     // (The repository is the one the command line starts in.)
@@ -313,7 +304,7 @@ fn other_commands_and_other_hosts_make_no_calls() -> Result<()> {
     sh.run("terraform apply")?;
     sh.run("cd /tmp")?;
     sh.run("terraform apply")?;
-    env.wait_records(Duration::from_secs(10), |r| r.iter().filter(|r| r["status"] == "finished").count() >= 7)?;
+    env.wait_finished_count(7, Duration::from_secs(10))?;
     std::thread::sleep(Duration::from_secs(2));
     assert!(github.calls().is_empty(), "{:#?}", github.calls());
     Ok(())
@@ -325,7 +316,7 @@ fn a_branch_named_after_an_issue_gets_a_comment() -> Result<()> {
     let github = FakeGithub::start(TOKEN)?;
     let _daemon = daemon(&env, &github, "min_write_interval_ms = 200\nissue_comments = true")?;
     let (dir, _) = repo(&env, "infra", "git@github.com:acme/infra.git", "123-fix-x")?;
-    let mut sh = shell(&env, &dir, &fake_terraform(&env)?)?;
+    let mut sh = shell(&env, &dir)?;
     sh.run("terraform apply")?;
     let writes = wait_writes(&github, 3, Duration::from_secs(30))?;
     let comment = writes.last().context("a comment")?;

@@ -8,10 +8,10 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use lcd_client::frame::{self, HEADER_LEN};
-use lcd_client::protocol::{RefusalReason, Reply, Request, MAX_FRAME_LEN, PROTOCOL_VERSION};
-use lcd_client::sender::Sender;
-use lcd_client::Event;
+use lcd_protocol::frame::{self, HEADER_LEN};
+use lcd_protocol::protocol::{RefusalReason, Reply, Request, MAX_FRAME_LEN, PROTOCOL_VERSION};
+use lcd_protocol::sender::Sender;
+use lcd_protocol::Event;
 use lcd_testkit::records::{command_events, session, session_id};
 use lcd_testkit::{DaemonProcess, TestEnv};
 

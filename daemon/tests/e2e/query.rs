@@ -7,13 +7,14 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use lcd_client::git::GitSnapshot;
-use lcd_client::sender::{record_frames, Sender};
-use lcd_client::{CommandEnd, CommandStart, Event, RecordId, Session};
+use lcd_protocol::sender::{record_frames, Sender};
+use lcd_protocol::GitSnapshot;
+use lcd_protocol::{CommandEnd, CommandStart, Event, RecordId, Session};
+use lcd_testkit::env::create_private_dir;
 use lcd_testkit::{ShellKind, TestEnv};
 use serde_json::Value;
 
-use super::env;
+use super::{env, hooked};
 
 const HOUR: i64 = 3_600_000_000;
 
@@ -186,17 +187,16 @@ fn every_filter_selects_what_it_says() -> Result<()> {
 
 #[test]
 fn this_session_comes_from_the_shell() -> Result<()> {
-    let env = env()?;
-    let _daemon = env.start_daemon()?;
-    let mut sh = env.hooked_shell(ShellKind::Zsh)?;
-    sh.run("echo mine")?;
-    env.wait_finished("echo mine")?;
-    sh.run("lcd query --this-session --format jsonl --fields command > mine.jsonl")?;
-    let text = std::fs::read_to_string(env.home().join("mine.jsonl"))?;
-    assert!(text.contains("\"echo mine\""), "{text}");
-    let out = env.lcd_output(&["query", "--this-session"])?;
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("LCD_SESSION"));
-    Ok(())
+    hooked(ShellKind::Zsh, |env, mut sh| {
+        sh.run("echo mine")?;
+        env.wait_finished("echo mine")?;
+        sh.run("lcd query --this-session --format jsonl --fields command > mine.jsonl")?;
+        let text = std::fs::read_to_string(env.home().join("mine.jsonl"))?;
+        assert!(text.contains("\"echo mine\""), "{text}");
+        let out = env.lcd_output(&["query", "--this-session"])?;
+        assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("LCD_SESSION"));
+        Ok(())
+    })
 }
 
 #[test]
@@ -342,10 +342,10 @@ fn the_read_path_needs_no_daemon_nor_a_database() -> Result<()> {
 }
 
 #[test]
-fn history_written_by_zsh_and_bash_is_imported_once() -> Result<()> {
+fn history_written_by_zsh_is_imported_once() -> Result<()> {
     let env = env()?;
     let _daemon = env.start_daemon()?;
-    // zsh, extended history, a multi-line entry and a secret.
+    // Extended history, a multi-line entry and a secret.
     let zsh_file = env.home().join("zsh_history");
     let mut zsh = env.shell(ShellKind::Zsh)?;
     zsh.run(&format!(
@@ -374,8 +374,14 @@ fn history_written_by_zsh_and_bash_is_imported_once() -> Result<()> {
     assert!(records.iter().all(|r| r["imported"] == true && r["shell"] == "zsh"));
     let tf = records.iter().find(|r| r["command_type"] == "terraform").context("terraform classified")?;
     assert_eq!(tf["subcommand"], "version");
+    Ok(())
+}
 
-    // bash, with timestamps.
+#[test]
+fn history_written_by_bash_is_imported_once() -> Result<()> {
+    let env = env()?;
+    let _daemon = env.start_daemon()?;
+    // With timestamps.
     let bash_file = env.home().join("bash_history");
     let mut bash = env.shell(ShellKind::Bash)?;
     bash.run(&format!("HISTFILE={}; HISTTIMEFORMAT='%s '; set -o history", bash_file.display()))?;
@@ -410,8 +416,7 @@ fn a_database_from_an_older_lcd_is_upgraded_before_it_is_read() -> Result<()> {
     let env = env()?;
     // A database as the first release of lcd left it: schema version 1.
     let db = env.paths().database();
-    std::fs::create_dir_all(db.parent().unwrap())?;
-    std::fs::set_permissions(db.parent().unwrap(), std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    create_private_dir(&env.paths().data_dir)?;
     let conn = rusqlite::Connection::open(&db)?;
     conn.execute_batch(include_str!("../../../sql/local/0001_commands.sql"))?;
     conn.execute_batch(

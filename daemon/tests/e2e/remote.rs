@@ -4,31 +4,24 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use lcd::config::Config;
-use lcd::server::DaemonOptions;
-use lcd_client::sender::{record_frames, Sender};
+use lcd_protocol::sender::{record_frames, Sender};
 use lcd_testkit::records::{command_events, session, session_id};
 use lcd_testkit::remote::{free_port, Fault, FaultProxy, RemoteWorker, TOKEN};
-use lcd_testkit::{DaemonProcess, ShellKind, TestEnv};
+use lcd_testkit::{DaemonProcess, InProcessDaemon, ShellKind, TestEnv};
 use serde_json::{json, Value};
 
 use super::env;
 
-/// A daemon configured to forward to `url`.
-fn options(env: &TestEnv, url: &str, token: &str) -> Result<DaemonOptions> {
-    let mut options = DaemonOptions::new(env.paths());
-    let config = format!("[remote]\nurl = '{url}'\ntoken = '{token}'\nbatch_size = 50\nretry_max_s = 2\n");
-    options.config = Config::parse(&config, std::iter::empty())?;
-    Ok(options)
+/// The daemon, in-process, forwarding to `url`.
+fn daemon(env: &TestEnv, url: &str, token: &str) -> Result<InProcessDaemon> {
+    env.start_daemon_with_config(&format!(
+        "[remote]\nurl = '{url}'\ntoken = '{token}'\nbatch_size = 50\nretry_max_s = 2\n"
+    ))
 }
 
-/// The config file `lcd query --remote` reads (private, since it holds a token).
+/// The config file `lcd query --remote` and a daemon process read.
 fn write_config(env: &TestEnv, url: &str, token: &str) -> Result<()> {
-    let file = env.paths().config_file();
-    std::fs::create_dir_all(file.parent().unwrap())?;
-    std::fs::write(&file, format!("[remote]\nurl = '{url}'\ntoken = '{token}'\n"))?;
-    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-    Ok(())
+    env.write_config(&format!("[remote]\nurl = '{url}'\ntoken = '{token}'\n"))
 }
 
 /// How many records the Worker holds, and how many distinct ids.
@@ -67,7 +60,7 @@ fn send(env: &TestEnv, client: u64, n: u64) -> Result<()> {
 fn commands_typed_in_a_shell_reach_d1() -> Result<()> {
     let env = env()?;
     let worker = RemoteWorker::start(&env.root.join("d1"))?;
-    let _daemon = env.start_daemon_with(options(&env, &worker.url(), TOKEN)?)?;
+    let _daemon = daemon(&env, &worker.url(), TOKEN)?;
     let mut sh = env.hooked_shell(ShellKind::Zsh)?;
     sh.run("git log -n1 >/dev/null 2>&1")?;
     sh.run("terraform -version >/dev/null 2>&1")?;
@@ -85,7 +78,7 @@ fn commands_typed_in_a_shell_reach_d1() -> Result<()> {
     let remote: Vec<Value> = serde_json::from_str(&env.lcd(&["query", "--remote", "--format", "json"])?)?;
     let commands: Vec<&str> = remote.iter().map(|r| r["command"].as_str().unwrap()).collect();
     assert_eq!(commands, ["terraform -version >/dev/null 2>&1", "git log -n1 >/dev/null 2>&1"]);
-    let status: Value = serde_json::from_str(&env.lcd(&["status", "--format", "json"])?)?;
+    let status = env.status()?;
     let sink = &status["sinks"][0];
     assert_eq!(
         (sink["name"].as_str(), sink["backlog"].as_u64(), sink["state"].as_str()),
@@ -129,13 +122,13 @@ fn the_seeds_single_record_shape_is_accepted() -> Result<()> {
 fn a_worker_down_for_500_commands_gets_all_of_them_once() -> Result<()> {
     let env = env()?;
     let mut worker = RemoteWorker::start(&env.root.join("d1"))?;
-    let _daemon = env.start_daemon_with(options(&env, &worker.url(), TOKEN)?)?;
+    let _daemon = daemon(&env, &worker.url(), TOKEN)?;
     let mut sh = env.hooked_shell(ShellKind::Bash)?;
     worker.stop();
     for n in 1..=500 {
         sh.run(&format!("git log -n{n} >/dev/null 2>&1"))?;
     }
-    env.wait_records(Duration::from_secs(30), |r| r.iter().filter(|r| r["status"] == "finished").count() >= 500)?;
+    env.wait_finished_count(500, Duration::from_secs(30))?;
     worker.restart()?;
     wait_stored(&worker, 500, Duration::from_secs(120))?;
     Ok(())
@@ -154,7 +147,7 @@ fn errors_retries_and_cut_answers_still_deliver_exactly_once() -> Result<()> {
         Fault::CutAnswer,
     ];
     let proxy = FaultProxy::start(worker.port, faults)?;
-    let _daemon = env.start_daemon_with(options(&env, &proxy.url(), TOKEN)?)?;
+    let _daemon = daemon(&env, &proxy.url(), TOKEN)?;
     send(&env, 1, 300)?;
     wait_stored(&worker, 300, Duration::from_secs(120))?;
     let seen = proxy.seen.lock().unwrap().clone();
@@ -172,7 +165,7 @@ fn a_wrong_token_stops_the_sink_and_the_backlog_waits() -> Result<()> {
     let mut daemon = DaemonProcess::start(&env, &[])?;
     send(&env, 2, 20)?;
     daemon.wait_log("refused the token")?;
-    let status: Value = serde_json::from_str(&env.lcd(&["status", "--format", "json"])?)?;
+    let status = env.status()?;
     let sink = &status["sinks"][0];
     assert_eq!(sink["state"], "stopped", "{status}");
     assert_eq!(sink["backlog"], 20, "{status}");
@@ -260,7 +253,7 @@ fn a_redirect_elsewhere_is_not_followed_and_the_status_names_its_target() -> Res
     let elsewhere = FaultProxy::start(free_port()?, vec![Fault::Status(200); 50])?;
     let target = format!("{}/api/commands/batch", elsewhere.url());
     let store = FaultProxy::start(free_port()?, vec![Fault::Redirect(target.clone()); 50])?;
-    let _daemon = env.start_daemon_with(options(&env, &store.url(), TOKEN)?)?;
+    let _daemon = daemon(&env, &store.url(), TOKEN)?;
     send(&env, 5, 20)?;
     let deadline = Instant::now() + Duration::from_secs(20);
     // Asked again later (not delivered), and never elsewhere.

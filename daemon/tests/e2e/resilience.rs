@@ -7,10 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use lcd::config::Config;
-use lcd::server::DaemonOptions;
-use lcd_client::sender::{deliver_or_spool, record_frames, Sender};
-use lcd_client::spool::Spool;
+use lcd_protocol::sender::{deliver_or_spool, record_frames, Sender};
+use lcd_protocol::spool::Spool;
+use lcd_testkit::env::create_private_dir;
 use lcd_testkit::records::{command_events, session, session_id};
 use lcd_testkit::{DaemonProcess, ShellKind, TestEnv};
 
@@ -138,14 +137,13 @@ fn commands_typed_while_the_daemon_is_stopped_arrive_in_order_once() -> Result<(
     let mut sh = env.hooked_shell(ShellKind::Zsh)?;
     // Once the helper is connected (else it would start a daemon of its own).
     sh.run("echo 0")?;
-    env.wait_records(Duration::from_secs(10), |r| r.iter().any(|r| r["status"] == "finished"))?;
+    env.wait_finished_count(1, Duration::from_secs(10))?;
     daemon.stop()?;
     for n in 1..=200 {
         sh.run(&format!("echo {n}"))?;
     }
     let _daemon = env.start_daemon()?;
-    let records =
-        env.wait_records(Duration::from_secs(20), |r| r.iter().filter(|r| r["status"] == "finished").count() >= 201)?;
+    let records = env.wait_finished_count(201, Duration::from_secs(20))?;
     assert_eq!(records.len(), 201);
     // Newest first: echo 200 ... echo 0.
     let commands: Vec<String> = records.iter().rev().map(|r| r["command"].as_str().unwrap().to_string()).collect();
@@ -173,8 +171,7 @@ fn a_frozen_daemon_never_holds_up_the_prompt_and_loses_nothing() -> Result<()> {
     eprintln!("slowest prompt with the daemon frozen: {worst:?} (a shell without lcd: {worst_plain:?})");
     // 20 ms is the budget; a machine hiccup that also slowed the plain shell is not lcd's.
     assert!(worst <= Duration::from_millis(20).max(worst_plain), "a prompt waited {worst:?}");
-    let records =
-        env.wait_records(Duration::from_secs(30), |r| r.iter().filter(|r| r["status"] == "finished").count() >= 501)?;
+    let records = env.wait_finished_count(501, Duration::from_secs(30))?;
     for n in 1..=500 {
         assert_eq!(count(&records, &format!("echo {n}")), 1);
     }
@@ -268,9 +265,7 @@ fn a_database_removed_underneath_is_recreated() -> Result<()> {
 #[test]
 fn a_shell_that_dies_mid_command_leaves_an_unknown_outcome() -> Result<()> {
     let env = env()?;
-    let mut options = DaemonOptions::new(env.paths());
-    options.config = Config::parse("[daemon]\norphan_check_s = 1\n", std::iter::empty())?;
-    let _daemon = env.start_daemon_with(options)?;
+    let _daemon = env.start_daemon_with_config("[daemon]\norphan_check_s = 1\n")?;
     let mut sh = env.hooked_shell(ShellKind::Bash)?;
     sh.type_line("sleep 60")?;
     env.wait_records(Duration::from_secs(10), |r| {
@@ -342,8 +337,7 @@ fn a_second_daemon_refuses_to_start_and_a_stale_socket_is_replaced() -> Result<(
     let env = env()?;
     // A socket file nobody listens on, as a killed daemon leaves it.
     let socket = env.paths().socket;
-    std::fs::create_dir_all(socket.parent().unwrap())?;
-    std::fs::set_permissions(socket.parent().unwrap(), std::fs::Permissions::from_mode(0o700))?;
+    create_private_dir(&env.paths().runtime_dir)?;
     drop(std::os::unix::net::UnixListener::bind(&socket)?);
     assert!(socket.exists());
     let _daemon = DaemonProcess::start(&env, &[])?;
@@ -363,12 +357,10 @@ fn a_second_daemon_refuses_to_start_and_a_stale_socket_is_replaced() -> Result<(
 fn sighup_reloads_the_config_and_keeps_the_old_one_when_broken() -> Result<()> {
     let env = env()?;
     let mut daemon = DaemonProcess::start(&env, &[])?;
-    let config = env.paths().config_file();
-    std::fs::create_dir_all(config.parent().unwrap())?;
-    std::fs::write(&config, "[daemon]\nmax_connections = 64\n")?;
+    env.write_config("[daemon]\nmax_connections = 64\n")?;
     daemon.signal(libc::SIGHUP);
     daemon.wait_log("configuration reloaded")?;
-    std::fs::write(&config, "[daemon]\nmax_conections = 64\n")?;
+    env.write_config("[daemon]\nmax_conections = 64\n")?;
     daemon.signal(libc::SIGHUP);
     let line = daemon.wait_log("configuration not reloaded")?;
     assert!(line.contains("max_conections"), "{line}");

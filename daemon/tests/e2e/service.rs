@@ -6,7 +6,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use lcd_client::sender::Sender;
+use lcd_protocol::sender::Sender;
+use lcd_testkit::env::{create_private_dir, write_script};
 use lcd_testkit::DaemonProcess;
 
 use super::env;
@@ -44,8 +45,7 @@ fn the_systemd_units_pass_systemd_analyze_verify() -> Result<()> {
 fn a_socket_passed_by_systemd_is_used_and_readiness_is_notified() -> Result<()> {
     let env = env()?;
     let socket = env.paths().socket;
-    std::fs::create_dir_all(socket.parent().unwrap())?;
-    std::fs::set_permissions(socket.parent().unwrap(), std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    create_private_dir(&env.paths().runtime_dir)?;
     let notify_path = env.root.join("notify.sock");
     let notify = UnixDatagram::bind(&notify_path)?;
     notify.set_read_timeout(Some(Duration::from_secs(15)))?;
@@ -158,9 +158,7 @@ fn service_install_without_systemd_says_so_and_what_to_do() -> Result<()> {
 fn doctor_names_each_problem_and_passes_a_healthy_setup() -> Result<()> {
     let env = env()?;
     // Broken: no daemon, a folder others can write to, a config with a typo.
-    let config = env.paths().config_file();
-    std::fs::create_dir_all(config.parent().unwrap())?;
-    std::fs::write(&config, "[daemon]\nretention_day = 30\n")?;
+    env.write_config("[daemon]\nretention_day = 30\n")?;
     std::fs::create_dir_all(&env.paths().state_dir)?;
     std::fs::set_permissions(&env.paths().state_dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))?;
     let out = env.lcd_output(&["doctor"])?;
@@ -171,7 +169,7 @@ fn doctor_names_each_problem_and_passes_a_healthy_setup() -> Result<()> {
     assert!(report.contains("is writable by other users") && report.contains("chmod 700"), "{report}");
     assert!(report.contains("retention_day") && report.contains("line 2"), "{report}");
     // Healthy: all fixed, a daemon running, the hooks loaded.
-    std::fs::write(&config, "[daemon]\nretention_days = 30\n")?;
+    env.write_config("[daemon]\nretention_days = 30\n")?;
     std::fs::set_permissions(&env.paths().state_dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
     let _daemon = DaemonProcess::start(&env, &[])?;
     let out = env.lcd_command(&["doctor"]).env("LCD_SESSION", "0190f3c2-7a4e-7b21-8c3d-2f1e0a9b8c7d").output()?;
@@ -190,8 +188,7 @@ fn config_path_show_edit_and_reload() -> Result<()> {
     assert!(String::from_utf8_lossy(&shown.stdout).contains("retention_days = 45"));
     // An editor that adds a typo: edit reports the key and the line.
     let editor = env.root.join("editor.sh");
-    std::fs::write(&editor, "#!/bin/sh\nprintf '[daemon]\\nretention_dayz = 1\\n' > \"$1\"\n")?;
-    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    write_script(&editor, "#!/bin/sh\nprintf '[daemon]\\nretention_dayz = 1\\n' > \"$1\"\n")?;
     let out = env.lcd_command(&["config", "edit"]).env("EDITOR", &editor).output()?;
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("retention_dayz") && err.contains("line 2"), "{err}");

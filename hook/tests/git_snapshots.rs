@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use lcd_client::git::Repo;
+use lcd_hook::git::Repo;
 
 /// A scratch folder, removed on drop.
 struct Scratch(PathBuf);

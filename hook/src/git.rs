@@ -9,20 +9,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
-/// The repository state at one instant.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
-pub struct GitSnapshot {
-    /// The work tree's top folder.
-    pub root: String,
-    /// The checked-out branch; `None` when HEAD is detached.
-    pub branch: Option<String>,
-    /// The commit HEAD points at; `None` before the first commit.
-    pub commit: Option<String>,
-    /// The `origin` remote's URL, when there is one.
-    pub remote_url: Option<String>,
-}
+use lcd_protocol::GitSnapshot;
 
 /// Where a work tree keeps its git data.
 #[derive(Debug, Clone, PartialEq, Eq)]

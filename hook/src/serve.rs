@@ -18,11 +18,11 @@ use std::time::{Duration, Instant};
 
 use crate::git::Repo;
 use crate::pipe::{Parser, ShellEnd, ShellRecord, ShellStart};
-use crate::protocol::{truncate_marked, CommandEnd, CommandStart, Event, Session, MAX_FIELD_LEN};
-use crate::record_id::RecordId;
-use crate::sender::{deliver_or_spool, record_frames, Handed, SendError, Sender};
-use crate::spool::Spool;
 use crate::sys;
+use lcd_protocol::protocol::{truncate_marked, CommandEnd, CommandStart, Event, Session, MAX_FIELD_LEN};
+use lcd_protocol::record_id::RecordId;
+use lcd_protocol::sender::{deliver_or_spool, record_frames, Handed, SendError, Sender};
+use lcd_protocol::spool::Spool;
 
 /// How often the reader looks whether the shell is still there.
 const SHELL_CHECK: Duration = Duration::from_millis(500);

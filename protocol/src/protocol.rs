@@ -6,7 +6,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::git::GitSnapshot;
 use crate::record_id::RecordId;
 
 /// The version of the payload encoding, carried in every frame header.
@@ -32,6 +31,20 @@ pub const TRUNCATION_MARKER: &str = "…[lcd: truncated]";
 
 /// Microseconds since the Unix epoch, as the shell's `$EPOCHREALTIME` gives it.
 pub type Micros = i64;
+
+/// The repository a command ran in, as it was at one instant (read by
+/// lcd-hook from `.git`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct GitSnapshot {
+    /// The work tree's top folder.
+    pub root: String,
+    /// The checked-out branch; `None` when HEAD is detached.
+    pub branch: Option<String>,
+    /// The commit HEAD points at; `None` before the first commit.
+    pub commit: Option<String>,
+    /// The `origin` remote's URL, when there is one.
+    pub remote_url: Option<String>,
+}
 
 /// One shell process: constant for every record it produces.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]

@@ -24,7 +24,7 @@
 
 use std::fmt;
 
-use crate::protocol::{cut_and_mark, truncate_marked, Micros, MAX_COMMAND_LEN, MAX_ENV_VARS, MAX_PIPESTATUS};
+use lcd_protocol::protocol::{cut_and_mark, truncate_marked, Micros, MAX_COMMAND_LEN, MAX_ENV_VARS, MAX_PIPESTATUS};
 
 const FIELD_END: u8 = 0;
 const RECORD_END: &[u8] = b"\x1e";
@@ -294,7 +294,7 @@ mod tests {
         let ShellRecord::Start(s) = got[0].clone().unwrap() else { panic!() };
         let command = s.command.unwrap();
         assert!(command.len() <= MAX_COMMAND_LEN);
-        assert!(command.ends_with(crate::protocol::TRUNCATION_MARKER));
+        assert!(command.ends_with(lcd_protocol::protocol::TRUNCATION_MARKER));
     }
 
     #[test]

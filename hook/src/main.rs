@@ -5,8 +5,8 @@
 fn main() {
     let mut args = std::env::args_os().skip(1);
     let code = match args.next().as_deref().and_then(|a| a.to_str()) {
-        Some("serve") => match lcd_client::serve::parse_args(args) {
-            Some(config) => lcd_client::serve::serve(config, 0),
+        Some("serve") => match lcd_hook::serve::parse_args(args) {
+            Some(config) => lcd_hook::serve::serve(config, 0),
             None => 0,
         },
         _ => 0,

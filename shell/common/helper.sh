@@ -1,0 +1,33 @@
+{#- Starting this shell's lcd-hook and checking that it runs: the same code in
+    both shells but for how zsh and bash detach a job (included by lcd.zsh and
+    lcd.bash at the top level). -#}
+# (Re)starts this shell's lcd-hook on the FIFO. Given a path, the helper
+# removes it once it holds the FIFO, so nothing is left behind.
+_lcd_start_helper() {
+{%- if shell == Shell::Zsh %}
+  \builtin emulate -L zsh
+{%- endif %}
+  {
+    "$_lcd_hook" serve --socket "$_lcd_socket" --spool "$_lcd_spool" --session "$LCD_SESSION" \
+      --shell {{ shell.name() }} --pid "$$" --tty-fd 3 --start-daemon "$_lcd_bin" --log "$_lcd_log" \
+      ${1:+--unlink} ${1:+"$1"} <&"$_lcd_fd" 3<&0 >/dev/null 2>&1
+{%- if shell == Shell::Zsh %} &!
+{%- else %} &
+{%- endif %}
+  } 2>/dev/null
+  _lcd_pid=$!
+{%- if shell == Shell::Bash %}
+  \builtin disown "$_lcd_pid" 2>/dev/null
+{%- endif %}
+  \builtin return 0
+}
+
+# Whether our lcd-hook still runs. `kill -0` alone is fooled by a helper that
+# died and was not reaped yet (a zombie). Where /proc exists, a zombie has no
+# /proc/PID/exe: one stat, where reading /proc/PID/stat costs ~0.2 ms in zsh
+# and ~0.1 ms in bash.
+_lcd_helper_alive() {
+  [[ -e /proc/$_lcd_pid/exe ]] && \builtin return 0
+  [[ -e /proc/$$/exe ]] && \builtin return 1
+  \builtin kill -0 "$_lcd_pid" 2>/dev/null
+}
