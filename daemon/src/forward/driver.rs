@@ -11,7 +11,9 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{http_client, Backoff, SinkHealth, SinkState, Verdict};
+use lcd_protocol::SinkHealth;
+
+use super::{http_client, Backoff, SinkState, Verdict};
 use crate::ingest::{Ingest, IngestError, Maintenance};
 use crate::store::{Store, StoreError};
 

@@ -151,13 +151,13 @@ async fn answer(request: Request, shared: &Shared) -> Reply {
                 Err(e) => storage_refusal(e),
             }
         }
-        Request::Status => {
-            let mut status = serde_json::to_value(&shared.status).expect("status serializes");
-            status["uptime_s"] = ((now_micros() - shared.status.started_at) / 1_000_000).into();
-            status["connections"] = shared.connections.count().into();
-            status["sinks"] = serde_json::to_value(shared.sinks()).expect("sink status serializes");
-            Reply::Status { json: status.to_string() }
-        }
+        Request::Status => match serde_json::to_string(&shared.daemon_status()) {
+            Ok(json) => Reply::Status { json },
+            Err(e) => {
+                Reply::Refused { reason: RefusalReason::Invalid { detail: format!("describing the daemon: {e}") } }
+            }
+        },
+        Request::DaemonStatus => Reply::DaemonStatus(Box::new(shared.daemon_status())),
     }
 }
 

@@ -17,13 +17,14 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use interprocess::local_socket::tokio::prelude::*;
 use lcd_protocol::spool::Spool;
+use lcd_protocol::{DaemonStatus, SinkHealth};
 use tokio::sync::oneshot;
 
 use crate::config::{Config, DaemonConfig, TokenSource};
 use crate::enrich::Enricher;
 use crate::forward::github::GithubSink;
 use crate::forward::remote::RemoteSink;
-use crate::forward::{Driver, Sink, SinkHealth, SinkState, SinkStatus};
+use crate::forward::{Driver, Sink, SinkState};
 use crate::ingest::{self, BatchConfig, Ingest};
 use crate::paths::{check_private_dir, Paths};
 use crate::store::Store;
@@ -82,9 +83,20 @@ impl Shared {
         Arc::clone(&self.enricher.read().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Each sink's status, for `lcd status`.
-    pub fn sinks(&self) -> Vec<SinkStatus> {
-        self.forwarders.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(s, _)| s.get()).collect()
+    /// What `lcd status` shows of the daemon, as it is now.
+    pub fn daemon_status(&self) -> DaemonStatus {
+        let StatusInfo { pid, version, protocol, started_at, ref socket, ref database } = self.status;
+        DaemonStatus {
+            pid,
+            version: version.into(),
+            protocol,
+            started_at,
+            uptime_s: (now_micros().saturating_sub(started_at) / 1_000_000).max(0) as u64,
+            socket: socket.clone(),
+            database: database.clone(),
+            connections: self.connections.count() as u64,
+            sinks: self.forwarders.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(s, _)| s.get()).collect(),
+        }
     }
 
     /// Stops the forwarders running and starts those `config` asks for.
@@ -132,8 +144,9 @@ impl Shared {
     }
 }
 
-/// The facts `lcd status` asks the daemon for.
-#[derive(Debug, Clone, serde::Serialize)]
+/// What the daemon knows of itself from the start: the fixed part of its
+/// [`DaemonStatus`].
+#[derive(Debug, Clone)]
 pub struct StatusInfo {
     pub pid: u32,
     pub version: &'static str,
