@@ -2,16 +2,18 @@
 //! FIFO. It turns the shell's records into events, hands them to the daemon
 //! and spools what the daemon does not acknowledge in time.
 //!
-//! Two threads keep the shell from ever waiting on us: the reader drains the
-//! FIFO the moment the shell writes, and the sender talks to the daemon.
-//! Between them sits an in-memory queue that the sender empties either into
-//! the daemon or into the spool.
+//! Three threads keep the shell from ever waiting on us: the reader drains
+//! the FIFO the moment the shell writes, the translator turns records into
+//! events (reading `.git`, which a hostile folder can make slow), and the
+//! sender talks to the daemon. Between the last two sits an in-memory queue
+//! that the sender empties either into the daemon or into the spool.
 
 use std::collections::VecDeque;
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -31,6 +33,11 @@ const SHELL_CHECK: Duration = Duration::from_millis(500);
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Events per frame.
 const EVENTS_PER_FRAME: usize = 256;
+/// Records read but not yet translated; past it (the translator is stuck on
+/// a file) new records are dropped rather than the FIFO left to fill.
+const MAX_UNTRANSLATED: usize = 4096;
+/// How long, once the shell is gone, the translator gets to finish.
+const TRANSLATE_GRACE: Duration = Duration::from_secs(2);
 
 /// Everything `lcd-hook serve` is told on its command line.
 #[derive(Debug, Clone)]
@@ -94,7 +101,18 @@ pub fn serve(config: ServeConfig, input: RawFd) -> i32 {
         let log = log.clone();
         thread::spawn(move || send_loop(&config, &shared, &log))
     };
-    read_loop(&config, input, &shared, &log);
+    let (records, untranslated) = mpsc::sync_channel(MAX_UNTRANSLATED);
+    let (translated, done) = mpsc::channel::<()>();
+    {
+        let shared = Arc::clone(&shared);
+        let session = config.session.clone();
+        thread::spawn(move || translate_loop(session, untranslated, &shared, translated));
+    }
+    read_loop(&config, input, &records, &log);
+    drop(records);
+    // Returns once the translator has ended; a translator stuck on a file
+    // must not keep the helper alive past its shell.
+    let _ = done.recv_timeout(TRANSLATE_GRACE);
     shared.close();
     let _ = sender.join();
     0
@@ -137,11 +155,20 @@ impl Shared {
     }
 }
 
-fn read_loop(config: &ServeConfig, fd: RawFd, shared: &Shared, log: &Log) {
+/// Translates records as the reader hands them over, until it stops;
+/// `_done` is dropped on the way out to say so.
+fn translate_loop(session: Session, records: Receiver<ShellRecord>, shared: &Shared, _done: mpsc::Sender<()>) {
+    let mut translator = Translator::new(session);
+    while let Ok(first) = records.recv() {
+        let batch = std::iter::once(first).chain(records.try_iter());
+        shared.push(batch.filter_map(|record| translator.translate(record)).collect());
+    }
+}
+
+fn read_loop(config: &ServeConfig, fd: RawFd, records: &SyncSender<ShellRecord>, log: &Log) {
     // SAFETY: the shell hands us this descriptor to own for our lifetime.
     let mut input = unsafe { std::fs::File::from_raw_fd(fd) };
     let mut parser = Parser::new();
-    let mut translator = Translator::new(config.session.clone());
     let mut buf = vec![0u8; 64 * 1024];
     let watch_parent = sys::parent_pid() == config.session.pid;
     let mut last_check = Instant::now();
@@ -166,14 +193,20 @@ fn read_loop(config: &ServeConfig, fd: RawFd, shared: &Shared, log: &Log) {
         match input.read(&mut buf) {
             Ok(0) => return, // every writer closed: the shell is gone
             Ok(n) => {
-                let mut events = Vec::new();
                 for record in parser.feed(&buf[..n]) {
-                    match record {
-                        Ok(record) => events.extend(translator.translate(record)),
-                        Err(e) => log.line(&format!("skipped a record from the shell: {e}")),
+                    let record = match record {
+                        Ok(record) => record,
+                        Err(e) => {
+                            log.line(&format!("skipped a record from the shell: {e}"));
+                            continue;
+                        }
+                    };
+                    match records.try_send(record) {
+                        Ok(()) => {}
+                        Err(TrySendError::Full(_)) => log.line("dropped a record: the translator is stuck"),
+                        Err(TrySendError::Disconnected(_)) => return,
                     }
                 }
-                shared.push(events);
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(_) if closing => return, // drained (EAGAIN)

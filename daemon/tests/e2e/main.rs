@@ -14,6 +14,7 @@ mod init_script;
 mod packaging;
 mod query;
 mod remote;
+mod repository;
 mod resilience;
 mod service;
 
