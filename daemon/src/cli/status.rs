@@ -82,7 +82,7 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
                             s["name"].as_str().unwrap_or("?"),
                             s["backlog"],
                             s["last_success"].as_str().unwrap_or("never"),
-                            s["last_error"].as_str().unwrap_or("none")
+                            super::output::visible(s["last_error"].as_str().unwrap_or("none"))
                         );
                     }
                 }

@@ -17,6 +17,7 @@ mod remote;
 mod repository;
 mod resilience;
 mod service;
+mod terminal;
 
 use std::time::Duration;
 
