@@ -15,6 +15,7 @@ mod packaging;
 mod query;
 mod remote;
 mod resilience;
+mod security;
 mod service;
 
 use std::time::Duration;
