@@ -103,6 +103,15 @@ if [[ -z ${_lcd_fd-} ]]; then
       _lcd_debug_on=1
       \builtin trap '_lcd_debug' DEBUG
     fi
+    # bash cannot make a descriptor close-on-exec, so every program this
+    # shell runs inherits _lcd_fd: from here on the shell holds the FIFO
+    # write-only, opened anew through /proc, and no child can read a record.
+    # Without /proc (macOS) it keeps the read-write one.
+    if [[ -e /proc/self/fd/$_lcd_fd ]] && \builtin exec {_lcd_line}>"/proc/self/fd/$_lcd_fd"; then
+      # Not `\builtin exec`, whose close bash would undo (see _lcd_start_helper).
+      \exec {_lcd_fd}<&-
+      _lcd_fd=$_lcd_line
+    fi
     _lcd_start_helper "$_lcd_fifo"
     \builtin unset _lcd_line _lcd_trap _lcd_fifo
   fi

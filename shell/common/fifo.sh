@@ -7,4 +7,10 @@
     fifo={{ runtime }}/hook.$$.$RANDOM
     \command mkfifo -m 600 -- "$fifo" 2>/dev/null || \builtin return 0
   fi
+{%- if shell == Shell::Zsh %}
+  # Close-on-exec: the programs this shell runs must not read our records.
+  \builtin zmodload -F zsh/system b:sysopen 2>/dev/null || \builtin return 0
+  \builtin sysopen -rw -o cloexec,nofollow -u _lcd_fd "$fifo" 2>/dev/null || { _lcd_fd=''; \builtin return 0; }
+{%- else %}
   \builtin exec {_lcd_fd}<>"$fifo" || { _lcd_fd=''; \builtin return 0; }
+{%- endif %}

@@ -98,3 +98,35 @@ shell_test!(another_users_symlink_at_the_tmp_runtime_folder_gets_nothing, |env, 
 shell_test!(another_users_folder_at_the_tmp_runtime_folder_stops_no_capture, |env, kind: ShellKind| {
     runtime_fallback_is_not_hijacked(env, kind, Plant::TheirFolder)
 });
+
+/// Lists, from inside a program the shell runs, the descriptors it inherited
+/// that read from a FIFO.
+const LIST_READABLE_FIFOS: &str = r#"import os, stat, fcntl
+fds = [int(n) for n in os.listdir("/proc/self/fd")]
+found = []
+for fd in fds:
+    try:
+        if fd > 2 and stat.S_ISFIFO(os.fstat(fd).st_mode) and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_WRONLY:
+            found.append(fd)
+    except OSError:
+        pass
+print("readable-fifos:" + ",".join(map(str, found)) + ".")
+"#;
+
+shell_test!(no_program_the_shell_runs_inherits_a_readable_end_of_the_fifo, |env, mut sh: Shell| {
+    let lister = env.home().join("list_fifos.py");
+    std::fs::write(&lister, LIST_READABLE_FIFOS)?;
+    sh.run("echo before")?;
+    // Once at start and once after the helper was replaced.
+    for round in 0..2 {
+        sh.run(&format!("/usr/bin/python3 {}", lister.display()))?;
+        let screen = sh.screen();
+        let at = screen.rfind("readable-fifos:").context("the lister printed nothing")?;
+        let line = screen[at..].lines().next().unwrap_or_default();
+        assert_eq!(line, "readable-fifos:.", "{} (round {round}): a child can read records", sh.kind.name());
+        sh.run("kill -9 $_lcd_pid")?;
+    }
+    sh.run("echo after")?;
+    env.wait_finished("echo after")?;
+    Ok(())
+});
