@@ -9,6 +9,8 @@ use std::process::{Command, Stdio};
 use anyhow::{ensure, Context, Result};
 use lcd_testkit::{Shell, ShellKind, TestEnv};
 
+use super::{env, record};
+
 /// The uid the tests play another user with (nobody).
 const OTHER_UID: &str = "65534";
 
@@ -130,3 +132,23 @@ shell_test!(no_program_the_shell_runs_inherits_a_readable_end_of_the_fifo, |env,
     env.wait_finished("echo after")?;
     Ok(())
 });
+
+#[test]
+fn a_nul_typed_into_a_zsh_command_line_forges_no_field_and_no_record() -> Result<()> {
+    let env = env()?;
+    let _daemon = env.start_daemon()?;
+    let mut sh = env.hooked_shell(ShellKind::Zsh)?;
+    // What follows each NUL looks like the fields and records the hook writes.
+    let parts = ["echo 'kept", "c=forged command", "\x1e", "S", "n=77", "t=1700000000.5", "d=/", "c=injected record'"];
+    // ^V (quoted-insert) then the key: a NUL is ^@, 0x1e is ^^.
+    let typed: Vec<String> = parts.iter().map(|p| p.replace('\x1e', "\x16\x1e")).collect();
+    sh.type_raw(&typed.join("\x16\x00"))?;
+    sh.run("")?;
+    sh.run("echo next")?;
+    let records = env.wait_finished("echo next")?;
+    let stored = parts.join("\u{2400}");
+    assert_eq!(record(&records, &stored)["status"], "finished");
+    let commands: Vec<&str> = records.iter().filter_map(|r| r["command"].as_str()).collect();
+    assert_eq!(commands.len(), 2, "{commands:?}");
+    Ok(())
+}
