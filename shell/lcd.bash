@@ -26,7 +26,7 @@ _lcd_start() {
   [[ -n ${ {{- name }}+x} && ${ {{- name }}@a} == *x* ]] && env+=("v={{ name }}=${{ name }}")
 {%- endfor %}
   {
-    \builtin printf '%s\0' S "n=$_lcd_seq" "t=$_lcd_t" "d=$_lcd_d" "b=$1" "${env[@]}"
+    \builtin printf '%s\0' S "n=$_lcd_seq" "t=$_lcd_t" "d=$_lcd_d" "b=$1" "i=$_lcd_hn" "${env[@]}"
     \builtin printf 'h='
 
     HISTTIMEFORMAT='' \builtin history 1
@@ -55,6 +55,9 @@ _lcd_precmd() {
     [[ -z ${_lcd_debug_on-} || -z ${_lcd_started-} ]] || \builtin trap '_lcd_debug' DEBUG
   fi
   _lcd_t='' _lcd_d='' _lcd_started=''
+  # The number the next line gets if it is saved in the history: a start
+  # whose newest entry is older was kept out of it (the helper decides).
+  _lcd_hn=${HISTCMD-}
   # Give $? back to the rest of PROMPT_COMMAND and the prompt; under set -e
   # a failing status here would end the shell, so it stays 0 then.
   [[ $- == *e* ]] || \builtin return "$s"
@@ -64,7 +67,7 @@ _lcd_precmd() {
 
 # The first load: this shell's state, its FIFO and its hooks.
 _lcd_init() {
-  _lcd_pid='' _lcd_seq=0 _lcd_t='' _lcd_d='' _lcd_started='' _lcd_debug_on=''
+  _lcd_pid='' _lcd_seq=0 _lcd_t='' _lcd_d='' _lcd_started='' _lcd_debug_on='' _lcd_hn=''
   # Always empty: PS0 expands a subscript of it for the side effects only.
   \builtin declare -gA _lcd_none
 

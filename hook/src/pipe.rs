@@ -16,6 +16,7 @@
 //! | `x` | the command with aliases expanded (start, zsh) |
 //! | `h` | `history 1` output (start, bash) |
 //! | `b` | `$BASH_COMMAND`, the first simple command (start, bash) |
+//! | `i` | `$HISTCMD` at the prompt before: the number the line gets if saved (start, bash) |
 //! | `v` | `NAME=value` of an allowlisted exported variable (start; repeated) |
 //! | `s` | exit status (end) |
 //! | `p` | pipestatus, space separated (end) |
@@ -34,7 +35,7 @@ const RECORD_END: &[u8] = b"\x1e";
 /// A field keeps this many bytes; the rest is counted and marked as cut.
 const FIELD_KEEP: usize = MAX_COMMAND_LEN + 1;
 /// The keys of the table above.
-const KEYS: &[u8] = b"ntdcxhbvsp";
+const KEYS: &[u8] = b"ntdcxhbivsp";
 /// Fields beyond this many in one record mean the stream is out of sync.
 const MAX_FIELDS: usize = 32;
 
@@ -58,6 +59,8 @@ pub struct ShellStart {
     pub history: Option<(u64, String)>,
     /// bash: the first simple command about to run.
     pub first_command: Option<String>,
+    /// bash: the history number the line gets if it is saved.
+    pub history_next: Option<u64>,
     /// Allowlisted exported variables, (name, value).
     pub env: Vec<(String, String)>,
 }
@@ -178,6 +181,7 @@ fn parse_record(fields: Vec<Field>) -> Result<ShellRecord, PipeError> {
             expanded: get(b'x'),
             history: get(b'h').as_deref().and_then(parse_history_line),
             first_command: get(b'b'),
+            history_next: get(b'i').and_then(|v| v.parse().ok()),
             env: values
                 .iter()
                 .filter(|(k, _)| *k == b'v')

@@ -152,3 +152,24 @@ fn a_nul_typed_into_a_zsh_command_line_forges_no_field_and_no_record() -> Result
     assert_eq!(commands.len(), 2, "{commands:?}");
     Ok(())
 }
+
+#[test]
+fn bash_records_nothing_for_a_first_command_kept_out_of_history() -> Result<()> {
+    let env = env()?;
+    let _daemon = env.start_daemon()?;
+    let history = env.home().join(".bash_history");
+    std::fs::write(&history, "ls\nterraform destroy -auto-approve\n")?;
+    let mut vars = env.vars();
+    vars.push(("HISTFILE".into(), history.display().to_string()));
+    vars.push(("HISTCONTROL".into(), "ignorespace".into()));
+    let mut sh = Shell::start(ShellKind::Bash, &vars, &env.home())?;
+    // As if loaded from ~/.bashrc: the newest entry is the last session's.
+    sh.run(" history -c; history -r")?;
+    sh.run(" eval \"$(lcd init bash)\"")?;
+    sh.run(" export X=1")?;
+    sh.run("echo shown")?;
+    let records = env.wait_finished("echo shown")?;
+    let commands: Vec<&str> = records.iter().filter_map(|r| r["command"].as_str()).collect();
+    assert_eq!(commands, ["echo shown"]);
+    Ok(())
+}
