@@ -339,10 +339,10 @@ impl Translator {
     }
 
     fn start(&mut self, start: ShellStart) -> Option<Event> {
-        let ShellStart { seq, at, mut cwd, command, expanded, history, first_command, mut env } = start;
+        let ShellStart { seq, at, mut cwd, command, expanded, history, first_command, history_next, mut env } = start;
         let command = match command {
             Some(command) => command,
-            None => self.command_from_history(history?, first_command.as_deref())?,
+            None => self.command_from_history(history?, first_command.as_deref(), history_next)?,
         };
         // A leading space means "do not record", as in the shells' own history.
         if command.starts_with(' ') || command.trim().is_empty() {
@@ -380,14 +380,27 @@ impl Translator {
     }
 
     /// bash gives no hook the command line, so the start carries the newest
-    /// history entry. When the entry is the one we saw last time, the command
-    /// was kept out of history (ignoredups, ignorespace, HISTIGNORE): it is a
-    /// repeat if its first simple command is part of that entry, else hidden.
-    fn command_from_history(&mut self, history: (u64, String), first_command: Option<&str>) -> Option<String> {
-        let repeated = self.last_history.as_ref() == Some(&history);
+    /// history entry and the number the line would get. An older entry means
+    /// the command was kept out of history (ignoredups, ignorespace,
+    /// HISTIGNORE): it is a repeat if the entry is the one we saw for the
+    /// command before and its first simple command is part of it; else it is
+    /// hidden, or (the first command of the session, whose entry comes from
+    /// an earlier session's history file) cannot be known: nothing is recorded.
+    fn command_from_history(
+        &mut self,
+        history: (u64, String),
+        first_command: Option<&str>,
+        history_next: Option<u64>,
+    ) -> Option<String> {
+        let seen_before = self.last_history.as_ref() == Some(&history);
         self.last_history = Some(history.clone());
-        if !repeated {
+        // Without the number (history off), a new entry is one we did not see.
+        let saved = history_next.map_or(!seen_before, |next| history.0 >= next);
+        if saved {
             return Some(history.1);
+        }
+        if !seen_before {
+            return None;
         }
         let squash = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
         let first = squash(first_command?);
@@ -479,6 +492,21 @@ mod tests {
         assert_eq!(command_of(t.translate(bash_start(2, (10, "ls -l"), "secret-tool --pass x"))), None);
         let end = ShellRecord::End(ShellEnd { seq: 2, at: 2, status: 0, pipestatus: vec![0] });
         assert!(t.translate(end).is_none());
+    }
+
+    #[test]
+    fn the_first_command_kept_out_of_history_is_not_taken_for_the_last_saved_one() {
+        let mut t = Translator::new(session());
+        let mut start = bash_start(1, (40, "terraform destroy -auto-approve"), "export X=1");
+        if let ShellRecord::Start(s) = &mut start {
+            s.history_next = Some(41);
+        }
+        assert_eq!(command_of(t.translate(start)), None);
+        let mut start = bash_start(2, (41, "echo shown"), "echo shown");
+        if let ShellRecord::Start(s) = &mut start {
+            s.history_next = Some(41);
+        }
+        assert_eq!(command_of(t.translate(start)).as_deref(), Some("echo shown"));
     }
 
     #[test]

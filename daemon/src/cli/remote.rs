@@ -58,7 +58,7 @@ pub fn history(paths: &Paths, query: &HistoryQuery) -> Result<Vec<CommandRow>> {
     let url = format!("{}/api/commands/history", remote.url.trim_end_matches('/'));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let _inside = runtime.enter();
-    let client = crate::forward::remote::http_client();
+    let client = crate::forward::http_client();
     let mut rows = Vec::new();
     let mut cursor: Option<String> = None;
     while rows.len() < want {

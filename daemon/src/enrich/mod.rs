@@ -19,7 +19,7 @@ use lcd_protocol::Event;
 use regex::Regex;
 
 pub use classify::{Classification, Classifier};
-pub use redact::{Redactor, REDACTED};
+pub use redact::{hidden_in, Redactor, REDACTED};
 pub use remote::parse_remote;
 
 use crate::config::CaptureConfig;
@@ -95,6 +95,7 @@ impl Enricher {
             git_branch: git.branch.map(|b| self.redactor.redact(&b)),
             git_commit: git.commit,
             env: EnvVars::from_pairs(&start.env),
+            redacted: (hidden_in(&start.command) + start.env.iter().map(|(_, v)| hidden_in(v)).sum::<usize>()) as i64,
             ..CommandRow::from_start(&start)
         };
         Record::Start(start, Box::new(row))
@@ -108,8 +109,10 @@ impl Enricher {
             .filter(|c| !self.never_record(&c.command, None, ""))
             .map(|c| {
                 let classification = self.classifier.classify(&c.command);
+                let command = self.redactor.redact(&c.command);
                 CommandRow {
-                    command: self.redactor.redact(&c.command),
+                    redacted: hidden_in(&command) as i64,
+                    command,
                     command_type: CommandType(classification.command_type),
                     subcommand: classification.subcommand.map(|s| self.redactor.redact(&s)),
                     ..CommandRow::from_import(&c)

@@ -19,9 +19,11 @@ use interprocess::local_socket::tokio::prelude::*;
 use lcd_protocol::spool::Spool;
 use tokio::sync::oneshot;
 
-use crate::config::{Config, DaemonConfig};
+use crate::config::{Config, DaemonConfig, TokenSource};
 use crate::enrich::Enricher;
-use crate::forward::{self, SinkState, SinkStatus};
+use crate::forward::github::GithubSink;
+use crate::forward::remote::RemoteSink;
+use crate::forward::{Driver, Sink, SinkHealth, SinkState, SinkStatus};
 use crate::ingest::{self, BatchConfig, Ingest};
 use crate::paths::{check_private_dir, Paths};
 use crate::store::Store;
@@ -92,65 +94,41 @@ impl Shared {
             task.abort();
         }
         if let Some(remote) = &config.remote {
-            let state = SinkState::new(forward::remote::SINK, &remote.url);
-            let task = self.spawn_sink(&state, remote.auth().resolve("remote"), "[remote]", |token, reader| {
-                forward::remote::RemoteSink {
-                    config: remote.clone(),
-                    token,
-                    ingest: self.ingest.clone(),
-                    reader,
-                    state: state.clone(),
-                }
-                .run()
-            });
-            forwarders.push((state, task));
+            forwarders
+                .push(self.spawn_sink(&remote.url, remote.auth(), |token| RemoteSink::new(remote.clone(), token)));
         }
         if let Some(github) = &config.github {
-            let state = SinkState::new(forward::github::SINK, &github.api_url);
             let remote_url = config.remote.as_ref().map(|r| r.url.clone());
-            let task = self.spawn_sink(&state, github.auth().resolve("github"), "[github]", |token, reader| {
-                forward::github::GithubSink {
-                    config: github.clone(),
-                    token,
-                    ingest: self.ingest.clone(),
-                    reader,
-                    state: state.clone(),
-                    remote_url,
-                }
-                .run()
-            });
-            forwarders.push((state, task));
+            forwarders.push(self.spawn_sink(&github.api_url, github.auth(), |token| {
+                GithubSink::new(github.clone(), token, remote_url)
+            }));
         }
     }
 
-    /// Starts one sink's task, or records in its status why it cannot run.
-    fn spawn_sink<F>(
+    /// Starts one sink's driver, or records in its status why it cannot run.
+    fn spawn_sink<S: Sink>(
         &self,
-        state: &SinkState,
-        token: Result<Option<String>>,
-        section: &str,
-        sink: impl FnOnce(String, Arc<Mutex<Store>>) -> F,
-    ) -> tokio::task::JoinHandle<()>
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        let reader = Store::open_reader(&self.status.database);
-        match (token, reader) {
-            (Ok(Some(token)), Ok(Some(reader))) => tokio::spawn(sink(token, Arc::new(Mutex::new(reader)))),
-            (Ok(None), _) => {
-                state.failed("stopped", format!("{section} has no token, token_env or token_command"));
-                tokio::spawn(async {})
+        target: &str,
+        auth: TokenSource,
+        sink: impl FnOnce(String) -> S,
+    ) -> (SinkState, tokio::task::JoinHandle<()>) {
+        let state = SinkState::new(S::NAME, target);
+        let stopped = |why: String| {
+            state.failed(SinkHealth::Stopped, why);
+            tokio::spawn(async {})
+        };
+        let task = match (auth.resolve(S::NAME), Store::open_reader(&self.status.database)) {
+            (Ok(Some(token)), Ok(Some(reader))) => {
+                let driver =
+                    Driver { ingest: self.ingest.clone(), reader: Arc::new(Mutex::new(reader)), state: state.clone() };
+                tokio::spawn(driver.run(sink(token)))
             }
-            (Err(e), _) => {
-                state.failed("stopped", format!("{e:#}"));
-                tokio::spawn(async {})
-            }
-            (_, Err(e)) => {
-                state.failed("stopped", format!("cannot read the database: {e}"));
-                tokio::spawn(async {})
-            }
+            (Ok(None), _) => stopped(format!("[{}] has no token, token_env or token_command", S::NAME)),
+            (Err(e), _) => stopped(format!("{e:#}")),
+            (_, Err(e)) => stopped(format!("cannot read the database: {e}")),
             (_, Ok(None)) => tokio::spawn(async {}),
-        }
+        };
+        (state, task)
     }
 }
 

@@ -16,6 +16,7 @@ mod query;
 mod remote;
 mod repository;
 mod resilience;
+mod security;
 mod service;
 mod terminal;
 
