@@ -74,7 +74,8 @@ pub fn history(paths: &Paths, query: &HistoryQuery) -> Result<Vec<CommandRow>> {
         let text = runtime.block_on(response.text()).with_context(|| format!("the answer from {url} broke off"))?;
         if !status.is_success() {
             let body: Value = serde_json::from_str(&text).unwrap_or_default();
-            bail!("{url} answered {status}: {}", body["error"].as_str().unwrap_or("no reason given"));
+            let reason = body["error"].as_str().unwrap_or("no reason given");
+            bail!("{url} answered {status}: {}", super::output::visible(reason));
         }
         let page: HistoryPage =
             serde_json::from_str(&text).with_context(|| format!("{url} did not answer with a page of records"))?;

@@ -105,7 +105,7 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
                             s.name,
                             s.backlog,
                             s.last_success.as_deref().unwrap_or("never"),
-                            s.last_error.as_deref().unwrap_or("none")
+                            super::output::visible(s.last_error.as_deref().unwrap_or("none"))
                         );
                     }
                 }

@@ -121,7 +121,9 @@ async fn answer(request: Request, shared: &Shared) -> Reply {
                 return Reply::Refused { reason: RefusalReason::Invalid { detail } };
             }
             let count = events.len() as u32;
-            let records = shared.enricher().enrich(events);
+            let Ok(records) = shared.enricher().enrich_off_runtime(events).await else {
+                return Reply::Refused { reason: RefusalReason::ShuttingDown };
+            };
             match shared.ingest.store(records).await {
                 Ok(()) => Reply::Stored { events: count },
                 Err(IngestError::Storage(detail)) => {

@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../sql/local/0003_search.sql"),
     include_str!("../../../sql/local/0004_outbox.sql"),
     include_str!("../../../sql/local/0005_github.sql"),
+    include_str!("../../../sql/local/0006_redacted.sql"),
 ];
 
 /// The schema version this build writes.

@@ -180,6 +180,9 @@ command_record! {
     git_commit_after: Option<String>, End, json = true, remote = git_commit_after;
     /// The allowlisted variables that were exported.
     env: EnvVars, Start, json = true;
+    /// How many secrets were hidden in the command line and its variables:
+    /// a reviewer sees that something was, without seeing it.
+    redacted: i64, Start, json = true, remote = redacted;
     /// Aliases expanded (zsh), when that differs from what was typed.
     expanded: Option<String>, Start, json = false;
     /// Read from a shell's history file by `lcd import`, not seen live.

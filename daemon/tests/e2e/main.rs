@@ -14,8 +14,11 @@ mod init_script;
 mod packaging;
 mod query;
 mod remote;
+mod repository;
 mod resilience;
+mod security;
 mod service;
+mod terminal;
 
 use std::time::Duration;
 

@@ -90,6 +90,24 @@ fn commands_typed_in_a_shell_reach_d1() -> Result<()> {
 }
 
 #[test]
+fn the_team_store_learns_how_many_secrets_a_record_hides() -> Result<()> {
+    let env = env()?;
+    let worker = RemoteWorker::start(&env.root.join("d1"))?;
+    let _daemon = daemon(&env, &worker.url(), TOKEN)?;
+    let mut sh = env.hooked_shell(ShellKind::Zsh)?;
+    sh.run("git push https://alice:hunter2@example.com/acme/infra >/dev/null 2>&1")?;
+    sh.run("git status >/dev/null 2>&1")?;
+    wait_stored(&worker, 2, Duration::from_secs(30))?;
+    let rows = worker.d1("SELECT command, redacted FROM command_history ORDER BY id")?;
+    assert_eq!(rows[0]["command"], "git push https://alice:[REDACTED]@example.com/acme/infra >/dev/null 2>&1");
+    assert_eq!((rows[0]["redacted"].as_i64(), rows[1]["redacted"].as_i64()), (Some(1), Some(0)), "{rows:?}");
+    write_config(&env, &worker.url(), TOKEN)?;
+    let remote: Vec<Value> = serde_json::from_str(&env.lcd(&["query", "--remote", "--format", "json"])?)?;
+    assert_eq!(remote.iter().map(|r| r["redacted"].as_i64()).collect::<Vec<_>>(), [Some(0), Some(1)], "{remote:?}");
+    Ok(())
+}
+
+#[test]
 fn the_seeds_single_record_shape_is_accepted() -> Result<()> {
     let env = env()?;
     let worker = RemoteWorker::start(&env.root.join("d1"))?;
