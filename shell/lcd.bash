@@ -26,7 +26,7 @@ _lcd_start() {
   [[ -n ${ {{- name }}+x} && ${ {{- name }}@a} == *x* ]] && env+=("v={{ name }}=${{ name }}")
 {%- endfor %}
   {
-    \builtin printf '%s\0' S "n=$_lcd_seq" "t=$_lcd_t" "d=$_lcd_d" "b=$1" "${env[@]}"
+    \builtin printf '%s\0' S "n=$_lcd_seq" "t=$_lcd_t" "d=$_lcd_d" "b=$1" "i=$_lcd_hn" "${env[@]}"
     \builtin printf 'h='
 
     HISTTIMEFORMAT='' \builtin history 1
@@ -55,6 +55,9 @@ _lcd_precmd() {
     [[ -z ${_lcd_debug_on-} || -z ${_lcd_started-} ]] || \builtin trap '_lcd_debug' DEBUG
   fi
   _lcd_t='' _lcd_d='' _lcd_started=''
+  # The number the next line gets if it is saved in the history: a start
+  # whose newest entry is older was kept out of it (the helper decides).
+  _lcd_hn=${HISTCMD-}
   # Give $? back to the rest of PROMPT_COMMAND and the prompt; under set -e
   # a failing status here would end the shell, so it stays 0 then.
   [[ $- == *e* ]] || \builtin return "$s"
@@ -64,7 +67,7 @@ _lcd_precmd() {
 
 # The first load: this shell's state, its FIFO and its hooks.
 _lcd_init() {
-  _lcd_pid='' _lcd_seq=0 _lcd_t='' _lcd_d='' _lcd_started='' _lcd_debug_on=''
+  _lcd_pid='' _lcd_seq=0 _lcd_t='' _lcd_d='' _lcd_started='' _lcd_debug_on='' _lcd_hn=''
   # Always empty: PS0 expands a subscript of it for the side effects only.
   \builtin declare -gA _lcd_none
 
@@ -102,6 +105,15 @@ if [[ -z ${_lcd_fd-} ]]; then
     if [[ -z $_lcd_trap ]]; then
       _lcd_debug_on=1
       \builtin trap '_lcd_debug' DEBUG
+    fi
+    # bash cannot make a descriptor close-on-exec, so every program this
+    # shell runs inherits _lcd_fd: from here on the shell holds the FIFO
+    # write-only, opened anew through /proc, and no child can read a record.
+    # Without /proc (macOS) it keeps the read-write one.
+    if [[ -e /proc/self/fd/$_lcd_fd ]] && \builtin exec {_lcd_line}>"/proc/self/fd/$_lcd_fd"; then
+      # Not `\builtin exec`, whose close bash would undo (see _lcd_start_helper).
+      \exec {_lcd_fd}<&-
+      _lcd_fd=$_lcd_line
     fi
     _lcd_start_helper "$_lcd_fifo"
     \builtin unset _lcd_line _lcd_trap _lcd_fifo

@@ -15,7 +15,10 @@
 _lcd_write() {
   # A dead helper is replaced first; what it had not read is still in the FIFO.
   _lcd_helper_alive || _lcd_start_helper
-  \builtin print -rNu $_lcd_fd -- "$@" $'\x1e'
+  # A zsh string can hold NUL (typed with ^V^@, or pasted): written as is it
+  # would end the field and let the rest pass for fields and records of its
+  # own. Each becomes U+2400, the symbol for NUL (_lcd_init).
+  \builtin print -rNu $_lcd_fd -- "${@//$'\0'/$_lcd_nul}" $'\x1e'
 }
 
 _lcd_preexec() {
@@ -43,6 +46,8 @@ _lcd_init() {
   \builtin zmodload zsh/datetime 2>/dev/null || \builtin return 0
   \builtin typeset -g _lcd_pid= _lcd_armed= _lcd_fd
   \builtin typeset -gi _lcd_seq=0
+  # As bytes, so that it is the same in every locale.
+  \builtin typeset -g _lcd_nul=$'\xe2\x90\x80'
 
 {% include "common/state.sh" %}
 

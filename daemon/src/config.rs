@@ -330,10 +330,21 @@ impl Config {
         Ok(toml::to_string(&value)?)
     }
 
-    /// What the types alone do not check: names and patterns.
+    /// What the types alone do not check: names, patterns, and the URLs
+    /// tokens are sent to.
     pub fn check(&self) -> Result<()> {
         self.check_env_names()?;
-        self.capture.check_patterns()
+        self.capture.check_patterns()?;
+        if let Some(remote) = &self.remote {
+            check_token_url("[remote] url", &remote.url)?;
+        }
+        if let Some(github) = &self.github {
+            check_token_url("[github] api_url", &github.api_url)?;
+            for (host, url) in &github.enterprise {
+                check_token_url(&format!("[github.enterprise] {host}"), url)?;
+            }
+        }
+        Ok(())
     }
 
     /// The `[capture] env` names end up in shell code: only plain names pass.
@@ -365,6 +376,28 @@ impl Config {
             }
         }
         Config::deserialize(table).with_context(|| format!("in the environment ({})", names.join(", ")))
+    }
+}
+
+/// A URL that gets a bearer token: https, or plain http to this machine only
+/// (a local Worker, a tunnel's end), so that no token crosses a network in
+/// clear.
+fn check_token_url(key: &str, url: &str) -> Result<()> {
+    let parsed = reqwest::Url::parse(url).with_context(|| format!("{key}: {url:?} is not a URL"))?;
+    let host = parsed.host_str().unwrap_or_default();
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => anyhow::bail!(
+            "{key}: {url} would send the token in clear; use https:// (plain http:// is only for localhost)"
+        ),
+        other => anyhow::bail!("{key}: {url}: {other}:// is neither https:// nor http://"),
     }
 }
 
@@ -455,6 +488,22 @@ mod tests {
         assert_eq!(remote.auth().resolve("remote").unwrap().as_deref(), Some("s3cret"));
         let err = parse("[remote]\nurl = 'https://x'\ntokn = 'x'\n").unwrap_err().to_string();
         assert!(err.contains("tokn"), "{err}");
+    }
+
+    #[test]
+    fn a_token_never_goes_over_plain_http_beyond_this_machine() {
+        let check = |text: &str| parse(text).unwrap().check().map_err(|e| e.to_string());
+        for url in ["https://lcd.example.com", "http://127.0.0.1:8787", "http://localhost:8787/", "http://[::1]:9"] {
+            assert_eq!(check(&format!("[remote]\nurl = '{url}'\n")), Ok(()), "{url}");
+        }
+        let err = check("[remote]\nurl = 'http://lcd.example.com'\n").unwrap_err();
+        assert!(err.contains("[remote] url") && err.contains("in clear") && err.contains("https://"), "{err}");
+        let err = check("[github]\napi_url = 'http://api.example.com'\n").unwrap_err();
+        assert!(err.contains("[github] api_url"), "{err}");
+        let err = check("[github.enterprise]\n'git.acme.corp' = 'http://git.acme.corp/api/v3'\n").unwrap_err();
+        assert!(err.contains("git.acme.corp") && err.contains("in clear"), "{err}");
+        let err = check("[remote]\nurl = 'lcd.example.com'\n").unwrap_err();
+        assert!(err.contains("not a URL"), "{err}");
     }
 
     #[test]

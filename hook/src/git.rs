@@ -5,11 +5,25 @@
 //!
 //! Handles plain repositories, linked worktrees and submodules (a `.git` file
 //! holding `gitdir: …`), loose and packed refs, detached and unborn HEADs.
+//!
+//! Everything under `.git` comes from whoever made the folder, so every file
+//! is read with [`read_small_text`]: no symlink, no FIFO or device, a bound
+//! per file; what cannot be read that way counts as absent. The daemon
+//! redacts what ends up in a record.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
+use lcd_protocol::small_file::read_small_text;
 use lcd_protocol::GitSnapshot;
+
+/// The bound for one-line files: HEAD, commondir, a `.git` file, a loose ref.
+const MAX_LINE_FILE: usize = 4096;
+/// The bound for the repository's config.
+const MAX_CONFIG: usize = 256 * 1024;
+/// The bound for packed-refs: large monorepos reach a few MB; past this the
+/// commit is left unknown rather than read on every command.
+const MAX_PACKED_REFS: usize = 8 << 20;
 
 /// Where a work tree keeps its git data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,8 +43,11 @@ impl Repo {
             let dot_git = d.join(".git");
             if let Ok(meta) = fs::metadata(&dot_git) {
                 let git_dir = if meta.is_dir() { Some(dot_git) } else { gitdir_file(&dot_git, d) };
-                if let Some(git_dir) = git_dir.filter(|g| g.join("HEAD").is_file()) {
-                    let common_dir = fs::read_to_string(git_dir.join("commondir"))
+                // Like git, a folder whose HEAD is not a plain file is no
+                // repository and the search goes on upwards.
+                let has_head = |g: &PathBuf| fs::symlink_metadata(g.join("HEAD")).is_ok_and(|m| m.is_file());
+                if let Some(git_dir) = git_dir.filter(has_head) {
+                    let common_dir = read_small_text(&git_dir.join("commondir"), MAX_LINE_FILE)
                         .ok()
                         .map(|c| git_dir.join(c.trim()))
                         .unwrap_or_else(|| git_dir.clone());
@@ -50,7 +67,7 @@ impl Repo {
 
     /// (branch, commit) of HEAD.
     pub fn head(&self) -> (Option<String>, Option<String>) {
-        let Ok(head) = fs::read_to_string(self.git_dir.join("HEAD")) else { return (None, None) };
+        let Ok(head) = read_small_text(&self.git_dir.join("HEAD"), MAX_LINE_FILE) else { return (None, None) };
         let head = head.trim();
         match head.strip_prefix("ref:") {
             Some(reference) => {
@@ -64,11 +81,14 @@ impl Repo {
 
     /// The commit a ref names: a loose ref file, else packed-refs.
     fn resolve(&self, reference: &str, depth: u8) -> Option<String> {
-        if depth > 5 || reference.contains("..") {
+        // A ref names a file below the git folder: never an absolute path or
+        // one that climbs out (`ref: /home/me/.aws/credentials`).
+        let inside = Path::new(reference).components().all(|c| matches!(c, Component::Normal(_)));
+        if depth > 5 || reference.contains("..") || !inside {
             return None;
         }
         for dir in [&self.git_dir, &self.common_dir] {
-            if let Ok(text) = fs::read_to_string(dir.join(reference)) {
+            if let Ok(text) = read_small_text(&dir.join(reference), MAX_LINE_FILE) {
                 let text = text.trim();
                 if let Some(next) = text.strip_prefix("ref:") {
                     return self.resolve(next.trim(), depth + 1);
@@ -78,7 +98,7 @@ impl Repo {
                 }
             }
         }
-        let packed = fs::read_to_string(self.common_dir.join("packed-refs")).ok()?;
+        let packed = read_small_text(&self.common_dir.join("packed-refs"), MAX_PACKED_REFS).ok()?;
         packed
             .lines()
             .filter(|l| !l.starts_with('#') && !l.starts_with('^'))
@@ -90,7 +110,7 @@ impl Repo {
 
     /// `remote.origin.url` from the repository's config.
     pub fn origin_url(&self) -> Option<String> {
-        let config = fs::read_to_string(self.common_dir.join("config")).ok()?;
+        let config = read_small_text(&self.common_dir.join("config"), MAX_CONFIG).ok()?;
         let mut in_origin = false;
         for line in config.lines() {
             let line = line.trim();
@@ -112,7 +132,7 @@ impl Repo {
 
 /// A `.git` file (worktree, submodule): `gitdir: <path>`, relative to its folder.
 fn gitdir_file(dot_git: &Path, dir: &Path) -> Option<PathBuf> {
-    let text = fs::read_to_string(dot_git).ok()?;
+    let text = read_small_text(dot_git, MAX_LINE_FILE).ok()?;
     let target = text.trim().strip_prefix("gitdir:")?.trim();
     Some(dir.join(target))
 }

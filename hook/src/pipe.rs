@@ -16,11 +16,15 @@
 //! | `x` | the command with aliases expanded (start, zsh) |
 //! | `h` | `history 1` output (start, bash) |
 //! | `b` | `$BASH_COMMAND`, the first simple command (start, bash) |
+//! | `i` | `$HISTCMD` at the prompt before: the number the line gets if saved (start, bash) |
 //! | `v` | `NAME=value` of an allowlisted exported variable (start; repeated) |
 //! | `s` | exit status (end) |
 //! | `p` | pipestatus, space separated (end) |
 //!
-//! Unknown keys are ignored so that a newer script can talk to an older helper.
+//! A record with an unknown key, or with a key other than `v` twice, is
+//! refused whole: the scripts ship with this helper and never write one, so
+//! it can only come from text that got out of its field. No command text can:
+//! zsh writes a NUL inside a value as U+2400, and bash strings hold no NUL.
 
 use std::fmt;
 
@@ -30,6 +34,8 @@ const FIELD_END: u8 = 0;
 const RECORD_END: &[u8] = b"\x1e";
 /// A field keeps this many bytes; the rest is counted and marked as cut.
 const FIELD_KEEP: usize = MAX_COMMAND_LEN + 1;
+/// The keys of the table above.
+const KEYS: &[u8] = b"ntdcxhbivsp";
 /// Fields beyond this many in one record mean the stream is out of sync.
 const MAX_FIELDS: usize = 32;
 
@@ -53,6 +59,8 @@ pub struct ShellStart {
     pub history: Option<(u64, String)>,
     /// bash: the first simple command about to run.
     pub first_command: Option<String>,
+    /// bash: the history number the line gets if it is saved.
+    pub history_next: Option<u64>,
     /// Allowlisted exported variables, (name, value).
     pub env: Vec<(String, String)>,
 }
@@ -141,6 +149,12 @@ fn parse_record(fields: Vec<Field>) -> Result<ShellRecord, PipeError> {
             return Err(PipeError(format!("malformed field {:?}", String::from_utf8_lossy(&bytes))));
         }
         let key = bytes[0];
+        if !KEYS.contains(&key) {
+            return Err(PipeError(format!("unknown field {:?}", char::from(key))));
+        }
+        if key != b'v' && values.iter().any(|(k, _)| *k == key) {
+            return Err(PipeError(format!("field {:?} twice in one record", char::from(key))));
+        }
         bytes.drain(..2);
         let mut value = String::from_utf8_lossy(&bytes).into_owned();
         if cut > 0 {
@@ -150,7 +164,7 @@ fn parse_record(fields: Vec<Field>) -> Result<ShellRecord, PipeError> {
         }
         values.push((key, value));
     }
-    let get = |k: u8| values.iter().rev().find(|(key, _)| *key == k).map(|(_, v)| v.clone());
+    let get = |k: u8| values.iter().find(|(key, _)| *key == k).map(|(_, v)| v.clone());
     let seq = get(b'n')
         .and_then(|v| v.parse::<u64>().ok())
         .ok_or_else(|| PipeError("record without a valid counter (n=)".into()))?;
@@ -167,6 +181,7 @@ fn parse_record(fields: Vec<Field>) -> Result<ShellRecord, PipeError> {
             expanded: get(b'x'),
             history: get(b'h').as_deref().and_then(parse_history_line),
             first_command: get(b'b'),
+            history_next: get(b'i').and_then(|v| v.parse().ok()),
             env: values
                 .iter()
                 .filter(|(k, _)| *k == b'v')
@@ -285,6 +300,22 @@ mod tests {
         let got = Parser::new().feed(&input);
         assert!(got[0].is_err());
         assert!(matches!(got[1], Ok(ShellRecord::End(_))));
+    }
+
+    #[test]
+    fn a_record_with_a_field_twice_or_an_unknown_one_is_refused_whole() {
+        for fields in [
+            &["S", "n=1", "t=1", "c=ls", "c=rm -rf /"][..],
+            &["S", "n=1", "t=1", "n=2", "c=ls"],
+            &["S", "n=1", "t=1", "c=ls", "z=1"],
+            &["E", "n=1", "t=1", "s=0", "s=1"],
+        ] {
+            let got = Parser::new().feed(&record(fields));
+            assert_eq!(got.len(), 1);
+            assert!(got[0].is_err(), "{fields:?} gave {got:?}");
+        }
+        let got = Parser::new().feed(&record(&["S", "n=1", "t=1", "c=ls", "v=A=1", "v=B=2"]));
+        assert!(got[0].is_ok(), "{got:?}");
     }
 
     #[test]

@@ -2,16 +2,18 @@
 //! FIFO. It turns the shell's records into events, hands them to the daemon
 //! and spools what the daemon does not acknowledge in time.
 //!
-//! Two threads keep the shell from ever waiting on us: the reader drains the
-//! FIFO the moment the shell writes, and the sender talks to the daemon.
-//! Between them sits an in-memory queue that the sender empties either into
-//! the daemon or into the spool.
+//! Three threads keep the shell from ever waiting on us: the reader drains
+//! the FIFO the moment the shell writes, the translator turns records into
+//! events (reading `.git`, which a hostile folder can make slow), and the
+//! sender talks to the daemon. Between the last two sits an in-memory queue
+//! that the sender empties either into the daemon or into the spool.
 
 use std::collections::VecDeque;
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -31,6 +33,11 @@ const SHELL_CHECK: Duration = Duration::from_millis(500);
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Events per frame.
 const EVENTS_PER_FRAME: usize = 256;
+/// Records read but not yet translated; past it (the translator is stuck on
+/// a file) new records are dropped rather than the FIFO left to fill.
+const MAX_UNTRANSLATED: usize = 4096;
+/// How long, once the shell is gone, the translator gets to finish.
+const TRANSLATE_GRACE: Duration = Duration::from_secs(2);
 
 /// Everything `lcd-hook serve` is told on its command line.
 #[derive(Debug, Clone)]
@@ -94,7 +101,18 @@ pub fn serve(config: ServeConfig, input: RawFd) -> i32 {
         let log = log.clone();
         thread::spawn(move || send_loop(&config, &shared, &log))
     };
-    read_loop(&config, input, &shared, &log);
+    let (records, untranslated) = mpsc::sync_channel(MAX_UNTRANSLATED);
+    let (translated, done) = mpsc::channel::<()>();
+    {
+        let shared = Arc::clone(&shared);
+        let session = config.session.clone();
+        thread::spawn(move || translate_loop(session, untranslated, &shared, translated));
+    }
+    read_loop(&config, input, &records, &log);
+    drop(records);
+    // Returns once the translator has ended; a translator stuck on a file
+    // must not keep the helper alive past its shell.
+    let _ = done.recv_timeout(TRANSLATE_GRACE);
     shared.close();
     let _ = sender.join();
     0
@@ -137,11 +155,20 @@ impl Shared {
     }
 }
 
-fn read_loop(config: &ServeConfig, fd: RawFd, shared: &Shared, log: &Log) {
+/// Translates records as the reader hands them over, until it stops;
+/// `_done` is dropped on the way out to say so.
+fn translate_loop(session: Session, records: Receiver<ShellRecord>, shared: &Shared, _done: mpsc::Sender<()>) {
+    let mut translator = Translator::new(session);
+    while let Ok(first) = records.recv() {
+        let batch = std::iter::once(first).chain(records.try_iter());
+        shared.push(batch.filter_map(|record| translator.translate(record)).collect());
+    }
+}
+
+fn read_loop(config: &ServeConfig, fd: RawFd, records: &SyncSender<ShellRecord>, log: &Log) {
     // SAFETY: the shell hands us this descriptor to own for our lifetime.
     let mut input = unsafe { std::fs::File::from_raw_fd(fd) };
     let mut parser = Parser::new();
-    let mut translator = Translator::new(config.session.clone());
     let mut buf = vec![0u8; 64 * 1024];
     let watch_parent = sys::parent_pid() == config.session.pid;
     let mut last_check = Instant::now();
@@ -166,14 +193,20 @@ fn read_loop(config: &ServeConfig, fd: RawFd, shared: &Shared, log: &Log) {
         match input.read(&mut buf) {
             Ok(0) => return, // every writer closed: the shell is gone
             Ok(n) => {
-                let mut events = Vec::new();
                 for record in parser.feed(&buf[..n]) {
-                    match record {
-                        Ok(record) => events.extend(translator.translate(record)),
-                        Err(e) => log.line(&format!("skipped a record from the shell: {e}")),
+                    let record = match record {
+                        Ok(record) => record,
+                        Err(e) => {
+                            log.line(&format!("skipped a record from the shell: {e}"));
+                            continue;
+                        }
+                    };
+                    match records.try_send(record) {
+                        Ok(()) => {}
+                        Err(TrySendError::Full(_)) => log.line("dropped a record: the translator is stuck"),
+                        Err(TrySendError::Disconnected(_)) => return,
                     }
                 }
-                shared.push(events);
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(_) if closing => return, // drained (EAGAIN)
@@ -309,10 +342,10 @@ impl Translator {
     }
 
     fn start(&mut self, start: ShellStart) -> Option<Event> {
-        let ShellStart { seq, at, mut cwd, command, expanded, history, first_command, mut env } = start;
+        let ShellStart { seq, at, mut cwd, command, expanded, history, first_command, history_next, mut env } = start;
         let command = match command {
             Some(command) => command,
-            None => self.command_from_history(history?, first_command.as_deref())?,
+            None => self.command_from_history(history?, first_command.as_deref(), history_next)?,
         };
         // A leading space means "do not record", as in the shells' own history.
         if command.starts_with(' ') || command.trim().is_empty() {
@@ -354,14 +387,27 @@ impl Translator {
     }
 
     /// bash gives no hook the command line, so the start carries the newest
-    /// history entry. When the entry is the one we saw last time, the command
-    /// was kept out of history (ignoredups, ignorespace, HISTIGNORE): it is a
-    /// repeat if its first simple command is part of that entry, else hidden.
-    fn command_from_history(&mut self, history: (u64, String), first_command: Option<&str>) -> Option<String> {
-        let repeated = self.last_history.as_ref() == Some(&history);
+    /// history entry and the number the line would get. An older entry means
+    /// the command was kept out of history (ignoredups, ignorespace,
+    /// HISTIGNORE): it is a repeat if the entry is the one we saw for the
+    /// command before and its first simple command is part of it; else it is
+    /// hidden, or (the first command of the session, whose entry comes from
+    /// an earlier session's history file) cannot be known: nothing is recorded.
+    fn command_from_history(
+        &mut self,
+        history: (u64, String),
+        first_command: Option<&str>,
+        history_next: Option<u64>,
+    ) -> Option<String> {
+        let seen_before = self.last_history.as_ref() == Some(&history);
         self.last_history = Some(history.clone());
-        if !repeated {
+        // Without the number (history off), a new entry is one we did not see.
+        let saved = history_next.map_or(!seen_before, |next| history.0 >= next);
+        if saved {
             return Some(history.1);
+        }
+        if !seen_before {
+            return None;
         }
         let squash = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
         let first = squash(first_command?);
@@ -478,6 +524,21 @@ mod tests {
         assert_ne!(start, RecordId::derive(&session().id, 1), "the id follows from the session and counter");
         // A second helper for the same session (the first died) makes other ids.
         assert_ne!(id_of(Translator::new(session()).translate(zsh_start(1))), Some(start));
+    }
+
+    #[test]
+    fn the_first_command_kept_out_of_history_is_not_taken_for_the_last_saved_one() {
+        let mut t = Translator::new(session());
+        let mut start = bash_start(1, (40, "terraform destroy -auto-approve"), "export X=1");
+        if let ShellRecord::Start(s) = &mut start {
+            s.history_next = Some(41);
+        }
+        assert_eq!(command_of(t.translate(start)), None);
+        let mut start = bash_start(2, (41, "echo shown"), "echo shown");
+        if let ShellRecord::Start(s) = &mut start {
+            s.history_next = Some(41);
+        }
+        assert_eq!(command_of(t.translate(start)).as_deref(), Some("echo shown"));
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! - [`record_id`]: globally unique record ids made on the client side;
 //! - [`sender`]: the blocking sender with its time budget;
 //! - [`spool`]: the append-only file that holds frames the daemon did not take;
-//! - [`sys`]: the host and user every record names.
+//! - [`sys`]: the host and user every record names;
+//! - [`small_file`]: reading a small file someone else may have planted.
 //!
 //! Both lcd-hook and the daemon link it, so it depends on std, serde,
 //! postcard, interprocess and libc only: lcd-hook must start about as fast
@@ -16,8 +17,11 @@ pub mod frame;
 pub mod protocol;
 pub mod record_id;
 pub mod sender;
+pub mod small_file;
 pub mod spool;
 pub mod sys;
 
-pub use protocol::{CommandEnd, CommandStart, Event, GitSnapshot, Reply, Request, Session};
+pub use protocol::{
+    CommandEnd, CommandStart, DaemonStatus, Event, GitSnapshot, Reply, Request, Session, SinkHealth, SinkStatus,
+};
 pub use record_id::RecordId;

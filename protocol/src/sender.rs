@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use interprocess::local_socket::traits::{Stream as _, StreamCommon as _};
@@ -60,16 +60,7 @@ impl Sender {
         Sender { socket: socket.into(), stream: None, ack_budget: ACK_BUDGET }
     }
 
-    /// Changes how long an acknowledgement may take.
-    pub fn with_ack_budget(mut self, budget: Duration) -> Sender {
-        self.ack_budget = budget;
-        self
-    }
-
-    pub fn socket(&self) -> &Path {
-        &self.socket
-    }
-
+    /// Whether the connection is open (not closed by us or found broken).
     pub fn is_connected(&self) -> bool {
         self.stream.is_some()
     }
@@ -145,7 +136,9 @@ impl Sender {
         }
     }
 
-    /// Asks the daemon to describe itself.
+    /// Asks the daemon to describe itself the way every daemon understands,
+    /// [`Request::Status`]: the answer is JSON. Newer daemons also answer
+    /// [`Request::DaemonStatus`] (through [`Sender::request`]) with the struct.
     pub fn status(&mut self) -> Result<String, SendError> {
         let frame = frame::encode(&Request::Status).map_err(SendError::Broken)?;
         match self.exchange(&frame)? {

@@ -28,6 +28,7 @@ export interface CommandRecord {
   environment: string | null;
   started_at: string | null;
   ended_at: string | null;
+  redacted: number | null;
   /** The end came before the start; the client clamped the duration to zero. */
   end_clamped: boolean;
 }
@@ -118,6 +119,7 @@ export function checkRecord(input: unknown, where: string, uuidRequired: boolean
     command: text("command", MAX_COMMAND, true)!,
     exit_code: integer("exit_code"),
     duration_ms: integer("duration_ms", 0),
+    redacted: integer("redacted", 0),
     pipestatus: (pipestatus as number[] | undefined) ?? null,
     started_at: time("started_at"),
     ended_at: time("ended_at"),
@@ -134,7 +136,7 @@ const COLUMNS: Array<keyof CommandRecord> = [
   "uuid", "command", "command_type", "subcommand", "arguments", "working_directory", "exit_code",
   "duration_ms", "stdout", "stderr", "executed_by", "repo_full_name", "session", "host", "shell",
   "status", "pipestatus", "git_host", "git_branch", "git_commit", "git_commit_after", "environment",
-  "started_at", "ended_at", "end_clamped",
+  "started_at", "ended_at", "redacted", "end_clamped",
 ];
 
 /** The INSERT of one record; a uuid already stored changes nothing. */

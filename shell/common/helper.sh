@@ -6,11 +6,17 @@
 _lcd_start_helper() {
 {%- if shell == Shell::Zsh %}
   \builtin emulate -L zsh
+  \builtin local r=$_lcd_fd
+{%- else %}
+  # The shell holds the FIFO write-only (see the end of lcd.bash): the helper
+  # gets a read end of its own, opened anew through /proc and closed here.
+  \builtin local r=$_lcd_fd
+  [[ ! -e /proc/self/fd/$_lcd_fd ]] || \builtin exec {r}<>"/proc/self/fd/$_lcd_fd" 2>/dev/null || r=$_lcd_fd
 {%- endif %}
   {
     "$_lcd_hook" serve --socket "$_lcd_socket" --spool "$_lcd_spool" --session "$LCD_SESSION" \
       --shell {{ shell.name() }} --pid "$$" --tty-fd 3 --start-daemon "$_lcd_bin" --log "$_lcd_log" \
-      ${1:+--unlink} ${1:+"$1"} <&"$_lcd_fd" 3<&0 >/dev/null 2>&1
+      ${1:+--unlink} ${1:+"$1"} <&"$r" 3<&0 >/dev/null 2>&1
 {%- if shell == Shell::Zsh %} &!
 {%- else %} &
 {%- endif %}
@@ -18,6 +24,9 @@ _lcd_start_helper() {
   _lcd_pid=$!
 {%- if shell == Shell::Bash %}
   \builtin disown "$_lcd_pid" 2>/dev/null
+  # Not `\builtin exec`: bash undoes a close made by a redirection of any
+  # other command than exec itself.
+  [[ $r == "$_lcd_fd" ]] || \exec {r}<&-
 {%- endif %}
   \builtin return 0
 }

@@ -2,7 +2,8 @@
 //! against GitHub's own OpenAPI description (the npm package
 //! @octokit/openapi, installed in remote/), answers like GitHub would, and
 //! keeps what it saw. Faults on demand: unknown commits (422), an exhausted
-//! rate limit (403), server errors (500), being down.
+//! rate limit (403), repositories closed to the token (403, 404), server
+//! errors (500), being down.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -41,6 +42,9 @@ pub struct Behavior {
     pub rate_limit_for: Option<u64>,
     /// Drop every connection at once, as if GitHub were unreachable.
     pub down: bool,
+    /// Writes to these repositories (`owner/name`) get this status: 403 as
+    /// for a token without access, 404 as for a repository it cannot see.
+    pub refusing: HashMap<String, u16>,
 }
 
 pub struct FakeGithub {
@@ -110,6 +114,15 @@ fn schemas() -> Result<&'static HashMap<&'static str, Value>> {
     Ok(SCHEMAS.get_or_init(|| map))
 }
 
+/// The status `refusing` gives the repository in `path`, if any.
+fn refused<'a>(path: &str, refusing: &'a HashMap<String, u16>) -> Option<&'a u16> {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match parts.as_slice() {
+        ["repos", owner, name, ..] => refusing.get(&format!("{owner}/{name}")),
+        _ => None,
+    }
+}
+
 /// Which endpoint a path is, if any.
 fn endpoint(path: &str) -> Option<&'static str> {
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
@@ -167,6 +180,9 @@ fn serve(
         let headers =
             vec![("x-ratelimit-remaining".into(), "0".into()), ("x-ratelimit-reset".into(), reset.to_string())];
         (403, headers, json!({"message": "API rate limit exceeded"}))
+    } else if let Some(&code) = refused(&request.path, &b.refusing).filter(|_| write) {
+        let message = if code == 404 { "Not Found" } else { "Resource not accessible by personal access token" };
+        (code, vec![], json!({"message": message, "status": code.to_string()}))
     } else if write && b.fail_next > 0 {
         b.fail_next -= 1;
         (500, vec![], json!({"message": "Server Error"}))

@@ -300,6 +300,9 @@ pub enum Fault {
     /// Pass the request on, then cut the answer off half-way: the Worker
     /// stored the records but the client never hears so.
     CutAnswer,
+    /// Answer 307 Temporary Redirect to this URL, as a server that wants
+    /// the batch posted elsewhere would.
+    Redirect(String),
 }
 
 /// Every request a proxy saw: (request line, fault played or None).
@@ -353,6 +356,9 @@ fn serve(
         }
         Some(Fault::TooManyRequests(secs)) => {
             write!(client, "HTTP/1.1 429 Too Many Requests\r\nretry-after: {secs}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")?;
+        }
+        Some(Fault::Redirect(target)) => {
+            write!(client, "HTTP/1.1 307 Temporary Redirect\r\nlocation: {target}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")?;
         }
         Some(Fault::CutAnswer) => {
             let answer = forward(&request, upstream)?;

@@ -22,6 +22,14 @@ pub fn completions(args: Args) -> Result<ExitCode> {
 
 /// The man page (roff) on stdout: `lcd man | man -l -`.
 pub fn man() -> Result<ExitCode> {
-    clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout().lock())?;
+    std::io::Write::write_all(&mut std::io::stdout().lock(), man_page()?.as_bytes())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The man page, lcd(1), in roff: what `lcd man` prints and `lcd service
+/// install` installs.
+pub fn man_page() -> Result<String> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+    Ok(String::from_utf8(page)?)
 }

@@ -8,6 +8,7 @@ use anyhow::Result;
 use lcd_protocol::sender::Sender;
 use lcd_protocol::spool::Spool;
 
+use super::daemon::ask_status;
 use super::init::find_hook;
 use super::status::version_skew;
 use crate::config::Config;
@@ -143,20 +144,15 @@ fn config(paths: &Paths) -> Vec<Check> {
 }
 
 fn daemon(paths: &Paths) -> Vec<Check> {
-    let status = Sender::new(&paths.socket).status();
-    match status.ok().and_then(|j| serde_json::from_str::<serde_json::Value>(&j).ok()) {
-        Some(d) => {
-            let mut checks = vec![ok(format!(
-                "daemon: running (pid {}, version {})",
-                d["pid"],
-                d["version"].as_str().unwrap_or("?")
-            ))];
+    match ask_status(&mut Sender::new(&paths.socket)) {
+        Ok(d) => {
+            let mut checks = vec![ok(format!("daemon: running (pid {}, version {})", d.pid, d.version))];
             if let Some(skew) = version_skew(&d) {
                 checks.push(warn(format!("daemon: {skew}"), "lcd daemon restart"));
             }
             checks
         }
-        None => vec![fail(
+        Err(_) => vec![fail(
             format!("daemon: nothing answers on {}", paths.socket.display()),
             "start it: lcd daemon start (or run it as a service: lcd service install)",
         )],
@@ -238,7 +234,7 @@ fn reachable(what: &str, base: &str, probe: &str, token: Result<Option<String>>,
     };
     let answer = tokio::runtime::Builder::new_current_thread().enable_all().build().map(|rt| {
         let _inside = rt.enter();
-        let client = crate::forward::remote::http_client();
+        let client = crate::forward::http_client();
         rt.block_on(async {
             client
                 .get(probe)
@@ -247,15 +243,22 @@ fn reachable(what: &str, base: &str, probe: &str, token: Result<Option<String>>,
                 .timeout(std::time::Duration::from_secs(10))
                 .send()
                 .await
-                .map(|r| r.status())
+                .map(|r| {
+                    let location = r.headers().get("location").and_then(|v| v.to_str().ok()).map(String::from);
+                    (r.status(), location)
+                })
         })
     });
     match answer {
-        Ok(Ok(status)) if status.is_success() => ok(format!("{what}: {base} answers and takes the token")),
-        Ok(Ok(status)) if status.as_u16() == 401 || status.as_u16() == 403 => {
+        Ok(Ok((status, _))) if status.is_success() => ok(format!("{what}: {base} answers and takes the token")),
+        Ok(Ok((status, _))) if status.as_u16() == 401 || status.as_u16() == 403 => {
             fail(format!("{what}: {base} refuses the token ({status})"), format!("check the token in {section}"))
         }
-        Ok(Ok(status)) => fail(format!("{what}: {base} answers {status}"), "check the URL"),
+        Ok(Ok((status, Some(target)))) if status.is_redirection() => fail(
+            format!("{what}: {base} redirects to {target} ({status}); lcd does not follow redirects"),
+            format!("put the URL that answers in {section}"),
+        ),
+        Ok(Ok((status, _))) => fail(format!("{what}: {base} answers {status}"), "check the URL"),
         Ok(Err(e)) => fail(format!("{what}: cannot reach {base}: {e}"), "check the URL and the network"),
         Err(e) => fail(format!("{what}: {e}"), "report this"),
     }

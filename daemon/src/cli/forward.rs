@@ -35,7 +35,7 @@ pub fn run(command: Command, paths: &Paths) -> Result<ExitCode> {
                 println!("{sink}: nothing set aside");
             }
             for (pk, reason) in failed {
-                println!("{sink}: record #{pk}: {reason}");
+                println!("{sink}: record #{pk}: {}", super::output::visible(&reason));
             }
         }
         Command::Retry { sink } => {

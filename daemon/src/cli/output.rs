@@ -1,6 +1,9 @@
 //! How records are shown: aligned tables for people, JSON, JSON lines and
-//! CSV for programs; times, durations and colours.
+//! CSV for programs; times, durations and colours; text made safe to show
+//! on a terminal.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use anyhow::{bail, Result};
@@ -179,6 +182,39 @@ fn write_csv_row<'a>(out: &mut impl Write, fields: impl Iterator<Item = &'a str>
     write!(out, "{}\r\n", line.join(","))
 }
 
+/// `text` as a terminal can show it without being driven by it: a line
+/// break becomes ` ⏎ `, and every other C0 or C1 control, DEL and each
+/// bidirectional override or isolate (which reorder what is shown around
+/// them) becomes a visible escape (`\x1b`, `\t`, `\u{9b}`, `\u{202e}`).
+/// Record text comes from anyone who named a folder or, through `lcd query
+/// --remote`, from anyone writing to the team store; tables, `lcd show` and
+/// `lcd stats` print it only through here. JSON and CSV stay exact.
+pub fn visible(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut shown = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => shown.push_str(" ⏎ "),
+            '\t' => shown.push_str("\\t"),
+            '\r' => shown.push_str("\\r"),
+            c if (c as u32) < 0x80 && needs_escape(c) => {
+                let _ = write!(shown, "\\x{:02x}", c as u32);
+            }
+            c if needs_escape(c) => {
+                let _ = write!(shown, "\\u{{{:x}}}", c as u32);
+            }
+            c => shown.push(c),
+        }
+    }
+    Cow::Owned(shown)
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 /// A table cell: its text and, when colour is on, the colour to paint it.
 struct Cell {
     text: String,
@@ -186,7 +222,7 @@ struct Cell {
 }
 
 fn table_cell(field: &str, row: &CommandRow, object: &Value, style: Style) -> Cell {
-    let plain_cell = |text: String| Cell { text, colour: None };
+    let plain_cell = |text: String| Cell { text: visible(&text).into_owned(), colour: None };
     match field {
         "time" => plain_cell(match row.started_at {
             Some(t) if style.relative_times => relative_time(t.0, style.now),
@@ -204,8 +240,8 @@ fn table_cell(field: &str, row: &CommandRow, object: &Value, style: Style) -> Ce
             Cell { text, colour: Some(colour) }
         }
         "cwd" => plain_cell(row.cwd.as_deref().map(tilde).unwrap_or_default()),
-        "command" => plain_cell(row.command.replace('\n', " ⏎ ")),
-        other => plain_cell(plain(&object[json_key(other)]).replace('\n', " ⏎ ")),
+        "command" => plain_cell(row.command.clone()),
+        other => plain_cell(plain(&object[json_key(other)])),
     }
 }
 
@@ -283,6 +319,17 @@ mod tests {
         let mut out = Vec::new();
         write_csv_row(&mut out, ["a", "b,c", "say \"hi\"", "two\nlines"].into_iter()).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "a,\"b,c\",\"say \"\"hi\"\"\",\"two\nlines\"\r\n");
+    }
+
+    #[test]
+    fn controls_and_bidi_overrides_become_visible_escapes() {
+        assert_eq!(visible("cd /srv/infra"), "cd /srv/infra");
+        assert_eq!(visible("a\nb"), "a ⏎ b");
+        assert_eq!(visible("\x1b]0;owned\x07\x1b[2J"), "\\x1b]0;owned\\x07\\x1b[2J");
+        assert_eq!(visible("tab\there\r\x7f"), "tab\\there\\r\\x7f");
+        assert_eq!(visible("\u{9b}31m"), "\\u{9b}31m");
+        assert_eq!(visible("if admin \u{202e}\u{2066} fi"), "if admin \\u{202e}\\u{2066} fi");
+        assert_eq!(visible("café ünïcode ✓"), "café ünïcode ✓");
     }
 
     #[test]

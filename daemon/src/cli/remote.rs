@@ -58,7 +58,7 @@ pub fn history(paths: &Paths, query: &HistoryQuery) -> Result<Vec<CommandRow>> {
     let url = format!("{}/api/commands/history", remote.url.trim_end_matches('/'));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let _inside = runtime.enter();
-    let client = crate::forward::remote::http_client();
+    let client = crate::forward::http_client();
     let mut rows = Vec::new();
     let mut cursor: Option<String> = None;
     while rows.len() < want {
@@ -74,7 +74,8 @@ pub fn history(paths: &Paths, query: &HistoryQuery) -> Result<Vec<CommandRow>> {
         let text = runtime.block_on(response.text()).with_context(|| format!("the answer from {url} broke off"))?;
         if !status.is_success() {
             let body: Value = serde_json::from_str(&text).unwrap_or_default();
-            bail!("{url} answered {status}: {}", body["error"].as_str().unwrap_or("no reason given"));
+            let reason = body["error"].as_str().unwrap_or("no reason given");
+            bail!("{url} answered {status}: {}", super::output::visible(reason));
         }
         let page: HistoryPage =
             serde_json::from_str(&text).with_context(|| format!("{url} did not answer with a page of records"))?;

@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use super::daemon;
+use super::{completions, daemon};
 use crate::paths::Paths;
-use crate::service::{launchd, systemd};
+use crate::service::{self, launchd, systemd};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -44,6 +44,16 @@ impl Manager {
 
 pub fn run(command: Command, paths: &Paths) -> Result<ExitCode> {
     let lcd = std::env::current_exe()?;
+    match &command {
+        // The units name lcd(1): installed with them, removed with them.
+        Command::Install => println!("wrote {}", service::install_man_page(&lcd, &completions::man_page()?)?.display()),
+        Command::Uninstall => {
+            for page in service::uninstall_man_page(&lcd)? {
+                println!("removed {}", page.display());
+            }
+        }
+        Command::Status | Command::Print { .. } => {}
+    }
     match (command, Manager::native()) {
         (Command::Print { manager: Manager::Systemd }, _) => {
             for (name, text) in systemd::units(&lcd) {

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 
+use super::output::visible;
 use crate::paths::Paths;
 
 #[derive(Debug, clap::Args)]
@@ -46,7 +47,7 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
                 serde_json::Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            writeln!(out, "{key:>17}  {text}")?;
+            writeln!(out, "{key:>17}  {}", visible(&text))?;
         }
     }
     out.flush()?;

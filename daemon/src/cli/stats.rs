@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use jiff::Zoned;
 
-use super::output::{FormatArg, TableOrJson};
+use super::output::{visible, FormatArg, TableOrJson};
 use super::when::parse_instant;
 use crate::paths::Paths;
 use crate::store::{HistoryQuery, Stats};
@@ -80,7 +80,8 @@ fn write_table(out: &mut impl Write, s: &Stats, since: &str, tty: bool) -> Resul
     if !s.per_type.is_empty() {
         writeln!(out, "\n  {:<22} {:>7} {:>7} {:>7}", "TYPE", "RUNS", "FAILED", "RATE")?;
         for k in &s.per_type {
-            writeln!(out, "  {:<22} {:>7} {:>7} {:>6.1}%", k.command_type, k.runs, k.failed, k.failure_rate * 100.0)?;
+            let name = visible(&k.command_type);
+            writeln!(out, "  {name:<22} {:>7} {:>7} {:>6.1}%", k.runs, k.failed, k.failure_rate * 100.0)?;
         }
     }
     let subs: Vec<_> = s.per_subcommand.iter().filter(|k| k.subcommand.is_some()).collect();
@@ -88,6 +89,7 @@ fn write_table(out: &mut impl Write, s: &Stats, since: &str, tty: bool) -> Resul
         writeln!(out, "\n  {:<32} {:>7} {:>7} {:>7}", "SUBCOMMAND", "RUNS", "FAILED", "RATE")?;
         for k in subs {
             let name = format!("{} {}", k.command_type, k.subcommand.as_deref().unwrap_or(""));
+            let name = visible(&name);
             writeln!(out, "  {name:<32} {:>7} {:>7} {:>6.1}%", k.runs, k.failed, k.failure_rate * 100.0)?;
         }
     }
@@ -99,14 +101,14 @@ fn write_table(out: &mut impl Write, s: &Stats, since: &str, tty: bool) -> Resul
                 "  {:>8}  {}  {}",
                 r.duration_ms.map(human_duration).unwrap_or_default(),
                 local_time(r.started_at),
-                one_line(&r.command)
+                visible(&r.command)
             )?;
         }
     }
     if !s.most_frequent.is_empty() {
         writeln!(out, "\nMost frequent")?;
         for f in &s.most_frequent {
-            writeln!(out, "  {:>6}  {}", f.runs, one_line(&f.command))?;
+            writeln!(out, "  {:>6}  {}", f.runs, visible(&f.command))?;
         }
     }
     if !s.deploys.is_empty() {
@@ -120,14 +122,11 @@ fn write_table(out: &mut impl Write, s: &Stats, since: &str, tty: bool) -> Resul
             };
             let target =
                 [r.git_repo.as_deref(), r.environment.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" @ ");
-            writeln!(out, "  {}  {outcome:<12} {target:<30} {}", local_time(r.started_at), one_line(&r.command))?;
+            let target = visible(&target);
+            writeln!(out, "  {}  {outcome:<12} {target:<30} {}", local_time(r.started_at), visible(&r.command))?;
         }
     }
     Ok(())
-}
-
-fn one_line(command: &str) -> String {
-    command.replace('\n', " ⏎ ")
 }
 
 /// `value` of `max` as a bar of `width` cells, in eighths of a block.

@@ -1,15 +1,21 @@
 //! Which environment a deploy-ish command targets, where that is knowable:
 //! the terraform workspace, wrangler's `--env`, pulumi's stack.
 
+use std::io::ErrorKind;
 use std::path::Path;
+
+use lcd_protocol::small_file::read_small_text;
 
 use super::classify::Classification;
 
+/// The longest `.terraform/environment` taken: a workspace name, one line.
+const MAX_WORKSPACE_FILE: usize = 256;
+
 /// The environment of a classified command run in `cwd` with these exported
-/// variables.
+/// variables. It may read a file in `cwd`: call it off the async workers.
 pub fn environment(c: &Classification, cwd: &str, env: &[(String, String)]) -> Option<String> {
     match c.command_type.as_str() {
-        "terraform" => Some(terraform_workspace(c, cwd, env)),
+        "terraform" => terraform_workspace(c, cwd, env),
         "wrangler" => option_value(&c.args, &["--env", "-e"]),
         "pulumi" => option_value(&c.args, &["--stack", "-s"]),
         _ => None,
@@ -18,21 +24,28 @@ pub fn environment(c: &Classification, cwd: &str, env: &[(String, String)]) -> O
 
 /// TF_WORKSPACE (on the line, then exported), else the workspace selected
 /// in `.terraform/environment` of the working folder (or `-chdir`), else
-/// `default`.
-fn terraform_workspace(c: &Classification, cwd: &str, env: &[(String, String)]) -> String {
+/// `default` when there is no such file. Unknown (`None`) when the file is
+/// there but is no plain small file of one line: the folder may come from
+/// anyone, and a symlink to a secret, a FIFO or `/dev/zero` must neither be
+/// stored nor stall the daemon.
+fn terraform_workspace(c: &Classification, cwd: &str, env: &[(String, String)]) -> Option<String> {
     let from_vars = c.assignments.iter().chain(env).find(|(name, _)| name == "TF_WORKSPACE").map(|(_, v)| v.clone());
     if let Some(workspace) = from_vars.filter(|w| !w.is_empty()) {
-        return workspace;
+        return Some(workspace);
     }
     let dir = match option_value(&c.args, &["-chdir"]) {
         Some(chdir) => Path::new(cwd).join(chdir),
         None => Path::new(cwd).to_path_buf(),
     };
-    std::fs::read_to_string(dir.join(".terraform/environment"))
-        .ok()
-        .map(|w| w.trim().to_string())
-        .filter(|w| !w.is_empty() && w.len() < 256)
-        .unwrap_or_else(|| "default".into())
+    match read_small_text(&dir.join(".terraform/environment"), MAX_WORKSPACE_FILE) {
+        Ok(text) => {
+            let workspace = text.trim();
+            let one_name = !workspace.is_empty() && !workspace.chars().any(char::is_control);
+            one_name.then(|| workspace.to_string())
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => Some("default".into()),
+        Err(_) => None,
+    }
 }
 
 /// The value of the first of `names` in `args`: `--env x`, `--env=x`, `-e x`.
@@ -71,6 +84,11 @@ mod tests {
         assert_eq!(env_of("terraform apply", &cwd, &[("TF_WORKSPACE", "qa")]).as_deref(), Some("qa"));
         assert_eq!(env_of("terraform -chdir=infra apply", &cwd, &[]).as_deref(), Some("staging"));
         assert_eq!(env_of("terraform apply", &cwd, &[]).as_deref(), Some("default"));
+        // A workspace file that is not a plain small file: unknown, not read.
+        std::fs::create_dir_all(dir.join("linked/.terraform")).unwrap();
+        std::os::unix::fs::symlink(dir.join("infra/.terraform/environment"), dir.join("linked/.terraform/environment"))
+            .unwrap();
+        assert_eq!(env_of("terraform -chdir=linked apply", &cwd, &[]), None);
         std::fs::remove_dir_all(dir).unwrap();
     }
 

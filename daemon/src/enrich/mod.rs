@@ -1,7 +1,8 @@
 //! What a record says beyond what the shell reported: the tool and its
 //! subcommand, the environment it targets, the repository and commit, with
-//! secrets redacted and never-record rules applied. Runs in the daemon, on
-//! connection tasks (in parallel), before records reach the batcher.
+//! secrets redacted and never-record rules applied. Runs in the daemon, for
+//! connection tasks (in parallel) on tokio's blocking threads, since it may
+//! read a file in the command's folder, before records reach the batcher.
 
 mod classify;
 mod environment;
@@ -10,6 +11,7 @@ mod remote;
 mod words;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use lcd_protocol::protocol::ImportedCommand;
@@ -17,7 +19,7 @@ use lcd_protocol::Event;
 use regex::Regex;
 
 pub use classify::{Classification, Classifier};
-pub use redact::{Redactor, REDACTED};
+pub use redact::{hidden_in, Redactor, REDACTED};
 pub use remote::parse_remote;
 
 use crate::config::CaptureConfig;
@@ -41,8 +43,19 @@ impl Enricher {
         Ok(Enricher { classifier: Classifier::new(config.tools.clone()), redactor, ignore_commands, ignore_dirs })
     }
 
+    /// Enriches events on this thread; it may read files in their folders.
     pub fn enrich(&self, events: Vec<Event>) -> Vec<Record> {
         events.into_iter().map(|event| self.enrich_one(event)).collect()
+    }
+
+    /// [`Enricher::enrich`] on a blocking thread, so that a slow file in a
+    /// command's folder never holds an async worker. Fails only when the
+    /// runtime is shutting down.
+    pub async fn enrich_off_runtime(
+        self: Arc<Self>,
+        events: Vec<Event>,
+    ) -> Result<Vec<Record>, tokio::task::JoinError> {
+        tokio::task::spawn_blocking(move || self.enrich(events)).await
     }
 
     fn enrich_one(&self, event: Event) -> Record {
@@ -61,7 +74,10 @@ impl Enricher {
         }
         // zsh's alias-expanded text shows the real tool behind an alias.
         let classification = self.classifier.classify(start.expanded.as_deref().unwrap_or(&start.command));
-        let environment = environment::environment(&classification, &start.cwd, &start.env);
+        // The workspace file and the branch name come from whoever made the
+        // folder: redacted like the command line.
+        let environment =
+            environment::environment(&classification, &start.cwd, &start.env).map(|e| self.redactor.redact(&e));
         start.command = self.redactor.redact(&start.command);
         start.expanded = start.expanded.map(|x| self.redactor.redact(&x));
         for (_, value) in &mut start.env {
@@ -76,9 +92,10 @@ impl Enricher {
             git_root: start.git.as_ref().map(|g| g.root.clone()),
             git_host: remote.as_ref().map(|(host, _)| host.clone()),
             git_repo: remote.map(|(_, repo)| repo),
-            git_branch: git.branch,
+            git_branch: git.branch.map(|b| self.redactor.redact(&b)),
             git_commit: git.commit,
             env: EnvVars::from_pairs(&start.env),
+            redacted: (hidden_in(&start.command) + start.env.iter().map(|(_, v)| hidden_in(v)).sum::<usize>()) as i64,
             ..CommandRow::from_start(&start)
         };
         Record::Start(start, Box::new(row))
@@ -92,8 +109,10 @@ impl Enricher {
             .filter(|c| !self.never_record(&c.command, None, ""))
             .map(|c| {
                 let classification = self.classifier.classify(&c.command);
+                let command = self.redactor.redact(&c.command);
                 CommandRow {
-                    command: self.redactor.redact(&c.command),
+                    redacted: hidden_in(&command) as i64,
+                    command,
                     command_type: CommandType(classification.command_type),
                     subcommand: classification.subcommand.map(|s| self.redactor.redact(&s)),
                     ..CommandRow::from_import(&c)

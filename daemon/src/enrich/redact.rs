@@ -78,6 +78,13 @@ impl Redactor {
     }
 }
 
+/// How many secrets a redacted text hides: its `[REDACTED]` markers. Counting
+/// what is left, not what was replaced, gives the same figure when a text is
+/// redacted again (a spooled record is enriched once more when replayed).
+pub fn hidden_in(text: &str) -> usize {
+    text.matches(REDACTED).count()
+}
+
 fn redact_with(pattern: &Regex, text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
@@ -111,6 +118,7 @@ mod tests {
         let r = Redactor::new(&[]).unwrap();
         let once = r.redact("export GITHUB_TOKEN=ghp_abcdefghijklmnopqrstuvwxyz0123456789");
         assert_eq!(r.redact(&once), once);
+        assert_eq!(hidden_in(&once), 1);
     }
 
     #[test]

@@ -3,52 +3,80 @@
 //! (with the commit it started at) and given a status when it ends.
 //!
 //! GitHub's rules for integrators are kept: one request at a time, a second
-//! between writes, `Retry-After` and the rate-limit headers honoured.
+//! between writes, `Retry-After` and the rate-limit headers honoured. A
+//! repository closed to the token (403, 404, a redirect) fails its own runs
+//! and waits; only a token refused outright (401) stops the sink.
 
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
 use std::time::Duration;
 
-use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use super::{classify, Backoff, SinkState, Verdict};
+use super::driver::FIRST_RETRY;
+use super::http::{exchange, Answer};
+use super::{classify, Backoff, Counts, Outcome, ReadTask, Sink, Verdict};
 use crate::config::GithubConfig;
-use crate::ingest::Ingest;
-use crate::store::{CommandRow, DeployFilter, GithubProgress, RecordStatus, Store};
+use crate::ingest::{Ingest, IngestError, Maintenance};
+use crate::store::{CommandRow, DeployFilter, GithubProgress, GithubStage, RecordStatus};
 use crate::time::human_duration;
 
-pub const SINK: &str = "github";
-const POLL: Duration = Duration::from_millis(500);
-const STOPPED_RETRY: Duration = Duration::from_secs(300);
 const API_VERSION: &str = "2022-11-28";
 
+/// GitHub: which runs are deploys, and how each step of one is reported.
 pub struct GithubSink {
-    pub config: GithubConfig,
-    pub token: String,
-    pub ingest: Ingest,
-    pub reader: Arc<Mutex<Store>>,
-    pub state: SinkState,
+    config: GithubConfig,
+    token: String,
     /// The team store's base URL, for `log_url`.
-    pub remote_url: Option<String>,
+    remote_url: Option<String>,
+    filter: DeployFilter,
+    /// Runs recorded up to this `pk` are history, not deploys to announce.
+    start: i64,
+    writer: Writer,
+    /// Repositories that refused the token (`host/owner/name`): their runs
+    /// wait, longer each time, while the others go on.
+    paused: HashMap<String, Paused>,
 }
 
-/// What happened to a request, once GitHub's own rules are applied.
-enum Answer {
-    Ok(Value),
+/// A repository GitHub refused, and until when its runs wait.
+struct Paused {
+    backoff: Backoff,
+    until: Instant,
+}
+
+/// One deploy run and where it is on GitHub; a delivered step moves
+/// `progress` on.
+pub struct DeployStep {
+    pk: i64,
+    row: CommandRow,
+    progress: GithubProgress,
+}
+
+/// GitHub's answer to a request, once its own rules are applied.
+type Reply = Result<Value, Refusal>;
+
+/// Why GitHub did not take a request.
+enum Refusal {
     /// 422: the request is understood but refused (unknown ref, ...).
     Unprocessable(String),
+    /// 403 or 404 (not a rate limit), or a redirect: this repository is
+    /// closed to the token (no access, no such repository, no Deployments
+    /// permission) or has moved. Only this run fails; a token refused
+    /// everywhere answers 401.
+    Repository(String),
     Other(Verdict),
 }
 
 impl GithubSink {
-    fn filter(&self) -> DeployFilter {
+    pub fn new(config: GithubConfig, token: String, remote_url: Option<String>) -> GithubSink {
         let mut hosts = vec!["github.com".to_string()];
-        hosts.extend(self.config.enterprise.keys().cloned());
-        DeployFilter {
-            rules: self.config.deploy.iter().map(|r| (r.command_type.clone(), r.subcommands.clone())).collect(),
+        hosts.extend(config.enterprise.keys().cloned());
+        let filter = DeployFilter {
+            rules: config.deploy.iter().map(|r| (r.command_type.clone(), r.subcommands.clone())).collect(),
             hosts,
-        }
+        };
+        let writer = Writer { last_write: None, interval: Duration::from_millis(config.min_write_interval_ms) };
+        GithubSink { config, token, remote_url, filter, start: 0, writer, paused: HashMap::new() }
     }
 
     /// The API base for a repository on `host`.
@@ -62,162 +90,77 @@ impl GithubSink {
             .to_string()
     }
 
-    pub async fn run(self) {
-        let filter = self.filter();
-        let start = match self.ingest.maintain(Box::new(|store| store.github_start().map(|s| s as u64))).await {
-            Ok(start) => start as i64,
-            Err(e) => {
-                self.state.failed("stopped", format!("cannot start: {e}"));
-                return;
-            }
-        };
-        let client = super::remote::http_client();
-        let mut writer =
-            Writer { last_write: None, interval: Duration::from_millis(self.config.min_write_interval_ms) };
-        let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(self.config.retry_max_s.max(1)));
-        loop {
-            self.refresh_counts(start, &filter).await;
-            let next = {
-                let (reader, filter) = (Arc::clone(&self.reader), filter.clone());
-                tokio::task::spawn_blocking(move || {
-                    reader.lock().unwrap_or_else(|e| e.into_inner()).github_next(start, &filter)
-                })
-                .await
-            };
-            let (pk, row, progress) = match next {
-                Ok(Ok(Some(step))) => step,
-                Ok(Ok(None)) => {
-                    tokio::time::sleep(POLL).await;
-                    continue;
-                }
-                Ok(Err(e)) => {
-                    self.state.failed("retrying", format!("reading deploy runs: {e}"));
-                    tokio::time::sleep(backoff.next(None)).await;
-                    continue;
-                }
-                Err(_) => return,
-            };
-            match self.step(&client, &mut writer, pk, &row, &progress).await {
-                Verdict::Done => {
-                    self.state.succeeded();
-                    backoff.reset();
-                }
-                Verdict::Retry { after, reason } => {
-                    self.state.failed("retrying", reason);
-                    tokio::time::sleep(backoff.next(after)).await;
-                }
-                Verdict::Reject { reason } => {
-                    // Recorded on the run; the others go on.
-                    self.state.failed("ok", format!("deploy run #{pk} not reported: {reason}"));
-                    self.mark(pk, &row, progress.deployment_id, "failed", Some(reason)).await;
-                }
-                Verdict::Stop { reason } => {
-                    self.refresh_counts(start, &filter).await;
-                    self.state.failed(
-                        "stopped",
-                        format!(
-                            "GitHub refused the token ({reason}); fix [github] in the config, then: lcd daemon reload"
-                        ),
-                    );
-                    tokio::time::sleep(STOPPED_RETRY).await;
-                }
-            }
-        }
-    }
-
-    /// Takes the next step of one deploy run.
-    async fn step(
-        &self,
-        client: &reqwest::Client,
-        writer: &mut Writer,
-        pk: i64,
-        row: &CommandRow,
-        progress: &GithubProgress,
-    ) -> Verdict {
+    /// Takes the next step of one deploy run: the stage and deployment it
+    /// reaches, or why not.
+    async fn step(&mut self, client: &reqwest::Client, step: &DeployStep) -> Result<GithubProgress, Refusal> {
+        let DeployStep { pk, row, progress } = step;
         let repo = row.git_repo.clone().unwrap_or_default();
         let base = self.api_for(row.git_host.as_deref().unwrap_or("github.com"));
         let running = row.status == RecordStatus::Running;
-        match (progress.stage.as_deref(), progress.deployment_id) {
+        let reached = |stage, deployment_id| GithubProgress { stage: Some(stage), deployment_id };
+        match (progress.stage, progress.deployment_id) {
             (None, _) => {
                 let url = format!("{base}/repos/{repo}/deployments");
                 let mut body = self.deployment(row);
-                let mut answer = writer.post(client, &url, &self.token, &body).await;
+                let mut answer = self.writer.post(client, &url, &self.token, &body).await;
                 // A commit GitHub does not have (not pushed): once more with the branch.
-                if let (Answer::Unprocessable(first), Some(branch)) = (&answer, row.git_branch.as_deref()) {
+                if let (Err(Refusal::Unprocessable(first)), Some(branch)) = (&answer, row.git_branch.as_deref()) {
                     tracing::info!(
                         pk,
                         "GitHub does not know commit {}: {first}; trying branch {branch}",
                         row.git_commit.as_deref().unwrap_or("?")
                     );
                     body["ref"] = branch.into();
-                    answer = writer.post(client, &url, &self.token, &body).await;
+                    answer = self.writer.post(client, &url, &self.token, &body).await;
                 }
-                match answer {
-                    Answer::Ok(created) => match created["id"].as_i64() {
-                        Some(id) => {
-                            self.mark(pk, row, Some(id), "created", None).await;
-                            Verdict::Done
-                        }
-                        None => Verdict::Reject {
-                            reason: format!(
-                                "GitHub created no deployment: {}",
-                                created["message"].as_str().unwrap_or("no id in the answer")
-                            ),
-                        },
-                    },
-                    Answer::Unprocessable(reason) => Verdict::Reject { reason: format!("HTTP 422: {reason}") },
-                    Answer::Other(verdict) => verdict,
+                let created = answer?;
+                match created["id"].as_i64() {
+                    Some(id) => Ok(reached(GithubStage::Created, Some(id))),
+                    None => Err(Refusal::Other(Verdict::Reject {
+                        reason: format!(
+                            "GitHub created no deployment: {}",
+                            created["message"].as_str().unwrap_or("no id in the answer")
+                        ),
+                    })),
                 }
             }
-            (Some("created"), Some(id)) if running => {
+            (Some(GithubStage::Created), Some(id)) if running => {
                 let url = format!("{base}/repos/{repo}/deployments/{id}/statuses");
                 let body = self.status_body(row, "in_progress", "running");
-                self.after(writer.post(client, &url, &self.token, &body).await, pk, row, Some(id), "in_progress").await
+                self.writer.post(client, &url, &self.token, &body).await?;
+                Ok(reached(GithubStage::InProgress, Some(id)))
             }
-            (Some("created" | "in_progress"), Some(id)) => {
+            (Some(GithubStage::Created | GithubStage::InProgress), Some(id)) => {
                 let url = format!("{base}/repos/{repo}/deployments/{id}/statuses");
                 let (state, description) = outcome(row);
                 let body = self.status_body(row, state, &description);
-                let next = if self.issue_to_comment(row).is_some() { "final" } else { "done" };
-                self.after(writer.post(client, &url, &self.token, &body).await, pk, row, Some(id), next).await
+                let next = if self.issue_to_comment(row).is_some() { GithubStage::Final } else { GithubStage::Done };
+                self.writer.post(client, &url, &self.token, &body).await?;
+                Ok(reached(next, Some(id)))
             }
-            (Some("final"), id) => {
-                let Some(issue) = self.issue_to_comment(row) else {
-                    self.mark(pk, row, id, "done", None).await;
-                    return Verdict::Done;
-                };
-                let url = format!("{base}/repos/{repo}/issues/{issue}/comments");
-                let body = json!({ "body": comment(row, &self.environment(row)) });
-                self.after(writer.post(client, &url, &self.token, &body).await, pk, row, id, "done").await
+            (Some(GithubStage::Final), id) => {
+                if let Some(issue) = self.issue_to_comment(row) {
+                    let url = format!("{base}/repos/{repo}/issues/{issue}/comments");
+                    let body = json!({ "body": comment(row, &self.environment(row)) });
+                    self.writer.post(client, &url, &self.token, &body).await?;
+                }
+                Ok(reached(GithubStage::Done, id))
             }
-            (stage, _) => Verdict::Reject { reason: format!("deploy run in an unexpected state ({stage:?})") },
+            (stage, _) => Err(Refusal::Other(Verdict::Reject {
+                reason: format!("deploy run in an unexpected state ({stage:?})"),
+            })),
         }
     }
 
-    async fn after(&self, answer: Answer, pk: i64, row: &CommandRow, id: Option<i64>, stage: &str) -> Verdict {
-        match answer {
-            Answer::Ok(_) => {
-                self.mark(pk, row, id, stage, None).await;
-                Verdict::Done
-            }
-            Answer::Unprocessable(reason) => Verdict::Reject { reason: format!("HTTP 422: {reason}") },
-            Answer::Other(verdict) => verdict,
-        }
-    }
-
-    async fn mark(&self, pk: i64, row: &CommandRow, id: Option<i64>, stage: &str, detail: Option<String>) {
-        let api = self.api_for(row.git_host.as_deref().unwrap_or("github.com"));
-        let repo = row.git_repo.clone().unwrap_or_default();
-        let stage = stage.to_string();
-        let result = self
-            .ingest
-            .maintain(Box::new(move |store| {
-                store.github_mark(pk, &api, &repo, id, &stage, detail.as_deref()).map(|_| 0)
-            }))
-            .await;
-        if let Err(e) = result {
-            self.state.failed("retrying", format!("noting a GitHub step: {e}"));
-        }
+    /// Holds back the runs of `repo` for a while, longer each time it
+    /// refuses again.
+    fn pause(&mut self, repo: String) {
+        let max = self.retry_max().max(FIRST_RETRY);
+        let paused = self
+            .paused
+            .entry(repo)
+            .or_insert_with(|| Paused { backoff: Backoff::new(FIRST_RETRY, max), until: Instant::now() });
+        paused.until = Instant::now() + paused.backoff.next(None);
     }
 
     /// The environment GitHub is told: the record's, renamed by the config.
@@ -271,20 +214,79 @@ impl GithubSink {
     fn issue_to_comment(&self, row: &CommandRow) -> Option<u64> {
         self.config.issue_comments.then(|| row.git_branch.as_deref().and_then(issue_of_branch)).flatten()
     }
+}
 
-    async fn refresh_counts(&self, start: i64, filter: &DeployFilter) {
-        let (reader, filter) = (Arc::clone(&self.reader), filter.clone());
-        let counts = tokio::task::spawn_blocking(move || {
-            reader.lock().unwrap_or_else(|e| e.into_inner()).github_backlog(start, &filter)
+impl Sink for GithubSink {
+    type Work = DeployStep;
+    const NAME: &'static str = "github";
+    const PEER: &'static str = "GitHub";
+
+    fn retry_max(&self) -> Duration {
+        Duration::from_secs(self.config.retry_max_s)
+    }
+
+    async fn start(&mut self, ingest: &Ingest) -> Result<(), IngestError> {
+        self.start = ingest.maintain(Box::new(|store| store.github_start().map(|s| s as u64))).await? as i64;
+        Ok(())
+    }
+
+    fn pending(&self) -> ReadTask<Option<DeployStep>> {
+        let (start, filter) = (self.start, self.filter.clone());
+        let now = Instant::now();
+        let paused: Vec<String> =
+            self.paused.iter().filter(|(_, p)| p.until > now).map(|(repo, _)| repo.clone()).collect();
+        Box::new(move |store| {
+            let next = store.github_next(start, &filter, &paused)?;
+            Ok(next.map(|(pk, row, progress)| DeployStep { pk, row, progress }))
         })
-        .await;
-        if let Ok(Ok((backlog, failed))) = counts {
-            self.state.update(|s| {
-                s.backlog = backlog;
-                s.failed = failed;
-            });
+    }
+
+    fn counts(&self) -> ReadTask<Counts> {
+        let (start, filter) = (self.start, self.filter.clone());
+        Box::new(move |store| {
+            let (backlog, failed) = store.github_backlog(start, &filter)?;
+            Ok(Counts { backlog, failed })
+        })
+    }
+
+    async fn deliver(&mut self, client: &reqwest::Client, step: &mut DeployStep) -> Verdict {
+        let repo = repo_of(&step.row);
+        match self.step(client, step).await {
+            Ok(reached) => {
+                self.paused.remove(&repo);
+                step.progress = reached;
+                Verdict::Done
+            }
+            Err(Refusal::Unprocessable(reason)) => Verdict::Reject { reason: format!("HTTP 422: {reason}") },
+            Err(Refusal::Repository(reason)) => {
+                self.pause(repo);
+                Verdict::Reject { reason }
+            }
+            Err(Refusal::Other(verdict)) => verdict,
         }
     }
+
+    fn note(&self, step: DeployStep, outcome: Outcome) -> Maintenance {
+        let api = self.api_for(step.row.git_host.as_deref().unwrap_or("github.com"));
+        let repo = step.row.git_repo.clone().unwrap_or_default();
+        let (stage, detail) = match (outcome, step.progress.stage) {
+            (Outcome::Delivered, Some(reached)) => (reached, None),
+            // (A delivered step always reaches a stage.)
+            (Outcome::Delivered, None) => return Box::new(|_| Ok(0)),
+            (Outcome::PutAside(reason), _) => (GithubStage::Failed, Some(reason)),
+        };
+        let (pk, id) = (step.pk, step.progress.deployment_id);
+        Box::new(move |store| store.github_mark(pk, &api, &repo, id, stage, detail.as_deref()).map(|_| 0))
+    }
+
+    fn put_aside(&self, step: &DeployStep, reason: &str) -> String {
+        format!("deploy run #{} not reported: {reason}", step.pk)
+    }
+}
+
+/// A repository as [`GithubSink::paused`] names it: `host/owner/name`.
+fn repo_of(row: &CommandRow) -> String {
+    format!("{}/{}", row.git_host.as_deref().unwrap_or("github.com"), row.git_repo.as_deref().unwrap_or_default())
 }
 
 /// Paces writes and reads GitHub's answers.
@@ -294,69 +296,59 @@ struct Writer {
 }
 
 impl Writer {
-    async fn post(&mut self, client: &reqwest::Client, url: &str, token: &str, body: &Value) -> Answer {
+    async fn post(&mut self, client: &reqwest::Client, url: &str, token: &str, body: &Value) -> Reply {
         if let Some(last) = self.last_write {
             tokio::time::sleep_until(last + self.interval).await;
         }
         self.last_write = Some(Instant::now());
-        let sent = client
+        let request = client
             .post(url)
             .bearer_auth(token)
             .header("accept", "application/vnd.github+json")
             .header("x-github-api-version", API_VERSION)
-            .json(body)
-            .send()
-            .await;
-        let response = match sent {
-            Ok(r) => r,
-            Err(e) => return Answer::Other(Verdict::Retry { after: None, reason: format!("cannot reach {url}: {e}") }),
-        };
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let text = match response.text().await {
-            Ok(t) => t,
-            Err(e) => {
-                return Answer::Other(Verdict::Retry {
-                    after: None,
-                    reason: format!("the answer from {url} broke off: {e}"),
-                })
-            }
-        };
-        read_answer(status, &headers, &text)
+            .json(body);
+        match exchange(request, url).await {
+            Ok(answer) => read_answer(&answer, url),
+            Err(verdict) => Err(Refusal::Other(verdict)),
+        }
     }
 }
 
 /// GitHub's answer, with its rate limits read first: an exhausted quota waits
-/// until `x-ratelimit-reset`, a secondary limit backs off.
-fn read_answer(status: u16, headers: &HeaderMap, text: &str) -> Answer {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+/// until `x-ratelimit-reset`, a secondary limit backs off. Any other 403 or
+/// 404, or a redirect, concerns this repository only.
+fn read_answer(answer: &Answer, url: &str) -> Reply {
+    let (status, text) = (answer.status, answer.text.as_str());
+    let header = |name: &str| answer.header(name);
+    let message = serde_json::from_str::<Value>(text).ok().and_then(|v| v["message"].as_str().map(String::from));
     if matches!(status, 403 | 429) {
         if header("x-ratelimit-remaining") == Some("0") {
             let reset = header("x-ratelimit-reset").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
             let wait = (reset - jiff::Timestamp::now().as_second()).max(1) as u64;
-            return Answer::Other(Verdict::Retry {
+            return Err(Refusal::Other(Verdict::Retry {
                 after: Some(Duration::from_secs(wait)),
                 reason: format!("GitHub rate limit exhausted; waiting {wait} s until it resets"),
-            });
+            }));
         }
-        let message = serde_json::from_str::<Value>(text)
-            .ok()
-            .and_then(|v| v["message"].as_str().map(String::from))
-            .unwrap_or_default();
+        let message = message.clone().unwrap_or_default();
         if header("retry-after").is_some() || message.to_lowercase().contains("secondary rate limit") || status == 429 {
             let after = header("retry-after").and_then(|v| v.parse::<u64>().ok()).map(Duration::from_secs);
-            return Answer::Other(Verdict::Retry { after, reason: format!("GitHub secondary rate limit: {message}") });
+            return Err(Refusal::Other(Verdict::Retry {
+                after,
+                reason: format!("GitHub secondary rate limit: {message}"),
+            }));
         }
     }
+    let message = || message.clone().unwrap_or_else(|| text.chars().take(200).collect());
     match status {
-        200..=299 => Answer::Ok(serde_json::from_str(text).unwrap_or(Value::Null)),
-        422 => Answer::Unprocessable(
-            serde_json::from_str::<Value>(text)
-                .ok()
-                .and_then(|v| v["message"].as_str().map(String::from))
-                .unwrap_or_else(|| text.chars().take(200).collect()),
-        ),
-        _ => Answer::Other(classify(status, header("retry-after"), text)),
+        200..=299 => Ok(serde_json::from_str(text).unwrap_or(Value::Null)),
+        422 => Err(Refusal::Unprocessable(message())),
+        403 | 404 => Err(Refusal::Repository(format!(
+            "HTTP {status}: {} (the token needs access to the repository, with Deployments: read and write)",
+            message()
+        ))),
+        300..=399 => Err(Refusal::Repository(answer.redirect(url).unwrap_or_default())),
+        _ => Err(Refusal::Other(classify(status, header("retry-after"), text))),
     }
 }
 

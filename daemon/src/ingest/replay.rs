@@ -1,6 +1,8 @@
 //! Spool replay: frames lcd-hook (or the daemon itself) could not hand over
 //! are stored when the daemon starts and on a timer while it runs.
 
+use std::sync::Arc;
+
 use lcd_protocol::frame::{self, FrameError};
 use lcd_protocol::protocol::PROTOCOL_VERSION;
 use lcd_protocol::spool::Spool;
@@ -23,7 +25,7 @@ pub struct ReplayReport {
 
 /// Claims every spool file, stores its events and removes the file. A file
 /// whose events cannot be stored now stays claimed and is tried again later.
-pub async fn replay_spool(spool: &Spool, ingest: &Ingest, enricher: &Enricher) -> anyhow::Result<ReplayReport> {
+pub async fn replay_spool(spool: &Spool, ingest: &Ingest, enricher: &Arc<Enricher>) -> anyhow::Result<ReplayReport> {
     let claimer = spool.clone();
     let claimed = tokio::task::spawn_blocking(move || claimer.claim()).await??;
     let mut report = ReplayReport::default();
@@ -62,7 +64,7 @@ pub async fn replay_spool(spool: &Spool, ingest: &Ingest, enricher: &Enricher) -
         }
         let count = events.len();
         for chunk in events.chunks(5000) {
-            ingest.store_replayed(enricher.enrich(chunk.to_vec())).await?;
+            ingest.store_replayed(Arc::clone(enricher).enrich_off_runtime(chunk.to_vec()).await?).await?;
         }
         if !future.is_empty() {
             keep_for_newer_daemon(spool, &future)?;

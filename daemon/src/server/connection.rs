@@ -141,7 +141,9 @@ async fn answer(request: Request, shared: &Shared) -> Reply {
                 }
             }
             let count = checked.events.len() as u32;
-            let records = shared.enricher().enrich(checked.events);
+            let Ok(records) = shared.enricher().enrich_off_runtime(checked.events).await else {
+                return Reply::Refused { reason: RefusalReason::ShuttingDown };
+            };
             match shared.ingest.store(records).await {
                 Ok(()) => Reply::Stored { events: count },
                 Err(IngestError::Storage(detail)) => {
@@ -171,13 +173,13 @@ async fn answer(request: Request, shared: &Shared) -> Reply {
                 Err(e) => storage_refusal(e),
             }
         }
-        Request::Status => {
-            let mut status = serde_json::to_value(&shared.status).expect("status serializes");
-            status["uptime_s"] = ((now_micros() - shared.status.started_at) / 1_000_000).into();
-            status["connections"] = shared.connections.count().into();
-            status["sinks"] = serde_json::to_value(shared.sinks()).expect("sink status serializes");
-            Reply::Status { json: status.to_string() }
-        }
+        Request::Status => match serde_json::to_string(&shared.daemon_status()) {
+            Ok(json) => Reply::Status { json },
+            Err(e) => {
+                Reply::Refused { reason: RefusalReason::Invalid { detail: format!("describing the daemon: {e}") } }
+            }
+        },
+        Request::DaemonStatus => Reply::DaemonStatus(Box::new(shared.daemon_status())),
     }
 }
 

@@ -17,11 +17,14 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use interprocess::local_socket::tokio::prelude::*;
 use lcd_protocol::spool::Spool;
+use lcd_protocol::{DaemonStatus, SinkHealth};
 use tokio::sync::oneshot;
 
-use crate::config::{Config, DaemonConfig};
+use crate::config::{Config, DaemonConfig, TokenSource};
 use crate::enrich::Enricher;
-use crate::forward::{self, SinkState, SinkStatus};
+use crate::forward::github::GithubSink;
+use crate::forward::remote::RemoteSink;
+use crate::forward::{Driver, Sink, SinkState};
 use crate::ingest::{self, BatchConfig, Ingest};
 use crate::paths::{check_private_dir, Paths};
 use crate::store::Store;
@@ -80,9 +83,20 @@ impl Shared {
         Arc::clone(&self.enricher.read().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Each sink's status, for `lcd status`.
-    pub fn sinks(&self) -> Vec<SinkStatus> {
-        self.forwarders.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(s, _)| s.get()).collect()
+    /// What `lcd status` shows of the daemon, as it is now.
+    pub fn daemon_status(&self) -> DaemonStatus {
+        let StatusInfo { pid, version, protocol, started_at, ref socket, ref database } = self.status;
+        DaemonStatus {
+            pid,
+            version: version.into(),
+            protocol,
+            started_at,
+            uptime_s: (now_micros().saturating_sub(started_at) / 1_000_000).max(0) as u64,
+            socket: socket.clone(),
+            database: database.clone(),
+            connections: self.connections.count() as u64,
+            sinks: self.forwarders.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(s, _)| s.get()).collect(),
+        }
     }
 
     /// Stops the forwarders running and starts those `config` asks for.
@@ -92,70 +106,47 @@ impl Shared {
             task.abort();
         }
         if let Some(remote) = &config.remote {
-            let state = SinkState::new(forward::remote::SINK, &remote.url);
-            let task = self.spawn_sink(&state, remote.auth().resolve("remote"), "[remote]", |token, reader| {
-                forward::remote::RemoteSink {
-                    config: remote.clone(),
-                    token,
-                    ingest: self.ingest.clone(),
-                    reader,
-                    state: state.clone(),
-                }
-                .run()
-            });
-            forwarders.push((state, task));
+            forwarders
+                .push(self.spawn_sink(&remote.url, remote.auth(), |token| RemoteSink::new(remote.clone(), token)));
         }
         if let Some(github) = &config.github {
-            let state = SinkState::new(forward::github::SINK, &github.api_url);
             let remote_url = config.remote.as_ref().map(|r| r.url.clone());
-            let task = self.spawn_sink(&state, github.auth().resolve("github"), "[github]", |token, reader| {
-                forward::github::GithubSink {
-                    config: github.clone(),
-                    token,
-                    ingest: self.ingest.clone(),
-                    reader,
-                    state: state.clone(),
-                    remote_url,
-                }
-                .run()
-            });
-            forwarders.push((state, task));
+            forwarders.push(self.spawn_sink(&github.api_url, github.auth(), |token| {
+                GithubSink::new(github.clone(), token, remote_url)
+            }));
         }
     }
 
-    /// Starts one sink's task, or records in its status why it cannot run.
-    fn spawn_sink<F>(
+    /// Starts one sink's driver, or records in its status why it cannot run.
+    fn spawn_sink<S: Sink>(
         &self,
-        state: &SinkState,
-        token: Result<Option<String>>,
-        section: &str,
-        sink: impl FnOnce(String, Arc<Mutex<Store>>) -> F,
-    ) -> tokio::task::JoinHandle<()>
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        let reader = Store::open_reader(&self.status.database);
-        match (token, reader) {
-            (Ok(Some(token)), Ok(Some(reader))) => tokio::spawn(sink(token, Arc::new(Mutex::new(reader)))),
-            (Ok(None), _) => {
-                state.failed("stopped", format!("{section} has no token, token_env or token_command"));
-                tokio::spawn(async {})
+        target: &str,
+        auth: TokenSource,
+        sink: impl FnOnce(String) -> S,
+    ) -> (SinkState, tokio::task::JoinHandle<()>) {
+        let state = SinkState::new(S::NAME, target);
+        let stopped = |why: String| {
+            state.failed(SinkHealth::Stopped, why);
+            tokio::spawn(async {})
+        };
+        let task = match (auth.resolve(S::NAME), Store::open_reader(&self.status.database)) {
+            (Ok(Some(token)), Ok(Some(reader))) => {
+                let driver =
+                    Driver { ingest: self.ingest.clone(), reader: Arc::new(Mutex::new(reader)), state: state.clone() };
+                tokio::spawn(driver.run(sink(token)))
             }
-            (Err(e), _) => {
-                state.failed("stopped", format!("{e:#}"));
-                tokio::spawn(async {})
-            }
-            (_, Err(e)) => {
-                state.failed("stopped", format!("cannot read the database: {e}"));
-                tokio::spawn(async {})
-            }
+            (Ok(None), _) => stopped(format!("[{}] has no token, token_env or token_command", S::NAME)),
+            (Err(e), _) => stopped(format!("{e:#}")),
+            (_, Err(e)) => stopped(format!("cannot read the database: {e}")),
             (_, Ok(None)) => tokio::spawn(async {}),
-        }
+        };
+        (state, task)
     }
 }
 
-/// The facts `lcd status` asks the daemon for.
-#[derive(Debug, Clone, serde::Serialize)]
+/// What the daemon knows of itself from the start: the fixed part of its
+/// [`DaemonStatus`].
+#[derive(Debug, Clone)]
 pub struct StatusInfo {
     pub pid: u32,
     pub version: &'static str,

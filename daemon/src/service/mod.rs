@@ -6,7 +6,7 @@ pub mod launchd;
 pub mod notify;
 pub mod systemd;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result};
@@ -21,6 +21,36 @@ fn run(program: &str, args: &[&str]) -> Result<()> {
         String::from_utf8_lossy(&out.stderr).trim()
     );
     Ok(())
+}
+
+/// Installs lcd(1), the page the systemd units name (`Documentation=`) and
+/// `systemd-analyze verify` looks up. It goes beside the binary's folder,
+/// `<prefix>/share/man/man1/lcd.1` (`~/.cargo/share/man` for a `cargo
+/// install`ed lcd), which man finds for any folder on PATH, so wherever the
+/// user types `lcd`; where that cannot be written (an lcd installed for the
+/// whole system) under the user's data folder. Returns where it went.
+pub fn install_man_page(lcd: &Path, page: &str) -> Result<PathBuf> {
+    let mut last = None;
+    for path in man_page_paths(lcd)? {
+        match write_file(&path, page) {
+            Ok(()) => return Ok(path),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("no folder for the man page")))
+}
+
+/// Removes the page [`install_man_page`] wrote; where it was.
+pub fn uninstall_man_page(lcd: &Path) -> Result<Vec<PathBuf>> {
+    Ok(man_page_paths(lcd)?.into_iter().filter(|p| std::fs::remove_file(p).is_ok()).collect())
+}
+
+/// Where lcd(1) may go, the preferred first.
+fn man_page_paths(lcd: &Path) -> Result<Vec<PathBuf>> {
+    const PAGE: &str = "share/man/man1/lcd.1";
+    let beside = lcd.parent().and_then(Path::parent).map(|prefix| prefix.join(PAGE));
+    let base = directories::BaseDirs::new().context("cannot determine the home directory")?;
+    Ok(beside.into_iter().chain([base.data_dir().join("man/man1/lcd.1")]).collect())
 }
 
 /// Writes `text` to `path` (creating its folder), replacing what was there.

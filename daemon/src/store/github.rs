@@ -3,15 +3,47 @@
 use rusqlite::{params, OptionalExtension};
 
 use super::record::{select_list, CommandRow};
+use super::sql_text::sql_text;
 use super::{Store, StoreError};
 use crate::time::now_micros;
 
 const SINK: &str = "github";
 
+/// How far a deploy run got on GitHub (`github_deployments.stage`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum GithubStage {
+    /// The deployment exists; no status yet.
+    Created,
+    /// Told that the run is under way.
+    InProgress,
+    /// Told how the run ended; the issue comment is still to come.
+    Final,
+    /// Nothing left to report.
+    Done,
+    /// GitHub refused it; the reason is kept.
+    Failed,
+}
+
+sql_text!(GithubStage);
+
 /// Where a deploy run is on GitHub.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GithubProgress {
-    pub stage: Option<String>,
+    /// `None`: no deployment yet.
+    pub stage: Option<GithubStage>,
     pub deployment_id: Option<i64>,
 }
 
@@ -20,7 +52,7 @@ pub struct GithubProgress {
 pub struct GithubRecord {
     pub repo: String,
     pub deployment_id: Option<i64>,
-    pub stage: String,
+    pub stage: GithubStage,
     /// GitHub's reason, when it refused.
     pub reason: Option<String>,
 }
@@ -60,10 +92,15 @@ impl DeployFilter {
 
 /// A deploy run still needs a step while it is not created, or created while
 /// running (in_progress is due), or not yet told how it ended.
-const NEEDS_STEP: &str = "(g.pk IS NULL
-    OR (g.stage = 'created' AND c.status = 'running')
-    OR (g.stage IN ('created', 'in_progress') AND c.status != 'running')
-    OR g.stage = 'final')";
+fn needs_step() -> String {
+    use GithubStage::{Created, Final, InProgress};
+    format!(
+        "(g.pk IS NULL
+          OR (g.stage = '{Created}' AND c.status = 'running')
+          OR (g.stage IN ('{Created}', '{InProgress}') AND c.status != 'running')
+          OR g.stage = '{Final}')"
+    )
+}
 
 impl Store {
     /// Where GitHub forwarding starts: the commands recorded before it was
@@ -81,19 +118,24 @@ impl Store {
         Ok(start)
     }
 
-    /// The oldest deploy run that needs a step, with where it is.
+    /// The oldest deploy run that needs a step, with where it is, in none of
+    /// the `paused` repositories (`host/owner/name`: those GitHub refused a
+    /// moment ago).
     pub fn github_next(
         &self,
         start: i64,
         filter: &DeployFilter,
+        paused: &[String],
     ) -> Result<Option<(i64, CommandRow, GithubProgress)>, StoreError> {
         let sql = format!(
             "SELECT c.pk AS pk, {}, g.stage AS stage, g.deployment_id AS deployment_id FROM commands c
              LEFT JOIN github_deployments g ON g.pk = c.pk
-             WHERE c.pk > ?1 AND {} AND {NEEDS_STEP}
+             WHERE c.pk > ?1 AND {} AND {} AND c.git_host || '/' || c.git_repo NOT IN ({})
              ORDER BY c.pk LIMIT 1",
             select_list(),
-            filter.sql()
+            filter.sql(),
+            needs_step(),
+            paused.iter().map(|r| quote(r)).collect::<Vec<_>>().join(", ")
         );
         Ok(self
             .conn
@@ -114,7 +156,7 @@ impl Store {
         api_url: &str,
         repo: &str,
         deployment_id: Option<i64>,
-        stage: &str,
+        stage: GithubStage,
         detail: Option<&str>,
     ) -> Result<(), StoreError> {
         self.conn.execute(
@@ -142,12 +184,15 @@ impl Store {
     /// Deploy runs with steps still to go, and those GitHub refused.
     pub fn github_backlog(&self, start: i64, filter: &DeployFilter) -> Result<(u64, u64), StoreError> {
         let sql = format!(
-            "SELECT count(*) FILTER (WHERE g.pk IS NULL OR g.stage NOT IN ('done', 'failed')),
-                    count(*) FILTER (WHERE g.stage = 'failed')
+            "SELECT count(*) FILTER (WHERE g.pk IS NULL OR g.stage NOT IN (?2, ?3)),
+                    count(*) FILTER (WHERE g.stage = ?3)
              FROM commands c LEFT JOIN github_deployments g ON g.pk = c.pk WHERE c.pk > ?1 AND {}",
             filter.sql()
         );
-        let (open, failed): (i64, i64) = self.conn.query_row(&sql, [start], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let (open, failed): (i64, i64) =
+            self.conn.query_row(&sql, params![start, GithubStage::Done, GithubStage::Failed], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
         Ok((open as u64, failed as u64))
     }
 }

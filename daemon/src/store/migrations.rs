@@ -14,7 +14,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../sql/local/0003_search.sql"),
     include_str!("../../../sql/local/0004_outbox.sql"),
     include_str!("../../../sql/local/0005_github.sql"),
-    include_str!("../../../sql/local/0006_end_clamped.sql"),
+    include_str!("../../../sql/local/0006_redacted.sql"),
+    include_str!("../../../sql/local/0007_end_clamped.sql"),
 ];
 
 /// The schema version this build writes.

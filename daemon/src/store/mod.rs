@@ -8,6 +8,7 @@ mod migrations;
 mod outbox;
 mod read;
 mod record;
+mod sql_text;
 mod stats;
 mod write;
 
@@ -18,10 +19,10 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use github::{DeployFilter, GithubProgress, GithubRecord};
+pub use github::{DeployFilter, GithubProgress, GithubRecord, GithubStage};
 pub use incoming::Record;
 pub use migrations::SCHEMA_VERSION;
-pub use outbox::SinkFilter;
+pub use outbox::{OutboxState, SinkFilter};
 pub use read::{HistoryQuery, Order, Outcome};
 pub use record::{Column, CommandRow, CommandType, EnvVars, Phase, Pipestatus, RecordStatus, RemoteRecord, Time};
 pub use stats::{Stats, DEPLOY_SQL};

@@ -4,8 +4,24 @@
 use rusqlite::{params, OptionalExtension};
 
 use super::record::{select_list, CommandRow};
+use super::sql_text::sql_text;
 use super::{Store, StoreError};
 use crate::time::now_micros;
+
+/// What became of a command a sink handled past its cursor (`outbox.state`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, strum::IntoStaticStr, strum::EnumString,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum OutboxState {
+    /// Delivered; forgotten once the cursor passes it.
+    Sent,
+    /// Refused for good, with the server's reason; waits for `lcd forward retry`.
+    Failed,
+}
+
+sql_text!(OutboxState);
 
 /// Which commands a sink takes.
 #[derive(Debug, Clone)]
@@ -64,13 +80,13 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Records the outcome for these commands (`sent` or `failed`, with the
-    /// server's reason), then moves the cursor as far as it can go.
+    /// Records the outcome for these commands (with the server's reason when
+    /// it refused them), then moves the cursor as far as it can go.
     pub fn outbox_mark(
         &mut self,
         filter: &SinkFilter,
         pks: &[i64],
-        state: &str,
+        state: OutboxState,
         detail: Option<&str>,
     ) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
@@ -114,8 +130,8 @@ impl Store {
                 params![filter.sink, upto],
             )?;
             tx.execute(
-                "DELETE FROM outbox WHERE sink = ?1 AND pk <= ?2 AND state = 'sent'",
-                params![filter.sink, upto],
+                "DELETE FROM outbox WHERE sink = ?1 AND pk <= ?2 AND state = ?3",
+                params![filter.sink, upto, OutboxState::Sent],
             )?;
         }
         tx.commit()?;
@@ -135,19 +151,20 @@ impl Store {
 
     /// Commands put aside as failed: (pk, reason).
     pub fn outbox_failed(&self, sink: &str) -> Result<Vec<(i64, String)>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT pk, coalesce(detail, '') FROM outbox WHERE sink = ?1 AND state = 'failed' ORDER BY pk",
-        )?;
-        let rows = stmt.query_map([sink], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT pk, coalesce(detail, '') FROM outbox WHERE sink = ?1 AND state = ?2 ORDER BY pk")?;
+        let rows = stmt.query_map(params![sink, OutboxState::Failed], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Puts failed commands back in the queue; returns how many.
     pub fn outbox_requeue(&mut self, sink: &str) -> Result<u64, StoreError> {
         let tx = self.conn.transaction()?;
+        let failed = params![sink, OutboxState::Failed];
         let first: Option<i64> =
-            tx.query_row("SELECT min(pk) FROM outbox WHERE sink = ?1 AND state = 'failed'", [sink], |r| r.get(0))?;
-        let count = tx.execute("DELETE FROM outbox WHERE sink = ?1 AND state = 'failed'", [sink])?;
+            tx.query_row("SELECT min(pk) FROM outbox WHERE sink = ?1 AND state = ?2", failed, |r| r.get(0))?;
+        let count = tx.execute("DELETE FROM outbox WHERE sink = ?1 AND state = ?2", failed)?;
         if let Some(first) = first {
             tx.execute(
                 "UPDATE outbox_cursor SET settled_upto = min(settled_upto, ?2) WHERE sink = ?1",

@@ -10,10 +10,12 @@
 
 use std::borrow::Cow;
 
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
+use rusqlite::types::{FromSql, FromSqlResult, ToSqlOutput, ValueRef};
 use rusqlite::ToSql;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::sql_text::sql_text;
 
 /// Which part of a command's life fills a column, and so which statement
 /// writes it and when a later copy may overwrite it.
@@ -181,6 +183,9 @@ command_record! {
     git_commit_after: Option<String>, End, json = true, remote = git_commit_after;
     /// The allowlisted variables that were exported.
     env: EnvVars, Start, json = true;
+    /// How many secrets were hidden in the command line and its variables:
+    /// a reviewer sees that something was, without seeing it.
+    redacted: i64, Start, json = true, remote = redacted;
     /// Aliases expanded (zsh), when that differs from what was typed.
     expanded: Option<String>, Start, json = false;
     /// Read from a shell's history file by `lcd import`, not seen live.
@@ -361,9 +366,23 @@ impl Statements {
 }
 
 /// Where a command is in its life. The `status` column's CHECK constraint
-/// lists the same values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+/// lists the same words.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum RecordStatus {
     /// Started, not ended yet.
     Running,
@@ -373,30 +392,11 @@ pub enum RecordStatus {
     Unknown,
 }
 
+sql_text!(RecordStatus);
+
 impl RecordStatus {
     pub fn as_str(self) -> &'static str {
-        match self {
-            RecordStatus::Running => "running",
-            RecordStatus::Finished => "finished",
-            RecordStatus::Unknown => "unknown",
-        }
-    }
-}
-
-impl ToSql for RecordStatus {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.as_str()))
-    }
-}
-
-impl FromSql for RecordStatus {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        match value.as_str()? {
-            "running" => Ok(RecordStatus::Running),
-            "finished" => Ok(RecordStatus::Finished),
-            "unknown" => Ok(RecordStatus::Unknown),
-            other => Err(FromSqlError::Other(format!("unknown record status {other:?}").into())),
-        }
+        self.into()
     }
 }
 

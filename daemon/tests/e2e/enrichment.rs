@@ -73,6 +73,16 @@ shell_test!(secrets_never_reach_the_database, |env, mut sh: Shell| {
     Ok(())
 });
 
+shell_test!(a_record_says_how_many_secrets_it_hides, |env, mut sh: Shell| {
+    sh.run("echo --token=abc123 sk_live_0123456789abcdef >/dev/null")?;
+    sh.run("echo nothing to hide >/dev/null")?;
+    let records = env.wait_records(WAIT, |r| r.iter().filter(|r| r["status"] == "finished").count() >= 2)?;
+    let hidden = |command: &str| records.iter().find(|r| r["command"] == command).map(|r| r["redacted"].clone());
+    assert_eq!(hidden("echo --token=[REDACTED] [REDACTED] >/dev/null"), Some(2.into()), "{records:?}");
+    assert_eq!(hidden("echo nothing to hide >/dev/null"), Some(0.into()), "{records:?}");
+    Ok(())
+});
+
 shell_test!(never_record_rules_drop_the_whole_command, |env, kind: ShellKind| {
     let secrets = env.home().join("secrets");
     let config = format!("[capture]\nignore_commands = ['^pass ']\nignore_dirs = ['{}']\n", secrets.display());

@@ -236,6 +236,60 @@ fn a_refused_token_stops_the_sink_with_a_clear_status() -> Result<()> {
 }
 
 #[test]
+fn a_repository_closed_to_the_token_fails_its_runs_and_the_others_are_reported() -> Result<()> {
+    let env = env()?;
+    let github = FakeGithub::start(TOKEN)?;
+    github.set(|b| {
+        b.down = true;
+        b.refusing.insert("acme/secret".into(), 403);
+        b.refusing.insert("acme/gone".into(), 404);
+    });
+    let _daemon = daemon(&env, &github, "min_write_interval_ms = 200")?;
+    let (secret, _) = repo(&env, "secret", "git@github.com:acme/secret.git", "main")?;
+    let (gone, _) = repo(&env, "gone", "git@github.com:acme/gone.git", "main")?;
+    let (infra, _) = repo(&env, "infra", "git@github.com:acme/infra.git", "main")?;
+    let mut sh = shell(&env, &secret)?;
+    // Queued while GitHub is away, oldest first: two for the closed repository.
+    // (The repository is the one the command line starts in.)
+    for dir in [&secret, &gone, &secret, &infra] {
+        sh.run(&format!("cd {}", dir.display()))?;
+        sh.run("terraform apply")?;
+    }
+    env.wait_records(Duration::from_secs(10), |r| r.iter().filter(|r| r["command"] == "terraform apply").count() >= 4)?;
+    github.set(|b| b.down = false);
+    let writes = wait_writes(&github, 5, Duration::from_secs(30))?;
+    let to = |repo: &str| -> Vec<&Call> { writes.iter().filter(|c| c.path.starts_with(repo)).collect() };
+    let (closed, missing, open) = (to("/repos/acme/secret/"), to("/repos/acme/gone/"), to("/repos/acme/infra/"));
+    assert_eq!(closed.iter().map(|c| c.status).collect::<Vec<_>>(), [403, 403], "{writes:#?}");
+    assert_eq!(missing.iter().map(|c| c.status).collect::<Vec<_>>(), [404], "{writes:#?}");
+    assert_eq!(open.iter().map(|c| c.status).collect::<Vec<_>>(), [201, 201], "{writes:#?}");
+    // The open repository did not wait for the closed one, which waited on its own.
+    assert!(open[0].at < closed[1].at, "{writes:#?}");
+    let waited = closed[1].at.duration_since(closed[0].at);
+    assert!(waited >= Duration::from_millis(750), "the closed repository was asked again after {waited:?}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(github.calls().len(), 5, "a refused run was retried: {:#?}", github.calls());
+    let status: Value = serde_json::from_str(&env.lcd(&["status", "--format", "json"])?)?;
+    let sink = status["sinks"].as_array().unwrap().iter().find(|s| s["name"] == "github").unwrap();
+    assert_eq!(
+        (sink["state"].as_str(), sink["failed"].as_u64(), sink["backlog"].as_u64()),
+        (Some("ok"), Some(3), Some(0)),
+        "{sink}"
+    );
+    // Each failed run keeps GitHub's reason.
+    let records: Vec<Value> =
+        serde_json::from_str(&env.lcd(&["query", "--format", "json", "--repo", "acme/secret", "--sub", "apply"])?)?;
+    let shown: Value = serde_json::from_str(&env.lcd(&["show", records[0]["id"].as_str().unwrap(), "--json"])?)?;
+    assert_eq!(shown["github"]["stage"], "failed", "{shown}");
+    let reason = shown["github"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("HTTP 403: Resource not accessible") && reason.contains("Deployments: read and write"),
+        "{reason}"
+    );
+    Ok(())
+}
+
+#[test]
 fn other_commands_and_other_hosts_make_no_calls() -> Result<()> {
     let env = env()?;
     let github = FakeGithub::start(TOKEN)?;

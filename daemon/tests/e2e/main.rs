@@ -15,8 +15,11 @@ mod init_script;
 mod packaging;
 mod query;
 mod remote;
+mod repository;
 mod resilience;
+mod security;
 mod service;
+mod terminal;
 
 use std::time::Duration;
 

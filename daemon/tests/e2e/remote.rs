@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use lcd_protocol::sender::{record_frames, Sender};
 use lcd_testkit::records::{command_events, session, session_id};
-use lcd_testkit::remote::{Fault, FaultProxy, RemoteWorker, TOKEN};
+use lcd_testkit::remote::{free_port, Fault, FaultProxy, RemoteWorker, TOKEN};
 use lcd_testkit::{DaemonProcess, InProcessDaemon, ShellKind, TestEnv};
 use serde_json::{json, Value};
 
@@ -86,6 +86,24 @@ fn commands_typed_in_a_shell_reach_d1() -> Result<()> {
         "{status}"
     );
     assert!(sink["last_success"].is_string());
+    Ok(())
+}
+
+#[test]
+fn the_team_store_learns_how_many_secrets_a_record_hides() -> Result<()> {
+    let env = env()?;
+    let worker = RemoteWorker::start(&env.root.join("d1"))?;
+    let _daemon = daemon(&env, &worker.url(), TOKEN)?;
+    let mut sh = env.hooked_shell(ShellKind::Zsh)?;
+    sh.run("git push https://alice:hunter2@example.com/acme/infra >/dev/null 2>&1")?;
+    sh.run("git status >/dev/null 2>&1")?;
+    wait_stored(&worker, 2, Duration::from_secs(30))?;
+    let rows = worker.d1("SELECT command, redacted FROM command_history ORDER BY id")?;
+    assert_eq!(rows[0]["command"], "git push https://alice:[REDACTED]@example.com/acme/infra >/dev/null 2>&1");
+    assert_eq!((rows[0]["redacted"].as_i64(), rows[1]["redacted"].as_i64()), (Some(1), Some(0)), "{rows:?}");
+    write_config(&env, &worker.url(), TOKEN)?;
+    let remote: Vec<Value> = serde_json::from_str(&env.lcd(&["query", "--remote", "--format", "json"])?)?;
+    assert_eq!(remote.iter().map(|r| r["redacted"].as_i64()).collect::<Vec<_>>(), [Some(0), Some(1)], "{remote:?}");
     Ok(())
 }
 
@@ -244,5 +262,48 @@ fn a_rejected_batch_is_set_aside_and_later_records_flow() -> Result<()> {
     assert!(failed.contains("HTTP 422"), "{failed}");
     assert!(env.lcd(&["forward", "retry"])?.contains("10 records back in the queue"));
     wait_stored(&worker, 20, Duration::from_secs(30)).context("re-queued records were not sent")?;
+    Ok(())
+}
+
+#[test]
+fn a_redirect_elsewhere_is_not_followed_and_the_status_names_its_target() -> Result<()> {
+    let env = env()?;
+    // Another host that would take anything, and a store that redirects there.
+    let elsewhere = FaultProxy::start(free_port()?, vec![Fault::Status(200); 50])?;
+    let target = format!("{}/api/commands/batch", elsewhere.url());
+    let store = FaultProxy::start(free_port()?, vec![Fault::Redirect(target.clone()); 50])?;
+    let _daemon = daemon(&env, &store.url(), TOKEN)?;
+    send(&env, 5, 20)?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    // Asked again later (not delivered), and never elsewhere.
+    while store.seen.lock().unwrap().len() < 2 {
+        let followed = elsewhere.seen.lock().unwrap().clone();
+        anyhow::ensure!(followed.is_empty(), "the batch followed the redirect: {followed:?}");
+        anyhow::ensure!(Instant::now() < deadline, "the store was not asked again after its redirect");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(elsewhere.seen.lock().unwrap().is_empty(), "the batch followed the redirect");
+    let status: Value = serde_json::from_str(&env.lcd(&["status", "--format", "json"])?)?;
+    let sink = &status["sinks"][0];
+    assert_eq!((sink["state"].as_str(), sink["backlog"].as_u64()), (Some("retrying"), Some(20)), "{status}");
+    let error = sink["last_error"].as_str().unwrap();
+    assert!(error.contains(&format!("redirects to {target}")) && error.contains("307"), "{error}");
+    // doctor names the target too.
+    write_config(&env, &store.url(), TOKEN)?;
+    let doctor = String::from_utf8(env.lcd_output(&["doctor"])?.stdout)?;
+    assert!(doctor.contains(&format!("redirects to {}", elsewhere.url())), "{doctor}");
+    Ok(())
+}
+
+#[test]
+fn a_store_over_plain_http_beyond_this_machine_is_refused_and_doctor_says_why() -> Result<()> {
+    let env = env()?;
+    write_config(&env, "http://lcd.example.com", TOKEN)?;
+    let doctor = String::from_utf8(env.lcd_output(&["doctor"])?.stdout)?;
+    assert!(doctor.contains("[remote] url: http://lcd.example.com would send the token in clear"), "{doctor}");
+    assert!(doctor.contains("use https://"), "{doctor}");
+    let refused =
+        DaemonProcess::start(&env, &[]).err().context("the daemon started with a token going out in clear")?;
+    assert!(format!("{refused:#}").contains("would send the token in clear"), "{refused:#}");
     Ok(())
 }

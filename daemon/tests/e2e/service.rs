@@ -41,6 +41,44 @@ fn the_systemd_units_pass_systemd_analyze_verify() -> Result<()> {
     Ok(())
 }
 
+/// The units `lcd service install` writes name lcd(1) (`Documentation=`);
+/// `systemd-analyze verify`, man page check included, passes on them as
+/// installed, for an lcd laid out as `cargo install` does (`<prefix>/bin`).
+#[test]
+fn the_installed_units_pass_systemd_analyze_verify_with_their_man_page() -> Result<()> {
+    let env = env()?;
+    let bin = env.root.join("bin");
+    std::fs::create_dir_all(&bin)?;
+    let lcd = bin.join("lcd");
+    std::fs::hard_link(&env.lcd, &lcd).or_else(|_| std::fs::copy(&env.lcd, &lcd).map(drop))?;
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let installed = |args: &[&str]| {
+        let mut cmd = Command::new(&lcd);
+        cmd.env_clear().envs(env.vars()).env("PATH", &path).args(args).current_dir(env.home());
+        cmd.output()
+    };
+    // No systemd user manager here: the files are written, nothing enabled.
+    let out = installed(&["service", "install"])?;
+    let page = env.root.join("share/man/man1/lcd.1");
+    assert!(page.exists(), "no man page at {}: {}", page.display(), String::from_utf8_lossy(&out.stdout));
+    let units = env.home().join(".config/systemd/user");
+    let service = std::fs::read_to_string(units.join("lcd.service"))?;
+    assert!(service.contains("Documentation=man:lcd(1)"), "{service}");
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--user"])
+        .args([units.join("lcd.service"), units.join("lcd.socket")])
+        .env_clear()
+        .envs(env.vars())
+        .env("PATH", &path)
+        .output()
+        .context("running systemd-analyze (is systemd installed?)")?;
+    let complaints = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && complaints.trim().is_empty(), "systemd-analyze verify: {complaints}");
+    let out = installed(&["service", "uninstall"])?;
+    assert!(out.status.success() && !page.exists(), "{}", String::from_utf8_lossy(&out.stderr));
+    Ok(())
+}
+
 #[test]
 fn a_socket_passed_by_systemd_is_used_and_readiness_is_notified() -> Result<()> {
     let env = env()?;

@@ -1,0 +1,175 @@
+//! Another local user, and what passes between a shell and its helper: each
+//! test is named after the hole it closes (issue "Hostile machines, hostile
+//! repositories, hostile input"; docs/SECURITY.md says what lcd does).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use anyhow::{ensure, Context, Result};
+use lcd_testkit::{Shell, ShellKind, TestEnv};
+
+use super::{env, record};
+
+/// The uid the tests play another user with (nobody).
+const OTHER_UID: &str = "65534";
+
+/// Runs `args` as the other user, with the system's tools.
+fn as_other_user(args: &[&str]) -> Result<()> {
+    let out = Command::new("setpriv")
+        .env("PATH", "/usr/bin:/bin")
+        .args([&format!("--reuid={OTHER_UID}"), &format!("--regid={OTHER_UID}"), "--clear-groups"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .context("running setpriv (util-linux)")?;
+    ensure!(out.status.success(), "{args:?} as uid {OTHER_UID}: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(())
+}
+
+/// The names in `dir`, sorted.
+fn names_in(dir: &Path) -> Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<std::io::Result<_>>()?;
+    names.sort();
+    Ok(names)
+}
+
+/// The files process `pid` holds open, as the kernel names them.
+fn open_files(pid: u32) -> Result<Vec<std::path::PathBuf>> {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).context("reading /proc")?;
+    Ok(fds.flatten().filter_map(|fd| std::fs::read_link(fd.path()).ok()).collect())
+}
+
+/// What another user plants where lcd used to put its runtime folder when
+/// `XDG_RUNTIME_DIR` is unset.
+enum Plant {
+    /// A link to a folder the victim owns, which passed the owner check.
+    SymlinkToOurFolder,
+    /// A plain folder of theirs, which stopped the victim's capture.
+    TheirFolder,
+}
+
+/// A shell without `XDG_RUNTIME_DIR`, whose temporary folder (world-writable,
+/// sticky, like /tmp) holds what another user planted at `lcd-<uid>`: its
+/// commands are still recorded, and nothing lcd makes goes through the plant.
+fn runtime_fallback_is_not_hijacked(env: &TestEnv, kind: ShellKind, plant: Plant) -> Result<()> {
+    let _daemon = env.start_daemon()?;
+    std::fs::set_permissions(&env.root, std::fs::Permissions::from_mode(0o711))?;
+    let tmp = env.root.join("tmp");
+    std::fs::create_dir(&tmp)?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777))?;
+    let ours = env.root.join("ours");
+    std::fs::create_dir(&ours)?;
+    std::fs::set_permissions(&ours, std::fs::Permissions::from_mode(0o700))?;
+    let planted = tmp.join(format!("lcd-{}", unsafe { libc::geteuid() }));
+    let planted_arg = planted.to_str().context("a UTF-8 path")?;
+    match plant {
+        Plant::SymlinkToOurFolder => as_other_user(&["ln", "-s", ours.to_str().unwrap(), planted_arg])?,
+        Plant::TheirFolder => as_other_user(&["mkdir", "-m", "777", planted_arg])?,
+    }
+    let mut vars: Vec<(String, String)> = env.vars().into_iter().filter(|(k, _)| k != "XDG_RUNTIME_DIR").collect();
+    vars.push(("TMPDIR".into(), tmp.display().to_string()));
+    // The in-process daemon's socket; the FIFOs go wherever lcd now puts them.
+    vars.push(("LCD_SOCKET".into(), env.paths().socket.display().to_string()));
+    let mut sh = Shell::start(kind, &vars, &env.home())?;
+    sh.run(&format!("eval \"$(lcd init {})\"", kind.name()))?;
+    sh.run("echo past the plant")?;
+    env.wait_finished("echo past the plant").with_context(|| format!("the terminal:\n{}", sh.screen()))?;
+    assert!(names_in(&ours)?.is_empty(), "{}: lcd wrote through the link: {:?}", kind.name(), names_in(&ours)?);
+    // The FIFO's name is gone once opened; where it was made shows in /proc.
+    let held = open_files(sh.pid())?;
+    assert!(
+        !held.iter().any(|f| f.starts_with(&ours)),
+        "{}: the shell's FIFO went through the link: {held:?}",
+        kind.name()
+    );
+    match plant {
+        Plant::SymlinkToOurFolder => assert!(std::fs::symlink_metadata(&planted)?.file_type().is_symlink()),
+        Plant::TheirFolder => assert!(names_in(&planted)?.is_empty(), "{:?}", names_in(&planted)?),
+    }
+    Ok(())
+}
+
+shell_test!(another_users_symlink_at_the_tmp_runtime_folder_gets_nothing, |env, kind: ShellKind| {
+    runtime_fallback_is_not_hijacked(env, kind, Plant::SymlinkToOurFolder)
+});
+
+shell_test!(another_users_folder_at_the_tmp_runtime_folder_stops_no_capture, |env, kind: ShellKind| {
+    runtime_fallback_is_not_hijacked(env, kind, Plant::TheirFolder)
+});
+
+/// Lists, from inside a program the shell runs, the descriptors it inherited
+/// that read from a FIFO.
+const LIST_READABLE_FIFOS: &str = r#"import os, stat, fcntl
+fds = [int(n) for n in os.listdir("/proc/self/fd")]
+found = []
+for fd in fds:
+    try:
+        if fd > 2 and stat.S_ISFIFO(os.fstat(fd).st_mode) and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_WRONLY:
+            found.append(fd)
+    except OSError:
+        pass
+print("readable-fifos:" + ",".join(map(str, found)) + ".")
+"#;
+
+shell_test!(no_program_the_shell_runs_inherits_a_readable_end_of_the_fifo, |env, mut sh: Shell| {
+    let lister = env.home().join("list_fifos.py");
+    std::fs::write(&lister, LIST_READABLE_FIFOS)?;
+    sh.run("echo before")?;
+    // Once at start and once after the helper was replaced.
+    for round in 0..2 {
+        sh.run(&format!("/usr/bin/python3 {}", lister.display()))?;
+        let screen = sh.screen();
+        let at = screen.rfind("readable-fifos:").context("the lister printed nothing")?;
+        let line = screen[at..].lines().next().unwrap_or_default();
+        assert_eq!(line, "readable-fifos:.", "{} (round {round}): a child can read records", sh.kind.name());
+        sh.run("kill -9 $_lcd_pid")?;
+    }
+    sh.run("echo after")?;
+    env.wait_finished("echo after")?;
+    Ok(())
+});
+
+#[test]
+fn a_nul_typed_into_a_zsh_command_line_forges_no_field_and_no_record() -> Result<()> {
+    let env = env()?;
+    let _daemon = env.start_daemon()?;
+    let mut sh = env.hooked_shell(ShellKind::Zsh)?;
+    // What follows each NUL looks like the fields and records the hook writes.
+    let parts = ["echo 'kept", "c=forged command", "\x1e", "S", "n=77", "t=1700000000.5", "d=/", "c=injected record'"];
+    // ^V (quoted-insert) then the key: a NUL is ^@, 0x1e is ^^.
+    let typed: Vec<String> = parts.iter().map(|p| p.replace('\x1e', "\x16\x1e")).collect();
+    sh.type_raw(&typed.join("\x16\x00"))?;
+    sh.run("")?;
+    sh.run("echo next")?;
+    let records = env.wait_finished("echo next")?;
+    let stored = parts.join("\u{2400}");
+    assert_eq!(record(&records, &stored)["status"], "finished");
+    let commands: Vec<&str> = records.iter().filter_map(|r| r["command"].as_str()).collect();
+    assert_eq!(commands.len(), 2, "{commands:?}");
+    Ok(())
+}
+
+#[test]
+fn bash_records_nothing_for_a_first_command_kept_out_of_history() -> Result<()> {
+    let env = env()?;
+    let _daemon = env.start_daemon()?;
+    let history = env.home().join(".bash_history");
+    std::fs::write(&history, "ls\nterraform destroy -auto-approve\n")?;
+    let mut vars = env.vars();
+    vars.push(("HISTFILE".into(), history.display().to_string()));
+    vars.push(("HISTCONTROL".into(), "ignorespace".into()));
+    let mut sh = Shell::start(ShellKind::Bash, &vars, &env.home())?;
+    // As if loaded from ~/.bashrc: the newest entry is the last session's.
+    sh.run(" history -c; history -r")?;
+    sh.run(" eval \"$(lcd init bash)\"")?;
+    sh.run(" export X=1")?;
+    sh.run("echo shown")?;
+    let records = env.wait_finished("echo shown")?;
+    let commands: Vec<&str> = records.iter().filter_map(|r| r["command"].as_str()).collect();
+    assert_eq!(commands, ["echo shown"]);
+    Ok(())
+}
