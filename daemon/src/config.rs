@@ -33,6 +33,9 @@ pub struct GithubConfig {
     pub token_env: Option<String>,
     #[serde(default)]
     pub token_command: Option<String>,
+    /// Why `token` was not taken from the file (set by [`Config::load`]).
+    #[serde(skip)]
+    pub token_refused: Option<String>,
     /// GitHub Enterprise hosts and their API base URLs:
     /// `"github.acme.corp" = "https://github.acme.corp/api/v3"`.
     #[serde(default)]
@@ -112,6 +115,7 @@ impl GithubConfig {
             token: self.token.clone(),
             token_env: self.token_env.clone(),
             token_command: self.token_command.clone(),
+            refused: self.token_refused.clone(),
         }
     }
 }
@@ -123,11 +127,17 @@ pub struct TokenSource {
     pub token: Option<String>,
     pub token_env: Option<String>,
     pub token_command: Option<String>,
+    /// Why the token written in the file was refused: resolving fails with
+    /// it, so that the sink stops and says why while capture goes on.
+    pub refused: Option<String>,
 }
 
 impl TokenSource {
     /// The token, from whichever source is set. Errors never contain it.
     pub fn resolve(&self, section: &str) -> Result<Option<String>> {
+        if let Some(why) = &self.refused {
+            anyhow::bail!("[{section}] token refused: {why}");
+        }
         if let Some(token) = &self.token {
             return Ok(Some(token.clone()));
         }
@@ -165,6 +175,9 @@ pub struct RemoteConfig {
     /// ... or a command that prints it.
     #[serde(default)]
     pub token_command: Option<String>,
+    /// Why `token` was not taken from the file (set by [`Config::load`]).
+    #[serde(skip)]
+    pub token_refused: Option<String>,
     /// Command types to forward; default: every tracked tool, not `other`.
     #[serde(default)]
     pub types: Option<Vec<String>>,
@@ -193,6 +206,7 @@ impl RemoteConfig {
             token: self.token.clone(),
             token_env: self.token_env.clone(),
             token_command: self.token_command.clone(),
+            refused: self.token_refused.clone(),
         }
     }
 }
@@ -298,11 +312,21 @@ const SECTIONS: &[&str] = &["daemon", "capture", "remote", "github"];
 
 impl Config {
     /// Reads `path` (absent means defaults), then applies `LCD_*` variables.
+    /// A token written in a file others can read is dropped, not an error:
+    /// the sinks that need it stop and say why ([`Config::refused_tokens`]),
+    /// capture goes on.
     pub fn load(path: &Path) -> Result<Config> {
-        let config = Config::load_unchecked(path)?;
+        let mut config = Config::load_unchecked(path)?;
         config.check().with_context(|| format!("in {}", path.display()))?;
-        check_token_file(&config, path)?;
+        refuse_tokens_in_readable_file(&mut config, path);
         Ok(config)
+    }
+
+    /// The sections whose token [`Config::load`] refused, each with why.
+    pub fn refused_tokens(&self) -> Vec<(&'static str, &str)> {
+        let remote = self.remote.as_ref().and_then(|r| r.token_refused.as_deref()).map(|why| ("remote", why));
+        let github = self.github.as_ref().and_then(|g| g.token_refused.as_deref()).map(|why| ("github", why));
+        remote.into_iter().chain(github).collect()
     }
 
     /// [`Config::load`] for `lcd init`, which runs at every shell start:
@@ -402,22 +426,28 @@ fn check_token_url(key: &str, url: &str) -> Result<()> {
 }
 
 /// A token written in the config file is only accepted if nobody else can
-/// read the file.
-fn check_token_file(config: &Config, path: &Path) -> Result<()> {
+/// read the file: otherwise it is forgotten and the reason kept in its place.
+fn refuse_tokens_in_readable_file(config: &mut Config, path: &Path) {
     use std::os::unix::fs::PermissionsExt;
-    let has_token = config.remote.as_ref().is_some_and(|r| r.token.is_some())
-        || config.github.as_ref().is_some_and(|g| g.token.is_some());
-    if !has_token {
-        return Ok(());
+    let remote = config.remote.as_mut().map(|r| (&mut r.token, &mut r.token_refused));
+    let github = config.github.as_mut().map(|g| (&mut g.token, &mut g.token_refused));
+    let written: Vec<_> = remote.into_iter().chain(github).filter(|(token, _)| token.is_some()).collect();
+    if written.is_empty() {
+        return;
     }
     let mode = std::fs::metadata(path).map(|m| m.permissions().mode() & 0o777).unwrap_or(0o600);
-    anyhow::ensure!(
-        mode & 0o077 == 0,
+    if mode & 0o077 == 0 {
+        return;
+    }
+    let why = format!(
         "{} holds a token but other users may read it (mode {mode:o}); fix it with: chmod 600 {}, or use token_env / token_command",
         path.display(),
         path.display()
     );
-    Ok(())
+    for (token, refused) in written {
+        *token = None;
+        *refused = Some(why.clone());
+    }
 }
 
 /// Replaces every `token` value with `****`.
@@ -513,8 +543,11 @@ mod tests {
         let file = dir.join("config.toml");
         std::fs::write(&file, "[remote]\nurl = 'https://x'\ntoken = 'hunter2'\n").unwrap();
         std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
-        let err = format!("{:#}", Config::load(&file).unwrap_err());
-        assert!(err.contains("chmod 600") && !err.contains("hunter2"), "{err}");
+        let config = Config::load(&file).unwrap();
+        let err = format!("{:#}", config.remote.as_ref().unwrap().auth().resolve("remote").unwrap_err());
+        assert!(err.contains("chmod 600") && err.contains("mode 644") && !err.contains("hunter2"), "{err}");
+        assert_eq!(config.refused_tokens().len(), 1);
+        assert!(!config.to_toml_redacted().unwrap().contains("hunter2"));
         std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
         let config = Config::load(&file).unwrap();
         let shown = config.to_toml_redacted().unwrap();

@@ -61,10 +61,15 @@ pub fn run(command: Command, paths: &Paths) -> Result<ExitCode> {
                 .with_context(|| format!("running {editor}"))?;
             anyhow::ensure!(status.success(), "{editor} exited with {status}");
             match Config::load(&file) {
-                Ok(_) => println!(
-                    "{} is valid; running daemons pick it up with: lcd daemon reload, or restart",
-                    file.display()
-                ),
+                Ok(config) => {
+                    for (section, why) in config.refused_tokens() {
+                        eprintln!("lcd: [{section}] token not used: {why}");
+                    }
+                    println!(
+                        "{} is valid; running daemons pick it up with: lcd daemon reload, or restart",
+                        file.display()
+                    )
+                }
                 Err(e) => {
                     eprintln!("lcd: {e:#}");
                     return Ok(ExitCode::FAILURE);

@@ -133,6 +133,13 @@ fn folders(paths: &Paths) -> Vec<Check> {
 fn config(paths: &Paths) -> Vec<Check> {
     let file = paths.config_file();
     match Config::load(&file) {
+        Ok(config) if !config.refused_tokens().is_empty() => config
+            .refused_tokens()
+            .into_iter()
+            .map(|(section, why)| {
+                fail(format!("config: [{section}] token not used: {why}"), "then reload the daemon: lcd daemon reload")
+            })
+            .collect(),
         Ok(_) if file.exists() => vec![ok(format!("config: {} parses", file.display()))],
         Ok(_) => vec![ok(format!("config: none ({} would hold it), defaults apply", file.display()))],
         Err(e) => {

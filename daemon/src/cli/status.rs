@@ -6,7 +6,7 @@ use anyhow::Result;
 use jiff::Zoned;
 use lcd_protocol::sender::Sender;
 use lcd_protocol::spool::Spool;
-use lcd_protocol::DaemonStatus;
+use lcd_protocol::{DaemonStatus, SinkHealth};
 use serde_json::{json, Value};
 
 use super::daemon::ask_status;
@@ -100,8 +100,13 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
             match r.daemon.as_ref().map(|d| d.sinks.as_slice()) {
                 Some(sinks) if !sinks.is_empty() => {
                     for s in sinks {
+                        let state = match s.state {
+                            SinkHealth::Ok => "ok",
+                            SinkHealth::Retrying => "retrying",
+                            SinkHealth::Stopped => "stopped",
+                        };
                         println!(
-                            "sink:      {}: {} waiting, last success {}, last error {}",
+                            "sink:      {}: {state}, {} waiting, last success {}, last error {}",
                             s.name,
                             s.backlog,
                             s.last_success.as_deref().unwrap_or("never"),

@@ -173,3 +173,46 @@ fn bash_records_nothing_for_a_first_command_kept_out_of_history() -> Result<()> 
     assert_eq!(commands, ["echo shown"]);
     Ok(())
 }
+
+/// A config file others can read, holding the team store's token: the
+/// daemon used to refuse to start, so nothing was captured at all. Now the
+/// token is refused and its sink stops with the reason; capture goes on.
+#[test]
+fn a_token_in_a_config_file_others_can_read_stops_its_sink_not_capture() -> Result<()> {
+    let env = env()?;
+    // Port 9 (discard) refuses the connection: no token could leave anyway.
+    env.write_config("[remote]\nurl = \"http://127.0.0.1:9\"\ntoken = \"hunter2\"\n")?;
+    let file = env.paths().config_file();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644))?;
+    let mut daemon = lcd_testkit::DaemonProcess::start(&env, &[])?;
+    let mut sh = env.hooked_shell(ShellKind::Zsh)?;
+    sh.run("echo still captured")?;
+    env.wait_finished("echo still captured").with_context(|| format!("the terminal:\n{}", sh.screen()))?;
+
+    let status = env.status()?;
+    let sink = &status["sinks"][0];
+    assert_eq!(sink["name"], "remote", "{status:#}");
+    assert_eq!(sink["state"], "stopped", "{status:#}");
+    let reason = sink["last_error"].as_str().context("the stopped sink says why")?;
+    let fix = format!("chmod 600 {}", file.display());
+    assert!(reason.contains("mode 644") && reason.contains(&fix), "{reason}");
+    assert!(!status.to_string().contains("hunter2"), "{status:#}");
+
+    let doctor = env.lcd_output(&["doctor"])?;
+    let printed = String::from_utf8(doctor.stdout)?;
+    assert!(!doctor.status.success(), "{printed}");
+    let line = printed.lines().find(|l| l.contains("token")).with_context(|| format!("doctor:\n{printed}"))?;
+    assert!(line.starts_with("FAIL") && line.contains("mode 644") && line.contains(&fix), "{printed}");
+    assert!(!printed.contains("hunter2"), "{printed}");
+
+    // The fix works without a restart.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+    daemon.signal(libc::SIGHUP);
+    daemon.wait_log("configuration reloaded")?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while env.status()?["sinks"][0]["state"] == "stopped" {
+        ensure!(std::time::Instant::now() < deadline, "the sink stayed stopped: {:#}", env.status()?);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Ok(())
+}
