@@ -284,6 +284,10 @@ pub struct DaemonConfig {
     /// Commands older than this many days are deleted, once a day; 0 keeps
     /// everything.
     pub retention_days: u32,
+    /// The most bytes the spool may hold while the daemon (or its database)
+    /// is away; what does not fit is dropped and counted (`lcd status`).
+    /// Read by the daemon and by `lcd init` for the shells' helpers.
+    pub spool_max_bytes: u64,
 }
 
 impl Default for DaemonConfig {
@@ -298,6 +302,7 @@ impl Default for DaemonConfig {
             replay_interval_ms: 1000,
             orphan_check_s: 30,
             retention_days: 0,
+            spool_max_bytes: lcd_protocol::spool::DEFAULT_MAX_BYTES,
         }
     }
 }

@@ -44,6 +44,9 @@ const TRANSLATE_GRACE: Duration = Duration::from_secs(2);
 pub struct ServeConfig {
     pub socket: PathBuf,
     pub spool_dir: PathBuf,
+    /// The bound on the spool's files (`[daemon] spool_max_bytes`, rendered
+    /// into the shell script by `lcd init` when it is not the default).
+    pub spool_max_bytes: u64,
     pub session: Session,
     /// When set and no daemon answers at start-up, run `<lcd> daemon start`.
     pub start_daemon: Option<PathBuf>,
@@ -57,11 +60,13 @@ pub struct ServeConfig {
 /// ```text
 /// lcd-hook serve --socket PATH --spool DIR --session ID --shell NAME --pid N
 ///                [--tty-fd N] [--start-daemon LCD] [--log FILE] [--unlink FIFO]
+///                [--spool-max-bytes N]
 /// ```
 pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<ServeConfig> {
     let mut args = args.into_iter();
     let (mut socket, mut spool_dir, mut id, mut shell, mut pid) = (None, None, None, None, None);
     let (mut tty, mut start_daemon, mut log) = (None, None, None);
+    let mut spool_max_bytes = lcd_protocol::spool::DEFAULT_MAX_BYTES;
     while let Some(flag) = args.next() {
         let value = args.next()?;
         match flag.to_str()? {
@@ -79,6 +84,7 @@ pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<
             }
             "--start-daemon" => start_daemon = Some(PathBuf::from(value)),
             "--log" => log = Some(PathBuf::from(value)),
+            "--spool-max-bytes" => spool_max_bytes = value.to_str()?.parse().ok()?,
             // The shell made a FIFO to hand us; we hold it now, so its name can go.
             "--unlink" => {
                 let _ = std::fs::remove_file(&value);
@@ -87,7 +93,7 @@ pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<
         }
     }
     let session = Session { id: id?, shell: shell?, pid: pid?, host: sys::hostname(), user: sys::user_name(), tty };
-    Some(ServeConfig { socket: socket?, spool_dir: spool_dir?, session, start_daemon, log })
+    Some(ServeConfig { socket: socket?, spool_dir: spool_dir?, spool_max_bytes, session, start_daemon, log })
 }
 
 /// Runs the helper until the shell is gone; returns the process exit code.
@@ -220,7 +226,7 @@ fn read_loop(config: &ServeConfig, fd: RawFd, records: &SyncSender<ShellRecord>,
 
 fn send_loop(config: &ServeConfig, shared: &Shared, log: &Log) {
     let mut sender = Sender::new(&config.socket);
-    let spool = Spool::new(&config.spool_dir);
+    let spool = Spool::new(&config.spool_dir).with_max_bytes(config.spool_max_bytes);
     let mut retry_at: Option<Instant> = None;
     // Frames neither the daemon nor the spool took (disk full): kept here and
     // offered again, up to a bound.
@@ -244,6 +250,14 @@ fn send_loop(config: &ServeConfig, shared: &Shared, log: &Log) {
                         if retry_at.is_none() {
                             log.line(&format!("spooling: {why}"));
                         }
+                        retry_at = Some(Instant::now() + RETRY_AFTER);
+                    }
+                }
+                Ok(Handed::Dropped { why, gap, first }) => {
+                    if first {
+                        log.line(&format!("{} ({why}; {} events dropped so far)", spool.full_message(), gap.events));
+                    }
+                    if may_try {
                         retry_at = Some(Instant::now() + RETRY_AFTER);
                     }
                 }

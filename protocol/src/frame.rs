@@ -165,39 +165,124 @@ pub fn read_message<T: DeserializeOwned>(reader: &mut impl Read) -> Result<Optio
     }
 }
 
-/// Splits a buffer holding back-to-back frames (a spool file). Bytes that do
-/// not form a frame are skipped up to the next magic, and reported.
-pub fn split_frames(mut bytes: &[u8]) -> (Vec<(Header, &[u8])>, Vec<FrameError>) {
+/// Splits a buffer holding back-to-back frames. Bytes that do not form a
+/// frame are skipped up to the next magic, and reported.
+pub fn split_frames(bytes: &[u8]) -> (Vec<(Header, Vec<u8>)>, Vec<FrameError>) {
     let mut frames = Vec::new();
     let mut errors = Vec::new();
-    while !bytes.is_empty() {
-        if bytes.len() < HEADER_LEN {
-            errors.push(FrameError::Truncated);
-            break;
-        }
-        let head: &[u8; HEADER_LEN] = bytes[..HEADER_LEN].try_into().expect("header length");
-        match parse_header(head) {
-            Ok(header) if bytes.len() >= HEADER_LEN + header.len as usize => {
-                let end = HEADER_LEN + header.len as usize;
-                frames.push((header, &bytes[HEADER_LEN..end]));
-                bytes = &bytes[end..];
-            }
-            Ok(_) => {
-                errors.push(FrameError::Truncated);
-                break;
-            }
-            Err(e) => {
-                errors.push(e);
-                // Resynchronise on the next magic after this position.
-                let next = bytes[1..].windows(MAGIC.len()).position(|w| w == MAGIC);
-                match next {
-                    Some(i) => bytes = &bytes[1 + i..],
-                    None => break,
-                }
-            }
+    for item in FrameStream::new(bytes) {
+        match item {
+            Ok(frame) => frames.push(frame),
+            Err(e) => errors.push(e),
         }
     }
     (frames, errors)
+}
+
+/// How much a [`FrameStream`] asks its reader for at once.
+const READ_CHUNK: usize = 64 << 10;
+
+/// Back-to-back frames (a spool file) read one at a time: at most one frame
+/// and one read's worth of bytes are in memory, whatever the file's size.
+/// Bytes that do not form a frame are skipped up to the next magic and
+/// reported as one error; a frame cut short ends the stream with
+/// [`FrameError::Truncated`].
+pub struct FrameStream<R> {
+    reader: R,
+    /// Bytes read and not yet handed out, from the start of the next frame.
+    buf: Vec<u8>,
+    eof: bool,
+    done: bool,
+    /// An error met while skipping garbage, handed out next.
+    pending: Option<FrameError>,
+}
+
+impl<R: Read> FrameStream<R> {
+    pub fn new(reader: R) -> FrameStream<R> {
+        FrameStream { reader, buf: Vec::new(), eof: false, done: false, pending: None }
+    }
+
+    /// Reads until `n` bytes are buffered or the reader ends; whether they are.
+    fn fill(&mut self, n: usize) -> io::Result<bool> {
+        while self.buf.len() < n && !self.eof {
+            let want = (n - self.buf.len()).max(READ_CHUNK) as u64;
+            // Into the spare capacity, which `read_to_end` does not zero first.
+            let got = (&mut self.reader).take(want).read_to_end(&mut self.buf)?;
+            self.eof = (got as u64) < want;
+        }
+        Ok(self.buf.len() >= n)
+    }
+
+    /// Drops bytes up to the next magic after the first byte; at the end of
+    /// the reader without one, everything.
+    fn resync(&mut self) -> io::Result<()> {
+        let mut from = 1;
+        loop {
+            if let Some(i) = self.buf.get(from..).and_then(|b| b.windows(MAGIC.len()).position(|w| w == MAGIC)) {
+                self.buf.drain(..from + i);
+                return Ok(());
+            }
+            // Keep a tail that may be the start of a magic cut by the read.
+            let keep = (MAGIC.len() - 1).min(self.buf.len().saturating_sub(from));
+            self.buf.drain(..self.buf.len() - keep);
+            from = 0;
+            if !self.fill(self.buf.len() + 1)? {
+                self.buf.clear();
+                self.done = true;
+                return Ok(());
+            }
+        }
+    }
+
+    fn end(&mut self, error: FrameError) -> Option<Result<(Header, Vec<u8>), FrameError>> {
+        self.done = true;
+        self.buf = Vec::new();
+        Some(Err(error))
+    }
+}
+
+impl<R: Read> Iterator for FrameStream<R> {
+    type Item = Result<(Header, Vec<u8>), FrameError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(e) = self.pending.take() {
+            return Some(Err(e));
+        }
+        if self.done {
+            return None;
+        }
+        match self.fill(HEADER_LEN) {
+            Err(e) => return self.end(e.into()),
+            Ok(false) if self.buf.is_empty() => {
+                self.done = true;
+                return None;
+            }
+            Ok(false) => return self.end(FrameError::Truncated),
+            Ok(true) => {}
+        }
+        let head: &[u8; HEADER_LEN] = self.buf[..HEADER_LEN].try_into().expect("header length");
+        match parse_header(head) {
+            Ok(header) => {
+                let end = HEADER_LEN + header.len as usize;
+                match self.fill(end) {
+                    Err(e) => self.end(e.into()),
+                    Ok(false) => self.end(FrameError::Truncated),
+                    Ok(true) => {
+                        let payload = self.buf[HEADER_LEN..end].to_vec();
+                        self.buf.drain(..end);
+                        Some(Ok((header, payload)))
+                    }
+                }
+            }
+            Err(e) => {
+                if let Err(io) = self.resync() {
+                    self.done = true;
+                    self.pending = Some(io.into());
+                }
+                Some(Err(e))
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -253,5 +338,30 @@ mod tests {
         let (frames, errors) = split_frames(&buf);
         assert_eq!(frames.len(), 2);
         assert_eq!(errors.len(), 2);
+    }
+
+    #[test]
+    fn a_stream_finds_frames_across_reads_and_garbage() {
+        let one = encode(&Request::Record(vec![])).unwrap();
+        let mut buf = b"xxlcd".to_vec();
+        for n in 0..3000 {
+            buf.extend_from_slice(&one);
+            if n % 1000 == 0 {
+                buf.extend(std::iter::repeat_n(b'g', READ_CHUNK + 7));
+            }
+        }
+        // One byte per read: frames and magics cut anywhere.
+        struct Trickle<'a>(&'a [u8]);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+                let Some((&b, rest)) = self.0.split_first() else { return Ok(0) };
+                out[0] = b;
+                self.0 = rest;
+                Ok(1)
+            }
+        }
+        let (frames, errors): (Vec<_>, Vec<_>) = FrameStream::new(Trickle(&buf)).partition(Result::is_ok);
+        assert_eq!((frames.len(), errors.len()), (3000, 4));
+        assert_eq!(split_frames(&buf).0.len(), 3000);
     }
 }

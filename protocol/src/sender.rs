@@ -156,19 +156,26 @@ pub enum Handed {
     Delivered,
     /// The daemon did not take it (for this reason); it is in the spool.
     Spooled(SendError),
+    /// The daemon did not take it and the spool is full: it is dropped, and
+    /// counted in `gap`. `first` when this drop began an episode, which the
+    /// caller reports once.
+    Dropped { why: SendError, gap: crate::spool::Gap, first: bool },
 }
 
 /// Gives one `Request::Record` frame to the daemon, or to the spool when the
 /// daemon does not take it. With no sender, straight to the spool. Fails only
-/// when neither took the frame: the caller still holds it.
+/// when neither took the frame and the spool could not even count it as
+/// dropped: the caller still holds it.
 pub fn deliver_or_spool(sender: Option<&mut Sender>, spool: &crate::spool::Spool, frame: &[u8]) -> io::Result<Handed> {
     let why = match sender.map(|s| s.deliver(frame)) {
         Some(Ok(())) => return Ok(Handed::Delivered),
         Some(Err(e)) => e,
         None => SendError::Unreachable(io::Error::other("not tried: waiting before the next attempt")),
     };
-    spool.append(frame)?;
-    Ok(Handed::Spooled(why))
+    match spool.append(frame)? {
+        crate::spool::Appended::Written => Ok(Handed::Spooled(why)),
+        crate::spool::Appended::Dropped { gap, first } => Ok(Handed::Dropped { why, gap, first }),
+    }
 }
 
 /// Encodes events as `Request::Record` frames, as many events per frame as fit

@@ -16,6 +16,9 @@ _lcd_start_helper() {
   {
     "$_lcd_hook" serve --socket "$_lcd_socket" --spool "$_lcd_spool" --session "$LCD_SESSION" \
       --shell {{ shell.name() }} --pid "$$" --tty-fd 3 --start-daemon "$_lcd_bin" --log "$_lcd_log" \
+{%- if let Some(n) = spool_max_bytes %}
+      --spool-max-bytes {{ n }} \
+{%- endif %}
       ${1:+--unlink} ${1:+"$1"} <&"$r" 3<&0 >/dev/null 2>&1
 {%- if shell == Shell::Zsh %} &!
 {%- else %} &

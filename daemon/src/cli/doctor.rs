@@ -10,7 +10,7 @@ use lcd_protocol::spool::Spool;
 
 use super::daemon::ask_status;
 use super::init::find_hook;
-use super::status::version_skew;
+use super::status::{spool_gap_line, version_skew};
 use crate::config::Config;
 use crate::paths::Paths;
 use crate::store::{Store, StoreError, SCHEMA_VERSION};
@@ -186,13 +186,24 @@ fn database(paths: &Paths) -> Vec<Check> {
 }
 
 fn spool(paths: &Paths) -> Vec<Check> {
-    match Spool::new(paths.spool_dir()).backlog_bytes() {
+    let spool = Spool::new(paths.spool_dir());
+    let mut checks = match spool.backlog_bytes() {
         0 => vec![ok("spool: empty")],
         bytes => vec![warn(
             format!("spool: {bytes} bytes wait in {}", paths.spool_dir().display()),
             "the daemon replays them within a second of running",
         )],
+    };
+    if let Some(gap) = spool.gap() {
+        checks.push(warn(
+            format!("spool: {}", spool_gap_line(&gap)),
+            format!(
+                "keep the daemon running (lcd service install) or raise [daemon] spool_max_bytes; once noted, remove {}",
+                spool.gap_file().display()
+            ),
+        ));
     }
+    checks
 }
 
 fn clock(paths: &Paths) -> Vec<Check> {

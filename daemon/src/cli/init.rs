@@ -58,7 +58,8 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
             hook: &hook,
             lcd: &lcd,
             fifo: fifo.as_deref(),
-            env: &config.capture.env
+            env: &config.capture.env,
+            spool_max_bytes: config.daemon.spool_max_bytes,
         })
     );
     Ok(ExitCode::SUCCESS)
@@ -116,6 +117,8 @@ pub struct InitOptions<'a> {
     /// The `[capture] env` allowlist, sent when exported. The names become
     /// shell code: [`Config`] lets only identifiers through.
     pub env: &'a [String],
+    /// `[daemon] spool_max_bytes`, for the helper's spool.
+    pub spool_max_bytes: u64,
 }
 
 /// The script for `options.shell`.
@@ -131,6 +134,9 @@ pub fn render(options: &InitOptions) -> String {
         runtime: Quoted::new(&paths.runtime_dir),
         fifo: options.fifo.map(Quoted::new),
         env: options.env,
+        // Only a setting of the user's reaches the serve line: the default
+        // script stays the same, and lcd-hook knows the default.
+        spool_max_bytes: Some(options.spool_max_bytes).filter(|&n| n != lcd_protocol::spool::DEFAULT_MAX_BYTES),
     };
     script.render().expect("the script's values always display")
 }
@@ -152,6 +158,7 @@ struct Script<'a> {
     runtime: Quoted,
     fifo: Option<Quoted>,
     env: &'a [String],
+    spool_max_bytes: Option<u64>,
 }
 
 /// A path as one word for both zsh and bash, whatever it holds.

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use jiff::Zoned;
 use lcd_protocol::sender::Sender;
-use lcd_protocol::spool::Spool;
+use lcd_protocol::spool::{Gap, Spool};
 use lcd_protocol::{DaemonStatus, SinkHealth};
 use serde_json::{json, Value};
 
@@ -13,6 +13,7 @@ use super::daemon::ask_status;
 use super::output::TableOrJson;
 use crate::paths::Paths;
 use crate::store::{Store, StoreError};
+use crate::time::{local_time, rfc3339_ms};
 
 pub use super::output::FormatArg as Args;
 
@@ -26,6 +27,8 @@ struct Report {
     /// Commands started today and in all, when the database reads.
     records: Option<(u64, u64)>,
     spool_bytes: u64,
+    /// What the spool dropped for want of room, if it ever did.
+    spool_gap: Option<Gap>,
 }
 
 impl Report {
@@ -48,6 +51,7 @@ impl Report {
             database_state,
             records,
             spool_bytes: Spool::new(paths.spool_dir()).backlog_bytes(),
+            spool_gap: Spool::new(paths.spool_dir()).gap(),
         }
     }
 
@@ -67,6 +71,14 @@ impl Report {
             "records": self.records.map(|(_, all)| all),
             "spool": paths.spool_dir(),
             "spool_bytes": self.spool_bytes,
+            "spool_dropped": self.spool_gap.as_ref().map(|g| json!({
+                "events": g.events,
+                "frames": g.frames,
+                "bytes": g.bytes,
+                "since": rfc3339_ms(g.since_micros),
+                "last": rfc3339_ms(g.last_micros),
+                "full": g.full,
+            })),
             "sinks": self.daemon.as_ref().map(|d| &d.sinks),
         })
     }
@@ -97,6 +109,9 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
                 println!("records:   {today} today, {all} in all");
             }
             println!("spool:     {} bytes waiting in {}", r.spool_bytes, paths.spool_dir().display());
+            if let Some(gap) = &r.spool_gap {
+                println!("dropped:   {}", spool_gap_line(gap));
+            }
             match r.daemon.as_ref().map(|d| d.sinks.as_slice()) {
                 Some(sinks) if !sinks.is_empty() => {
                     for s in sinks {
@@ -119,6 +134,18 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The loss a full spool caused, in a sentence (`lcd status`, `lcd doctor`).
+pub fn spool_gap_line(gap: &Gap) -> String {
+    let now = if gap.full { "; the spool is full now" } else { "" };
+    format!(
+        "{} events (starts and ends of commands, {} frames) dropped because the spool was full since {} (last {}){now}",
+        gap.events,
+        gap.frames,
+        local_time(gap.since_micros),
+        local_time(gap.last_micros)
+    )
 }
 
 fn uptime(secs: u64) -> String {

@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use lcd_protocol::sender::record_frames;
-use lcd_protocol::spool::Spool;
+use lcd_protocol::spool::{Appended, Spool};
 
 use crate::store::Record;
 use tokio::runtime::Handle;
@@ -221,11 +221,17 @@ impl Batcher {
     }
 
     /// Keeps events in the daemon's spool; durable, so the client may let go.
+    /// When the spool is full they are dropped and counted there (the client
+    /// is answered all the same: its own spool is that same full folder).
     fn spill(&self, records: Vec<Record>) -> Result<(), IngestError> {
         for frame in record_frames(records.into_iter().map(Record::into_event).collect(), usize::MAX) {
-            self.spool
+            let appended = self
+                .spool
                 .append(&frame)
                 .map_err(|e| IngestError::Storage(format!("database and spool both failed: {e}")))?;
+            if let Appended::Dropped { gap, first: true } = appended {
+                tracing::error!(dropped_events = gap.events, "{}", self.spool.full_message());
+            }
         }
         Ok(())
     }

@@ -174,7 +174,7 @@ pub async fn run(
         Store::open_writer(&paths.database()).with_context(|| format!("opening {}", paths.database().display()))?;
     let listener = listener::bind(&paths.socket)?;
 
-    let spool = Spool::new(paths.spool_dir());
+    let spool = Spool::new(paths.spool_dir()).with_max_bytes(config.daemon.spool_max_bytes);
     let batch =
         BatchConfig { max_events: config.daemon.batch_max_events.max(1), max_wait: config.daemon.batch_max_wait() };
     let (ingest, batcher) = Ingest::start(store, spool.clone(), batch, tokio::runtime::Handle::current());

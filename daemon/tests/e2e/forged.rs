@@ -286,7 +286,8 @@ fn frames_of_a_newer_protocol_stay_in_future_across_restarts_not_future_future()
         daemon.stop()?;
     }
     assert!(!dir.join("future/future").exists(), "frames moved one folder deeper at each restart");
-    let kept: usize = Spool::new(dir.join("future")).claim()?.iter().map(|c| c.frames().0.len()).sum();
+    let kept: usize =
+        Spool::new(dir.join("future")).claim()?.map(|c| Ok(c?.frames()?.count())).sum::<Result<usize>>()?;
     assert_eq!(kept, 1);
     Ok(())
 }

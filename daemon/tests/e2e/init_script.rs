@@ -187,6 +187,7 @@ impl World {
                 lcd: &self.lcd,
                 fifo: None,
                 env: &env.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+                spool_max_bytes: lcd_protocol::spool::DEFAULT_MAX_BYTES,
             }),
         };
         let file = self.env.root.join(format!("case{case}.{shell}"));

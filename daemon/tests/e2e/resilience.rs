@@ -367,3 +367,90 @@ fn sighup_reloads_the_config_and_keeps_the_old_one_when_broken() -> Result<()> {
     assert!(Sender::new(env.paths().socket).status().is_ok(), "the daemon stopped serving");
     Ok(())
 }
+
+/// The spool had no bound: a daemon away for long enough filled the disk.
+/// Now a spool at its bound (64 KiB here, through `[daemon] spool_max_bytes`
+/// as `lcd init` and the daemon read it) drops what the shell sends next,
+/// says so once in hook.log, counts it in `lcd status`, and replay stores
+/// what it kept.
+fn a_spool_at_its_bound_drops_and_counts_new_commands_and_keeps_the_rest(env: &TestEnv, kind: ShellKind) -> Result<()> {
+    const BOUND: &str = "65536";
+    let daemon = DaemonProcess::start(env, &[("LCD_DAEMON_SPOOL_MAX_BYTES", BOUND)])?;
+    let mut vars = env.vars();
+    vars.push(("LCD_DAEMON_SPOOL_MAX_BYTES".into(), BOUND.into()));
+    let mut sh = lcd_testkit::Shell::start(kind, &vars, &env.home())?;
+    sh.run(&format!("eval \"$(lcd init {})\"", kind.name()))?;
+    sh.run("echo warm")?;
+    env.wait_finished("echo warm")?;
+    // Gone (not frozen, which would still read what sat in its socket): the
+    // helper's frames go to the spool.
+    daemon.end_with(libc::SIGKILL)?;
+    let spool = Spool::new(env.paths().spool_dir()).with_max_bytes(BOUND.parse()?);
+    let sess = session(&session_id(7));
+    let frame_of =
+        |seq: u64, command: &str| record_frames(command_events(&sess, seq, command, 0).to_vec(), 256).remove(0);
+    let mut kept = 0;
+    loop {
+        let frame = frame_of(kept + 1, &format!("kept {}", kept + 1));
+        // Room left for the padded one below.
+        if spool.backlog_bytes() + 2 * frame.len() as u64 > spool.max_bytes() {
+            break;
+        }
+        spool.append(&frame)?;
+        kept += 1;
+    }
+    // Filled to the byte, so that no frame of the helper fits.
+    let room = (spool.max_bytes() - spool.backlog_bytes()) as usize;
+    let last = (0..room)
+        .map(|pad| format!("kept last {}", "x".repeat(pad)))
+        .find(|command| frame_of(kept + 1, command).len() == room)
+        .context("no padding fills the spool to its bound")?;
+    spool.append(&frame_of(kept + 1, &last))?;
+    assert_eq!(spool.backlog_bytes(), spool.max_bytes());
+    for n in 1..=5 {
+        sh.run(&format!("echo dropped {n}"))?;
+    }
+    let hook_log = env.paths().state_dir.join("hook.log");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while spool.gap().is_none_or(|g| g.events < 10) {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "nothing counted as dropped: {:?}; {} bytes in the spool; hook.log:\n{}",
+            spool.gap(),
+            spool.backlog_bytes(),
+            std::fs::read_to_string(&hook_log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _daemon = DaemonProcess::start(env, &[("LCD_DAEMON_SPOOL_MAX_BYTES", BOUND)])?;
+
+    let records = env.wait_records(Duration::from_secs(20), |r| r.iter().any(|r| r["command"] == last.as_str()))?;
+    for seq in 1..=kept {
+        assert_eq!(count(&records, &format!("kept {seq}")), 1, "kept {seq} was not stored once");
+    }
+    for n in 1..=5 {
+        assert_eq!(count(&records, &format!("echo dropped {n}")), 0);
+    }
+    sh.run("echo after")?;
+    env.wait_finished("echo after")?;
+
+    let status = env.status()?;
+    let dropped = &status["spool_dropped"];
+    assert_eq!(dropped["events"], 10, "{status:#}");
+    assert_eq!(dropped["full"], false, "replayed, so there is room: {status:#}");
+    assert!(dropped["since"].as_str().is_some_and(|s| s.ends_with('Z')), "{status:#}");
+    let text = env.lcd(&["status"])?;
+    assert!(
+        text.contains("10 events (starts and ends of commands, ")
+            && text.contains("dropped because the spool was full since"),
+        "{text}"
+    );
+    let log = std::fs::read_to_string(&hook_log)?;
+    assert_eq!(log.matches("the spool is full").count(), 1, "one line per episode:\n{log}");
+    assert!(Sender::new(env.paths().socket).status().is_ok(), "the daemon stopped serving");
+    Ok(())
+}
+
+shell_test!(a_spool_at_its_bound_drops_and_counts_new_commands, |env, kind: ShellKind| {
+    a_spool_at_its_bound_drops_and_counts_new_commands_and_keeps_the_rest(env, kind)
+});
