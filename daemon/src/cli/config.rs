@@ -29,6 +29,7 @@ const TEMPLATE: &str = "\
 # allow_root = false            # accept connections from root
 # batch_max_events = 2000
 # batch_max_wait_ms = 5
+# spool_max_bytes = 268435456   # the spool's bound (256 MiB) while the daemon is away; open new shells after a change
 
 [capture]
 # env = [\"TF_WORKSPACE\", \"AWS_PROFILE\", \"AWS_REGION\", \"CLOUDSDK_CORE_PROJECT\", \"KUBECONFIG\"]
