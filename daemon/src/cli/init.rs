@@ -224,6 +224,31 @@ pub fn find_hook() -> Result<PathBuf> {
 mod tests {
     use super::*;
 
+    fn mkfifo(path: &Path) {
+        let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo {}", path.display());
+    }
+
+    #[test]
+    fn the_fifos_of_shells_that_are_gone_are_removed_and_others_kept() {
+        let dir = std::env::temp_dir().join(format!("lcd-init-fifos-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        gone.wait().unwrap();
+        let (dead, alive) =
+            (dir.join(format!("hook.{}.1", gone.id())), dir.join(format!("hook.{}.2", std::process::id())));
+        let not_a_fifo = dir.join(format!("hook.{}.3", gone.id()));
+        mkfifo(&dead);
+        mkfifo(&alive);
+        std::fs::write(&not_a_fifo, "").unwrap();
+        remove_unclaimed_fifos(&dir);
+        let left: Vec<bool> = [&dead, &alive, &not_a_fifo].iter().map(|p| p.exists()).collect();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(left, [false, true, true], "the dead shell's FIFO, a live one's, a file");
+    }
+
     #[test]
     fn quotes_survive_paths_with_quotes() {
         assert_eq!(shell_quote(Path::new("/a b/it's")), r"'/a b/it'\''s'");
