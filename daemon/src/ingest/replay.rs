@@ -8,9 +8,8 @@ use lcd_protocol::protocol::PROTOCOL_VERSION;
 use lcd_protocol::spool::Spool;
 use lcd_protocol::{Event, Request};
 
-use super::{validate, Ingest};
+use super::{Ingest, Source};
 use crate::enrich::Enricher;
-use crate::time::now_micros;
 
 /// What one replay did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -39,19 +38,7 @@ pub async fn replay_spool(spool: &Spool, ingest: &Ingest, enricher: &Arc<Enriche
         let mut future = Vec::new();
         for (header, payload) in frames {
             match frame::decode_payload::<Request>(header, payload) {
-                Ok(Request::Record(batch)) => match validate(batch, now_micros()) {
-                    Ok(checked) => {
-                        for reason in &checked.refused {
-                            tracing::warn!(file = %file.path().display(), "dropping a spooled record: {reason}");
-                        }
-                        report.dropped += checked.refused.len();
-                        events.extend(checked.events);
-                    }
-                    Err(reason) => {
-                        tracing::warn!(file = %file.path().display(), "dropping a spooled frame: {reason}");
-                        report.dropped += 1;
-                    }
-                },
+                Ok(Request::Record(batch)) => events.extend(batch),
                 Ok(_) => report.dropped += 1,
                 Err(FrameError::UnsupportedVersion(v)) if v > PROTOCOL_VERSION => {
                     future.push((header, payload.to_vec()));
@@ -62,9 +49,13 @@ pub async fn replay_spool(spool: &Spool, ingest: &Ingest, enricher: &Arc<Enriche
                 }
             }
         }
-        let count = events.len();
+        let mut count = 0;
+        // Chunks well under a request's limit: each is validated, enriched
+        // and stored as a client's request would be.
         for chunk in events.chunks(5000) {
-            ingest.store_replayed(Arc::clone(enricher).enrich_off_runtime(chunk.to_vec()).await?).await?;
+            let taken = ingest.take(chunk.to_vec(), enricher, Source::Spool).await?;
+            count += taken.stored;
+            report.dropped += taken.left_out;
         }
         if !future.is_empty() {
             keep_for_newer_daemon(spool, &future)?;

@@ -132,7 +132,7 @@ impl Shared {
         let task = match (auth.resolve(S::NAME), Store::open_reader(&self.status.database)) {
             (Ok(Some(token)), Ok(Some(reader))) => {
                 let driver =
-                    Driver { ingest: self.ingest.clone(), reader: Arc::new(Mutex::new(reader)), state: state.clone() };
+                    Driver { writer: self.ingest.clone(), reader: Arc::new(Mutex::new(reader)), state: state.clone() };
                 tokio::spawn(driver.run(sink(token)))
             }
             (Ok(None), _) => stopped(format!("[{}] has no token, token_env or token_command", S::NAME)),
