@@ -4,7 +4,7 @@
 
 use lcd_protocol::sys::process_exists;
 
-use super::Maintenance;
+use crate::store::Maintenance;
 
 /// A maintenance task: running commands of shells on this host whose process
 /// is gone are marked `unknown`. Returns how many.
