@@ -41,7 +41,9 @@ fn character((pick, c): (u8, char)) -> char {
 
 /// Whether `c` can be typed into `kind` as a character of a command line.
 fn typeable(kind: ShellKind, c: char) -> bool {
-    !matches!(c, '\n' | '\r') && !TERMINAL_KEYS.contains(&c) && !(kind == ShellKind::Bash && c == '\0')
+    let line_end = matches!(c, '\n' | '\r');
+    let bash_nul = kind == ShellKind::Bash && c == '\0';
+    !line_end && !bash_nul && !TERMINAL_KEYS.contains(&c)
 }
 
 /// The keys that type `line`: each control character after Ctrl-V.
