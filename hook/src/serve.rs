@@ -302,6 +302,9 @@ pub struct Translator {
     skipped: Vec<u64>,
     /// The repository of each command still running, for HEAD at its end.
     repos: Vec<(u64, Repo)>,
+    /// The id each start was given, for its end: ids are random, made here
+    /// once per command, so only this helper knows them.
+    ids: Vec<(u64, RecordId)>,
 }
 
 impl Translator {
@@ -312,7 +315,7 @@ impl Translator {
         if let Some(tty) = &mut session.tty {
             truncate_marked(tty, MAX_FIELD_LEN);
         }
-        Translator { session, last_history: None, skipped: Vec::new(), repos: Vec::new() }
+        Translator { session, last_history: None, skipped: Vec::new(), repos: Vec::new(), ids: Vec::new() }
     }
 
     pub fn translate(&mut self, record: ShellRecord) -> Option<Event> {
@@ -333,7 +336,7 @@ impl Translator {
                 if self.skipped.contains(&end.seq) {
                     return None;
                 }
-                Some(self.end(end))
+                self.end(end)
             }
         }
     }
@@ -366,8 +369,12 @@ impl Translator {
             }
         }
         let expanded = expanded.filter(|x| *x != command);
+        let id = RecordId::random()?;
+        // Commands run one at a time; a few are enough for a late end.
+        self.ids.retain(|(s, _)| *s + 16 > seq);
+        self.ids.push((seq, id));
         Some(Event::Start(CommandStart {
-            id: RecordId::derive(&self.session.id, seq),
+            id,
             session: self.session.clone(),
             seq,
             started_at: at,
@@ -407,18 +414,22 @@ impl Translator {
         (!first.is_empty() && squash(&history.1).contains(&first)).then_some(history.1)
     }
 
-    fn end(&mut self, end: ShellEnd) -> Event {
+    /// The end of a start this helper gave an id to. An end whose start an
+    /// earlier helper read (it died mid-command) cannot be matched and is
+    /// left out: its start is settled as `unknown` when the next one comes.
+    fn end(&mut self, end: ShellEnd) -> Option<Event> {
+        let id = self.ids.iter().position(|(s, _)| *s == end.seq).map(|i| self.ids.remove(i).1)?;
         let git_commit_after =
             self.repos.iter().position(|(s, _)| *s == end.seq).and_then(|i| self.repos.remove(i).1.head().1);
-        Event::End(CommandEnd {
-            id: RecordId::derive(&self.session.id, end.seq),
+        Some(Event::End(CommandEnd {
+            id,
             session: self.session.clone(),
             seq: end.seq,
             ended_at: end.at,
             exit_code: end.status,
             pipestatus: end.pipestatus,
             git_commit_after,
-        })
+        }))
     }
 }
 
@@ -492,6 +503,27 @@ mod tests {
         assert_eq!(command_of(t.translate(bash_start(2, (10, "ls -l"), "secret-tool --pass x"))), None);
         let end = ShellRecord::End(ShellEnd { seq: 2, at: 2, status: 0, pipestatus: vec![0] });
         assert!(t.translate(end).is_none());
+    }
+
+    #[test]
+    fn a_start_and_its_end_share_an_id_no_one_else_can_compute() {
+        let mut t = Translator::new(session());
+        let zsh_start = |seq| {
+            ShellRecord::Start(ShellStart {
+                seq,
+                at: 1,
+                cwd: "/".into(),
+                command: Some("ls".into()),
+                ..Default::default()
+            })
+        };
+        let id_of = |event: Option<Event>| event.map(|e| e.id());
+        let start = id_of(t.translate(zsh_start(1))).unwrap();
+        let end = id_of(t.translate(ShellRecord::End(ShellEnd { seq: 1, at: 2, status: 0, pipestatus: vec![0] })));
+        assert_eq!(end, Some(start));
+        assert_ne!(start, RecordId::derive(&session().id, 1), "the id follows from the session and counter");
+        // A second helper for the same session (the first died) makes other ids.
+        assert_ne!(id_of(Translator::new(session()).translate(zsh_start(1))), Some(start));
     }
 
     #[test]

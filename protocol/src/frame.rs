@@ -78,8 +78,8 @@ pub fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>, FrameError> {
     encode_version(PROTOCOL_VERSION, message)
 }
 
-/// Encodes `message` as one frame stamped with `version` (a daemon answers a
-/// client in the client's own version).
+/// Encodes `message` as one frame stamped with `version`, whatever version
+/// its encoding is: how a test plays a client newer than this build.
 pub fn encode_version<T: Serialize>(version: u16, message: &T) -> Result<Vec<u8>, FrameError> {
     let mut out = vec![0u8; HEADER_LEN];
     out = postcard::to_extend(message, out).map_err(FrameError::Payload)?;
@@ -136,7 +136,7 @@ pub fn decode_payload<T: DeserializeOwned>(header: Header, payload: &[u8]) -> Re
 
 /// Reads one whole frame from a blocking reader. `Ok(None)` is a clean end of
 /// stream before the first header byte.
-pub fn read_frame(reader: &mut impl Read) -> Result<Option<(Header, Vec<u8>)>, FrameError> {
+fn read_frame(reader: &mut impl Read) -> Result<Option<(Header, Vec<u8>)>, FrameError> {
     let mut head = [0u8; HEADER_LEN];
     let mut filled = 0;
     while filled < HEADER_LEN {
@@ -149,8 +149,11 @@ pub fn read_frame(reader: &mut impl Read) -> Result<Option<(Header, Vec<u8>)>, F
         }
     }
     let header = parse_header(&head)?;
-    let mut payload = vec![0u8; header.len as usize];
-    reader.read_exact(&mut payload)?;
+    // Grown as bytes arrive, not allocated from the declared length.
+    let mut payload = Vec::new();
+    if (reader.take(u64::from(header.len)).read_to_end(&mut payload)?) < header.len as usize {
+        return Err(FrameError::Truncated);
+    }
     Ok(Some((header, payload)))
 }
 

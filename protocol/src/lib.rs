@@ -21,5 +21,7 @@ pub mod small_file;
 pub mod spool;
 pub mod sys;
 
-pub use protocol::{CommandEnd, CommandStart, Event, GitSnapshot, Reply, Request, Session};
+pub use protocol::{
+    CommandEnd, CommandStart, DaemonStatus, Event, GitSnapshot, Reply, Request, Session, SinkHealth, SinkStatus,
+};
 pub use record_id::RecordId;

@@ -4,6 +4,8 @@
 //! [`PROTOCOL_VERSION`]: postcard is not self-describing, so the version in the
 //! frame header is the only thing that tells a reader how to decode a payload.
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
 use crate::record_id::RecordId;
@@ -138,7 +140,9 @@ pub struct ImportedCommand {
 pub enum Request {
     /// Store these events; answered with [`Reply::Stored`] once they are durable.
     Record(Vec<Event>),
-    /// Describe yourself; answered with [`Reply::Status`].
+    /// Describe yourself; answered with [`Reply::Status`], the fields of a
+    /// [`DaemonStatus`] as JSON. Kept for an lcd older than
+    /// [`Request::DaemonStatus`].
     Status,
     /// Add history read from a file; answered with [`Reply::Imported`].
     Import(Vec<ImportedCommand>),
@@ -148,6 +152,10 @@ pub enum Request {
     /// Put the records a sink set aside as failed back in its queue; answered
     /// with [`Reply::Requeued`].
     RetryFailed { sink: String },
+    /// Describe yourself; answered with [`Reply::DaemonStatus`]. A daemon
+    /// older than this variant cannot decode it and closes the connection:
+    /// the client then asks [`Request::Status`].
+    DaemonStatus,
 }
 
 /// What the daemon answers. Variants are only ever appended, so that a
@@ -158,7 +166,8 @@ pub enum Reply {
     Stored { events: u32 },
     /// The request was not taken; the client keeps (spools) what it sent.
     Refused { reason: RefusalReason },
-    /// A JSON document describing the daemon (version, pid, paths, backlog).
+    /// The fields of a [`DaemonStatus`] as one JSON object, for an lcd
+    /// older than [`Reply::DaemonStatus`].
     Status { json: String },
     /// How many imported commands were new, and how many were there already.
     Imported { added: u64, already: u64 },
@@ -166,6 +175,63 @@ pub enum Reply {
     Pruned { count: u64 },
     /// How many failed records went back in the queue.
     Requeued { count: u64 },
+    /// What the daemon says about itself (boxed to keep every reply small;
+    /// the encoding is the struct's).
+    DaemonStatus(Box<DaemonStatus>),
+}
+
+/// What the daemon says about itself (`lcd status`, `lcd doctor`). Its JSON
+/// form is the older [`Reply::Status`] answer, so fields added later need
+/// `#[serde(default)]` for the JSON of an older daemon to read.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct DaemonStatus {
+    pub pid: u32,
+    /// The daemon's package version, which differs from the client's after
+    /// an upgrade until the daemon restarts.
+    pub version: String,
+    /// The [`PROTOCOL_VERSION`] the daemon speaks.
+    pub protocol: u16,
+    pub started_at: Micros,
+    /// Seconds since `started_at`.
+    pub uptime_s: u64,
+    pub socket: PathBuf,
+    pub database: PathBuf,
+    /// Client connections open now; the first daemons did not say.
+    #[serde(default)]
+    pub connections: u64,
+    /// Every configured sink; daemons from before forwarding did not say.
+    #[serde(default)]
+    pub sinks: Vec<SinkStatus>,
+}
+
+/// How a sink is doing, as `lcd status` shows it.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SinkHealth {
+    /// Delivering, or nothing to deliver.
+    #[default]
+    Ok,
+    /// Failing for now; trying again after a backoff.
+    Retrying,
+    /// The credentials or the config are wrong: waiting for a fix.
+    Stopped,
+}
+
+/// What `lcd status` shows about one sink.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+pub struct SinkStatus {
+    /// The sink's name in the config (`remote`, `github`).
+    pub name: String,
+    /// Where it sends (never with a token).
+    pub target: String,
+    pub state: SinkHealth,
+    /// Records waiting to be sent.
+    pub backlog: u64,
+    /// Records set aside because the peer refused them.
+    pub failed: u64,
+    /// When a delivery last succeeded (RFC 3339).
+    pub last_success: Option<String>,
+    pub last_error: Option<String>,
 }
 
 /// Why the daemon did not take a request.

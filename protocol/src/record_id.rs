@@ -1,25 +1,43 @@
-//! Record ids: made on the client side, the same from every incarnation of the
-//! helper, so that start and end (and any replay of either) meet on one row.
+//! Record ids: made on the client side, once per command, so that start and
+//! end (and any replay of either) meet on one row.
 //!
-//! An id is derived from the session id (a UUIDv7 the shell makes at start-up)
-//! and the shell's command counter. The derivation is part of the protocol: it
-//! must never change, since a start spooled by one version of lcd-hook and the
-//! end sent by the next must still agree.
+//! A live command's id is random ([`RecordId::random`]): lcd-hook makes it
+//! when the command starts and puts the same id in its end, and a spooled or
+//! re-sent frame carries it as it was. Nothing another person sees (session
+//! id, command counter, host) tells what the next id will be, so a holder of
+//! the team store's token cannot take a colleague's next record first.
+//!
+//! [`RecordId::derive`] makes an id from a name and a number, for what must
+//! get the same id each time it is read (a history file imported twice).
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// A 128-bit record id, shown as a hyphenated UUID (version 8, "custom").
+/// A 128-bit record id, shown as a hyphenated UUID.
 #[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RecordId(pub [u8; 16]);
 
 impl RecordId {
-    /// The id of command number `seq` of session `session`: the session's
-    /// random half mixed with the counter comes first, so that the first few
-    /// hex digits already tell records apart (`lcd show 3fa9c1`), then the
-    /// session's time-ordered half.
+    /// A fresh id from the operating system's random source (a version 4
+    /// UUID: 122 random bits). `None` only if the system has no random
+    /// source to give, which the caller must treat as "cannot record".
+    pub fn random() -> Option<RecordId> {
+        let mut bytes = [0u8; 16];
+        if !fill_random(&mut bytes) {
+            return None;
+        }
+        bytes[6] = (bytes[6] & 0x0f) | 0x40; // version 4
+        bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 4122 variant
+        Some(RecordId(bytes))
+    }
+
+    /// The id of entry `seq` of source `session`: the same every time, so
+    /// anyone who knows both can compute it. Only for what has no secret to
+    /// protect (imported history); live commands use [`RecordId::random`].
+    /// The random half of the source mixed with the counter comes first, so
+    /// that the first few hex digits already tell records apart.
     pub fn derive(session: &str, seq: u64) -> RecordId {
         let session = match parse_uuid(session) {
             Some(b) => b,
@@ -59,6 +77,23 @@ impl FromStr for RecordId {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         parse_uuid(s).map(RecordId).ok_or_else(|| format!("not a record id: {s:?}"))
+    }
+}
+
+/// Fills `buf` (at most 256 bytes) from the kernel's random source.
+fn fill_random(buf: &mut [u8]) -> bool {
+    loop {
+        // SAFETY: both calls write at most `buf.len()` bytes into `buf`.
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let done = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) } == buf.len() as isize;
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let done = unsafe { libc::getentropy(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+        if done {
+            return true;
+        }
+        if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return false;
+        }
     }
 }
 
@@ -115,6 +150,16 @@ mod tests {
             }
         }
         assert!(seen.insert(RecordId::derive("not-a-uuid", 1)));
+    }
+
+    #[test]
+    fn random_ids_are_version_4_and_never_repeat() {
+        let mut seen = HashSet::new();
+        for _ in 0..10_000 {
+            let id = RecordId::random().expect("a random source");
+            assert_eq!((id.0[6] >> 4, id.0[8] >> 6), (4, 2), "{id}");
+            assert!(seen.insert(id));
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use interprocess::local_socket::traits::{Stream as _, StreamCommon as _};
@@ -60,16 +60,7 @@ impl Sender {
         Sender { socket: socket.into(), stream: None, ack_budget: ACK_BUDGET }
     }
 
-    /// Changes how long an acknowledgement may take.
-    pub fn with_ack_budget(mut self, budget: Duration) -> Sender {
-        self.ack_budget = budget;
-        self
-    }
-
-    pub fn socket(&self) -> &Path {
-        &self.socket
-    }
-
+    /// Whether the connection is open (not closed by us or found broken).
     pub fn is_connected(&self) -> bool {
         self.stream.is_some()
     }
@@ -87,9 +78,14 @@ impl Sender {
             .map_err(SendError::Unreachable)?;
         // The socket's folder is private, but a daemon of another user must
         // never receive our commands, whatever the folder's mode.
-        if let Some(uid) = stream.peer_creds().ok().and_then(|c| c.euid()) {
-            if uid != crate::sys::euid() {
-                return Err(SendError::ForeignDaemon { uid });
+        // A peer whose credentials cannot be read is not known to be ours.
+        match stream.peer_creds().ok().and_then(|c| c.euid()) {
+            Some(uid) if uid == crate::sys::euid() => {}
+            Some(uid) => return Err(SendError::ForeignDaemon { uid }),
+            None => {
+                return Err(SendError::Unreachable(io::Error::other(
+                    "cannot tell which user runs the daemon (no peer credentials)",
+                )))
             }
         }
         stream.set_recv_timeout(Some(self.ack_budget)).map_err(SendError::Unreachable)?;
@@ -140,7 +136,9 @@ impl Sender {
         }
     }
 
-    /// Asks the daemon to describe itself.
+    /// Asks the daemon to describe itself the way every daemon understands,
+    /// [`Request::Status`]: the answer is JSON. Newer daemons also answer
+    /// [`Request::DaemonStatus`] (through [`Sender::request`]) with the struct.
     pub fn status(&mut self) -> Result<String, SendError> {
         let frame = frame::encode(&Request::Status).map_err(SendError::Broken)?;
         match self.exchange(&frame)? {

@@ -29,11 +29,19 @@ export interface CommandRecord {
   started_at: string | null;
   ended_at: string | null;
   redacted: number | null;
+  /** The end came before the start; the client clamped the duration to zero. */
+  end_clamped: boolean;
 }
 
 const MAX_COMMAND = 64 * 1024;
 const MAX_OUTPUT = 64 * 1024;
 const MAX_FIELD = 4096;
+/** As lcd's protocol: a longer pipeline keeps its first entries. */
+const MAX_PIPESTATUS = 256;
+const INT32_MIN = -(2 ** 31);
+const INT32_MAX = 2 ** 31 - 1;
+/** RFC 3339 date-time: what Date.parse also takes ("June 1", "2025") is not. */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
 const TEXT_FIELDS: Array<[keyof CommandRecord, number]> = [
   ["command_type", 64],
@@ -86,15 +94,26 @@ export function checkRecord(input: unknown, where: string, uuidRequired: boolean
   };
   const time = (key: string): string | null => {
     const v = text(key, 64);
-    if (v !== null && Number.isNaN(Date.parse(v))) throw new HttpError(400, `${where}.${key} is not an RFC 3339 time`);
+    if (v !== null && (!RFC3339.test(v) || Number.isNaN(Date.parse(v)))) {
+      throw new HttpError(400, `${where}.${key} is not an RFC 3339 time`);
+    }
     return v;
   };
   let uuid = text("uuid", 64, uuidRequired);
   if (uuid === null) uuid = crypto.randomUUID();
   const pipestatus = o.pipestatus;
-  if (pipestatus !== undefined && pipestatus !== null && !(Array.isArray(pipestatus) && pipestatus.every((n) => Number.isInteger(n)))) {
+  if (pipestatus !== undefined && pipestatus !== null && !(Array.isArray(pipestatus) && pipestatus.every((n) => Number.isInteger(n) && n >= INT32_MIN && n <= INT32_MAX))) {
     throw new HttpError(400, `${where}.pipestatus must be an array of integers`);
   }
+  if (Array.isArray(pipestatus) && pipestatus.length > MAX_PIPESTATUS) {
+    throw new HttpError(400, `${where}.pipestatus has ${pipestatus.length} entries, at most ${MAX_PIPESTATUS}`);
+  }
+  const flag = (key: string): boolean => {
+    const v = o[key];
+    if (v === undefined || v === null) return false;
+    if (typeof v !== "boolean") throw new HttpError(400, `${where}.${key} must be true or false`);
+    return v;
+  };
   const record: Partial<CommandRecord> = {
     uuid,
     command: text("command", MAX_COMMAND, true)!,
@@ -104,6 +123,7 @@ export function checkRecord(input: unknown, where: string, uuidRequired: boolean
     pipestatus: (pipestatus as number[] | undefined) ?? null,
     started_at: time("started_at"),
     ended_at: time("ended_at"),
+    end_clamped: flag("end_clamped"),
   };
   for (const [key, max] of TEXT_FIELDS) {
     (record as Record<string, unknown>)[key] = text(key, max);
@@ -116,20 +136,44 @@ const COLUMNS: Array<keyof CommandRecord> = [
   "uuid", "command", "command_type", "subcommand", "arguments", "working_directory", "exit_code",
   "duration_ms", "stdout", "stderr", "executed_by", "repo_full_name", "session", "host", "shell",
   "status", "pipestatus", "git_host", "git_branch", "git_commit", "git_commit_after", "environment",
-  "started_at", "ended_at", "redacted",
+  "started_at", "ended_at", "redacted", "end_clamped",
 ];
 
 /** The INSERT of one record; a uuid already stored changes nothing. */
 export function insert(db: D1Database, r: CommandRecord): D1PreparedStatement {
   const placeholders = COLUMNS.map((_, i) => `?${i + 1}`).join(", ");
-  const values = COLUMNS.map((c) => (c === "pipestatus" ? (r.pipestatus ? JSON.stringify(r.pipestatus) : null) : r[c]));
+  const values = COLUMNS.map((c) => {
+    if (c === "pipestatus") return r.pipestatus ? JSON.stringify(r.pipestatus) : null;
+    if (c === "end_clamped") return r.end_clamped ? 1 : 0;
+    return r[c];
+  });
   return db
     .prepare(`INSERT INTO command_history (${COLUMNS.join(", ")}) VALUES (${placeholders}) ON CONFLICT (uuid) DO NOTHING`)
     .bind(...values);
 }
 
+/**
+ * What a record says about the command itself, set once when it started: a
+ * copy sent again (a retry) says the same; a record that says otherwise under
+ * a stored uuid is another record wearing its id.
+ */
+const IDENTITY: Array<keyof CommandRecord> = [
+  "command", "working_directory", "session", "host", "executed_by", "shell", "started_at",
+];
+
+/** The fields of `incoming` (those it gives) that differ from the stored row. */
+export function conflicts(stored: Record<string, unknown>, incoming: CommandRecord): string[] {
+  return IDENTITY.filter((k) => incoming[k] !== null && incoming[k] !== undefined && stored[k] !== incoming[k]);
+}
+
+/** The statement that reads back a stored record's identity fields. */
+export function selectIdentity(db: D1Database, uuid: string): D1PreparedStatement {
+  return db.prepare(`SELECT ${IDENTITY.join(", ")} FROM command_history WHERE uuid = ?1`).bind(uuid);
+}
+
 /** A stored row as the API shows it. */
 export function fromRow(row: Record<string, unknown>): CommandRecord & { id: number; created_at: string } {
   const pipestatus = typeof row.pipestatus === "string" ? JSON.parse(row.pipestatus) : null;
-  return { ...(row as unknown as CommandRecord & { id: number; created_at: string }), pipestatus };
+  const end_clamped = row.end_clamped === 1 || row.end_clamped === true;
+  return { ...(row as unknown as CommandRecord & { id: number; created_at: string }), pipestatus, end_clamped };
 }

@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use lcd_protocol::sender::Sender;
+use lcd_protocol::sender::{SendError, Sender};
+use lcd_protocol::{DaemonStatus, Reply, Request};
 use tokio::sync::oneshot;
 
 use crate::paths::{check_private_dir, Paths};
@@ -218,7 +219,7 @@ fn stop(paths: &Paths) -> Result<()> {
 /// A connection to the daemon, started first when none answers.
 pub fn connect_or_start(paths: &Paths) -> Result<Sender> {
     let mut sender = Sender::new(&paths.socket);
-    if sender.status().is_err() {
+    if ask_status(&mut sender).is_err() {
         start(paths, &StartArgs { quiet: true })?;
         sender = Sender::new(&paths.socket);
     }
@@ -226,7 +227,131 @@ pub fn connect_or_start(paths: &Paths) -> Result<Sender> {
 }
 
 /// The pid of a daemon that answers on the socket.
-pub fn answering_pid(paths: &Paths) -> Option<u64> {
-    let json = Sender::new(&paths.socket).status().ok()?;
-    serde_json::from_str::<serde_json::Value>(&json).ok()?["pid"].as_u64()
+pub fn answering_pid(paths: &Paths) -> Option<u32> {
+    ask_status(&mut Sender::new(&paths.socket)).ok().map(|d| d.pid)
+}
+
+/// What the daemon says about itself. A daemon older than
+/// [`Request::DaemonStatus`] cannot decode it and hangs up, so whatever else
+/// goes wrong it is asked again the old way, and its JSON read into the same
+/// struct: after an upgrade, the old daemon is what `lcd status` must describe.
+pub fn ask_status(sender: &mut Sender) -> Result<DaemonStatus> {
+    match sender.request(&Request::DaemonStatus) {
+        Ok(Reply::DaemonStatus(status)) => return Ok(*status),
+        // Nobody to ask, or nobody we may ask: asking again changes nothing.
+        Err(e @ (SendError::Unreachable(_) | SendError::ForeignDaemon { .. })) => return Err(e.into()),
+        Ok(_) | Err(_) => {}
+    }
+    parse_status_json(&sender.status()?)
+}
+
+/// Reads the JSON answer to [`Request::Status`].
+fn parse_status_json(json: &str) -> Result<DaemonStatus> {
+    serde_json::from_str(json).context("the daemon's status does not parse")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::net::UnixListener;
+    use std::path::PathBuf;
+
+    use lcd_protocol::frame;
+    use lcd_protocol::{SinkHealth, SinkStatus};
+
+    use super::*;
+    use crate::cli::status::version_skew;
+
+    /// The answer of the first daemons, which knew nothing of connections
+    /// and sinks.
+    const FIRST_DAEMON: &str = r#"{"database":"/data/lcd/lcd.db","pid":4242,"protocol":1,"socket":"/run/lcd/lcd.sock","started_at":1767225600000000,"uptime_s":93,"version":"0.0.1"}"#;
+
+    /// The answer of a daemon that forwards, as `Request::Status` has had it
+    /// since sinks came.
+    const FORWARDING_DAEMON: &str = r#"{"connections":3,"database":"/data/lcd/lcd.db","pid":4242,"protocol":1,"sinks":[{"backlog":12,"failed":1,"last_error":"HTTP 503","last_success":"2026-01-01T00:00:00.000Z","name":"remote","state":"retrying","target":"https://lcd.example.com"}],"socket":"/run/lcd/lcd.sock","started_at":1767225600000000,"uptime_s":93,"version":"0.1.0"}"#;
+
+    #[test]
+    fn the_first_daemons_json_answer_reads_into_the_struct() {
+        let status = parse_status_json(FIRST_DAEMON).unwrap();
+        assert_eq!(
+            status,
+            DaemonStatus {
+                pid: 4242,
+                version: "0.0.1".into(),
+                protocol: 1,
+                started_at: 1_767_225_600_000_000,
+                uptime_s: 93,
+                socket: PathBuf::from("/run/lcd/lcd.sock"),
+                database: PathBuf::from("/data/lcd/lcd.db"),
+                connections: 0,
+                sinks: vec![],
+            }
+        );
+    }
+
+    #[test]
+    fn a_forwarding_daemons_json_answer_reads_into_the_struct() {
+        let status = parse_status_json(FORWARDING_DAEMON).unwrap();
+        assert_eq!(status.connections, 3);
+        assert_eq!(
+            status.sinks,
+            vec![SinkStatus {
+                name: "remote".into(),
+                target: "https://lcd.example.com".into(),
+                state: SinkHealth::Retrying,
+                backlog: 12,
+                failed: 1,
+                last_success: Some("2026-01-01T00:00:00.000Z".into()),
+                last_error: Some("HTTP 503".into()),
+            }]
+        );
+    }
+
+    #[test]
+    fn the_json_answer_has_the_keys_it_always_had() {
+        let status = parse_status_json(FORWARDING_DAEMON).unwrap();
+        let written: serde_json::Value = serde_json::to_value(&status).unwrap();
+        let before: serde_json::Value = serde_json::from_str(FORWARDING_DAEMON).unwrap();
+        assert_eq!(written, before);
+    }
+
+    /// A daemon from before `Request::DaemonStatus`: it hangs up on a request
+    /// it cannot decode and answers `Request::Status` with JSON.
+    fn older_daemon(socket: &std::path::Path) -> std::thread::JoinHandle<Vec<Request>> {
+        let listener = UnixListener::bind(socket).unwrap();
+        std::thread::spawn(move || {
+            let mut asked = Vec::new();
+            for stream in listener.incoming().take(2) {
+                let mut stream = stream.unwrap();
+                let request = frame::read_message::<Request>(&mut stream).unwrap().unwrap();
+                if request == Request::Status {
+                    let reply = Reply::Status { json: FIRST_DAEMON.into() };
+                    std::io::Write::write_all(&mut stream, &frame::encode(&reply).unwrap()).unwrap();
+                }
+                asked.push(request);
+            }
+            asked
+        })
+    }
+
+    #[test]
+    fn an_older_daemon_is_asked_the_old_way_and_its_version_reported() {
+        let dir = std::env::temp_dir().join(format!("lcd-ask-status-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join("lcd.sock");
+        let _ = std::fs::remove_file(&socket);
+        let daemon = older_daemon(&socket);
+        let status = ask_status(&mut Sender::new(&socket)).unwrap();
+        assert_eq!(daemon.join().unwrap(), vec![Request::DaemonStatus, Request::Status]);
+        assert_eq!((status.pid, status.version.as_str()), (4242, "0.0.1"));
+        let skew = version_skew(&status).unwrap();
+        assert!(skew.contains("the daemon is version 0.0.1 (protocol 1)"), "{skew}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn with_no_daemon_the_error_says_unreachable() {
+        let socket = std::env::temp_dir().join(format!("lcd-ask-nobody-{}.sock", std::process::id()));
+        let error = ask_status(&mut Sender::new(&socket)).unwrap_err();
+        assert!(matches!(error.downcast_ref::<SendError>(), Some(SendError::Unreachable(_))), "{error:#}");
+    }
 }

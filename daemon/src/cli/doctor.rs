@@ -8,6 +8,7 @@ use anyhow::Result;
 use lcd_protocol::sender::Sender;
 use lcd_protocol::spool::Spool;
 
+use super::daemon::ask_status;
 use super::init::find_hook;
 use super::status::version_skew;
 use crate::config::Config;
@@ -143,20 +144,15 @@ fn config(paths: &Paths) -> Vec<Check> {
 }
 
 fn daemon(paths: &Paths) -> Vec<Check> {
-    let status = Sender::new(&paths.socket).status();
-    match status.ok().and_then(|j| serde_json::from_str::<serde_json::Value>(&j).ok()) {
-        Some(d) => {
-            let mut checks = vec![ok(format!(
-                "daemon: running (pid {}, version {})",
-                d["pid"],
-                d["version"].as_str().unwrap_or("?")
-            ))];
+    match ask_status(&mut Sender::new(&paths.socket)) {
+        Ok(d) => {
+            let mut checks = vec![ok(format!("daemon: running (pid {}, version {})", d.pid, d.version))];
             if let Some(skew) = version_skew(&d) {
                 checks.push(warn(format!("daemon: {skew}"), "lcd daemon restart"));
             }
             checks
         }
-        None => vec![fail(
+        Err(_) => vec![fail(
             format!("daemon: nothing answers on {}", paths.socket.display()),
             "start it: lcd daemon start (or run it as a service: lcd service install)",
         )],

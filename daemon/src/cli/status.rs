@@ -6,83 +6,106 @@ use anyhow::Result;
 use jiff::Zoned;
 use lcd_protocol::sender::Sender;
 use lcd_protocol::spool::Spool;
+use lcd_protocol::DaemonStatus;
 use serde_json::{json, Value};
 
+use super::daemon::ask_status;
 use super::output::TableOrJson;
 use crate::paths::Paths;
 use crate::store::{Store, StoreError};
 
 pub use super::output::FormatArg as Args;
 
-/// Everything `lcd status` reports, as JSON.
-pub fn report(paths: &Paths) -> Value {
-    let daemon: Option<Value> = Sender::new(&paths.socket).status().ok().and_then(|j| serde_json::from_str(&j).ok());
-    let database = paths.database();
-    let size = std::fs::metadata(&database).map(|m| m.len()).ok();
-    let today = Zoned::now().start_of_day().map(|d| d.timestamp().as_microsecond()).unwrap_or(0);
-    let (records_today, records, database_state) = match Store::open_reader(&database) {
-        Ok(Some(store)) => match store.counts(today) {
-            Ok((t, a)) => (Some(t), Some(a), "ok".to_string()),
-            Err(e) => (None, None, e.to_string()),
-        },
-        Ok(None) => (None, None, "not created yet".into()),
-        Err(e @ StoreError::OlderSchema { .. }) => (None, None, e.to_string()),
-        Err(e) => (None, None, e.to_string()),
-    };
-    let spool = Spool::new(paths.spool_dir());
-    json!({
-        "running": daemon.is_some(),
-        "daemon": daemon,
-        "version_skew": daemon.as_ref().and_then(version_skew),
-        "client_version": env!("CARGO_PKG_VERSION"),
-        "protocol": lcd_protocol::protocol::PROTOCOL_VERSION,
-        "socket": paths.socket,
-        "database": database,
-        "database_bytes": size,
-        "database_state": database_state,
-        "records_today": records_today,
-        "records": records,
-        "spool": paths.spool_dir(),
-        "spool_bytes": spool.backlog_bytes(),
-        "sinks": daemon.as_ref().map(|d| d["sinks"].clone()).unwrap_or(Value::Null),
-    })
+/// Everything `lcd status` reports.
+struct Report {
+    /// `None` when no daemon answers.
+    daemon: Option<DaemonStatus>,
+    database_bytes: Option<u64>,
+    /// `ok`, or why the database cannot be read.
+    database_state: String,
+    /// Commands started today and in all, when the database reads.
+    records: Option<(u64, u64)>,
+    spool_bytes: u64,
+}
+
+impl Report {
+    fn gather(paths: &Paths) -> Report {
+        let daemon = ask_status(&mut Sender::new(&paths.socket)).ok();
+        let database = paths.database();
+        let today = Zoned::now().start_of_day().map(|d| d.timestamp().as_microsecond()).unwrap_or(0);
+        let (records, database_state) = match Store::open_reader(&database) {
+            Ok(Some(store)) => match store.counts(today) {
+                Ok(counts) => (Some(counts), "ok".to_string()),
+                Err(e) => (None, e.to_string()),
+            },
+            Ok(None) => (None, "not created yet".into()),
+            Err(e @ StoreError::OlderSchema { .. }) => (None, e.to_string()),
+            Err(e) => (None, e.to_string()),
+        };
+        Report {
+            daemon,
+            database_bytes: std::fs::metadata(&database).map(|m| m.len()).ok(),
+            database_state,
+            records,
+            spool_bytes: Spool::new(paths.spool_dir()).backlog_bytes(),
+        }
+    }
+
+    /// The report as `lcd status --format json` prints it.
+    fn to_json(&self, paths: &Paths) -> Value {
+        json!({
+            "running": self.daemon.is_some(),
+            "daemon": self.daemon,
+            "version_skew": self.daemon.as_ref().and_then(version_skew),
+            "client_version": env!("CARGO_PKG_VERSION"),
+            "protocol": lcd_protocol::protocol::PROTOCOL_VERSION,
+            "socket": paths.socket,
+            "database": paths.database(),
+            "database_bytes": self.database_bytes,
+            "database_state": self.database_state,
+            "records_today": self.records.map(|(today, _)| today),
+            "records": self.records.map(|(_, all)| all),
+            "spool": paths.spool_dir(),
+            "spool_bytes": self.spool_bytes,
+            "sinks": self.daemon.as_ref().map(|d| &d.sinks),
+        })
+    }
 }
 
 pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
-    let r = report(paths);
+    let r = Report::gather(paths);
     match args.format {
-        TableOrJson::Json => println!("{}", serde_json::to_string_pretty(&r)?),
+        TableOrJson::Json => println!("{}", serde_json::to_string_pretty(&r.to_json(paths))?),
         TableOrJson::Table => {
-            match &r["daemon"] {
-                Value::Object(d) => println!(
+            match &r.daemon {
+                Some(d) => println!(
                     "daemon:    running, pid {}, up {}, version {} (protocol {})",
-                    d["pid"],
-                    uptime(d["uptime_s"].as_u64().unwrap_or(0)),
-                    d["version"].as_str().unwrap_or("?"),
-                    d["protocol"]
+                    d.pid,
+                    uptime(d.uptime_s),
+                    d.version,
+                    d.protocol
                 ),
-                _ => println!("daemon:    not running (start it with: lcd daemon start, or: lcd service install)"),
+                None => println!("daemon:    not running (start it with: lcd daemon start, or: lcd service install)"),
             }
-            if let Some(skew) = r["version_skew"].as_str() {
+            if let Some(skew) = r.daemon.as_ref().and_then(version_skew) {
                 println!("warning:   {skew}");
             }
             println!("socket:    {}", paths.socket.display());
-            let size =
-                r["database_bytes"].as_u64().map(|b| format!(", {:.1} MB", b as f64 / 1_048_576.0)).unwrap_or_default();
-            println!("database:  {}{size}; {}", paths.database().display(), r["database_state"].as_str().unwrap_or(""));
-            if let (Some(today), Some(all)) = (r["records_today"].as_u64(), r["records"].as_u64()) {
+            let size = r.database_bytes.map(|b| format!(", {:.1} MB", b as f64 / 1_048_576.0)).unwrap_or_default();
+            println!("database:  {}{size}; {}", paths.database().display(), r.database_state);
+            if let Some((today, all)) = r.records {
                 println!("records:   {today} today, {all} in all");
             }
-            println!("spool:     {} bytes waiting in {}", r["spool_bytes"], paths.spool_dir().display());
-            match r["sinks"].as_array() {
+            println!("spool:     {} bytes waiting in {}", r.spool_bytes, paths.spool_dir().display());
+            match r.daemon.as_ref().map(|d| d.sinks.as_slice()) {
                 Some(sinks) if !sinks.is_empty() => {
                     for s in sinks {
                         println!(
                             "sink:      {}: {} waiting, last success {}, last error {}",
-                            s["name"].as_str().unwrap_or("?"),
-                            s["backlog"],
-                            s["last_success"].as_str().unwrap_or("never"),
-                            super::output::visible(s["last_error"].as_str().unwrap_or("none"))
+                            s.name,
+                            s.backlog,
+                            s.last_success.as_deref().unwrap_or("never"),
+                            super::output::visible(s.last_error.as_deref().unwrap_or("none"))
                         );
                     }
                 }
@@ -104,11 +127,10 @@ fn uptime(secs: u64) -> String {
 
 /// What differs between the running daemon and this lcd, if anything: after
 /// an upgrade the old daemon runs on until restarted.
-pub fn version_skew(daemon: &Value) -> Option<String> {
-    let version = daemon["version"].as_str().unwrap_or("unknown");
-    let protocol = daemon["protocol"].as_u64().unwrap_or(0);
-    let ours = lcd_protocol::protocol::PROTOCOL_VERSION as u64;
-    if version == env!("CARGO_PKG_VERSION") && protocol == ours {
+pub fn version_skew(daemon: &DaemonStatus) -> Option<String> {
+    let DaemonStatus { version, protocol, .. } = daemon;
+    let ours = lcd_protocol::protocol::PROTOCOL_VERSION;
+    if version == env!("CARGO_PKG_VERSION") && *protocol == ours {
         return None;
     }
     Some(format!(
@@ -121,11 +143,18 @@ pub fn version_skew(daemon: &Value) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// A daemon of this version and protocol, as its JSON answer reads.
+    fn daemon(version: &str, protocol: u16) -> DaemonStatus {
+        let json = json!({"pid": 7, "version": version, "protocol": protocol, "started_at": 0, "uptime_s": 0,
+                          "socket": "/run/lcd.sock", "database": "/data/lcd.db"});
+        serde_json::from_value(json).unwrap()
+    }
+
     #[test]
     fn skew_is_reported_with_the_fix() {
-        let same = json!({"version": env!("CARGO_PKG_VERSION"), "protocol": lcd_protocol::protocol::PROTOCOL_VERSION});
+        let same = daemon(env!("CARGO_PKG_VERSION"), lcd_protocol::protocol::PROTOCOL_VERSION);
         assert_eq!(version_skew(&same), None);
-        let older = json!({"version": "0.0.1", "protocol": 0});
+        let older = daemon("0.0.1", 0);
         let message = version_skew(&older).unwrap();
         assert!(message.contains("0.0.1") && message.contains("lcd daemon restart"), "{message}");
     }

@@ -11,9 +11,11 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{http_client, Backoff, SinkHealth, SinkState, Verdict};
-use crate::ingest::{Ingest, IngestError, Maintenance};
-use crate::store::{Store, StoreError};
+use lcd_protocol::SinkHealth;
+
+use super::{http_client, Backoff, SinkState, Verdict};
+
+use crate::store::{Maintenance, Store, StoreError, WriteError, Writer};
 
 /// How often an idle sink looks for new work.
 const POLL: Duration = Duration::from_millis(500);
@@ -58,7 +60,7 @@ pub trait Sink: Send + 'static {
     fn retry_max(&self) -> Duration;
 
     /// Done once before the first delivery.
-    fn start(&mut self, _ingest: &Ingest) -> impl Future<Output = Result<(), IngestError>> + Send {
+    fn start(&mut self, _writer: &impl Writer) -> impl Future<Output = Result<(), WriteError>> + Send {
         async { Ok(()) }
     }
 
@@ -82,20 +84,27 @@ pub trait Sink: Send + 'static {
 
     /// What the status says when `work` is set aside for `reason`.
     fn put_aside(&self, work: &Self::Work, reason: &str) -> String;
+
+    /// What the status says when `work` was delivered but parts of it were
+    /// refused one by one (and so set aside by [`Sink::note`]).
+    fn partly_put_aside(&self, _work: &Self::Work) -> Option<String> {
+        None
+    }
 }
 
 /// What every sink's loop shares: the writer, a read-only connection of its
 /// own, and the status `lcd status` reads.
-pub struct Driver {
-    pub ingest: Ingest,
+pub struct Driver<W> {
+    /// The one writer connection, through whoever owns it.
+    pub writer: W,
     pub reader: Arc<Mutex<Store>>,
     pub state: SinkState,
 }
 
-impl Driver {
+impl<W: Writer> Driver<W> {
     /// Runs `sink` until aborted.
     pub async fn run<S: Sink>(self, mut sink: S) {
-        if let Err(e) = sink.start(&self.ingest).await {
+        if let Err(e) = sink.start(&self.writer).await {
             self.state.failed(SinkHealth::Stopped, format!("cannot start: {e}"));
             return;
         }
@@ -107,7 +116,7 @@ impl Driver {
                 Some(Ok(Some(work))) => work,
                 Some(Ok(None)) => {
                     if let Some(task) = sink.idle() {
-                        let _ = self.ingest.maintain(task).await;
+                        let _ = self.writer.write(task).await;
                     }
                     tokio::time::sleep(POLL).await;
                     continue;
@@ -121,11 +130,15 @@ impl Driver {
             };
             match sink.deliver(&client, &mut work).await {
                 Verdict::Done => {
-                    if let Err(e) = self.ingest.maintain(sink.note(work, Outcome::Delivered)).await {
+                    let refused = sink.partly_put_aside(&work);
+                    if let Err(e) = self.writer.write(sink.note(work, Outcome::Delivered)).await {
                         // Delivered but not noted: the next attempt is a harmless duplicate.
                         self.state.failed(SinkHealth::Retrying, format!("noting delivery: {e}"));
                     }
-                    self.state.succeeded();
+                    match refused {
+                        Some(message) => self.state.failed(SinkHealth::Ok, message),
+                        None => self.state.succeeded(),
+                    }
                     backoff.reset();
                 }
                 Verdict::Retry { after, reason } => {
@@ -135,7 +148,7 @@ impl Driver {
                 }
                 Verdict::Reject { reason } => {
                     self.state.failed(SinkHealth::Ok, sink.put_aside(&work, &reason));
-                    let _ = self.ingest.maintain(sink.note(work, Outcome::PutAside(reason))).await;
+                    let _ = self.writer.write(sink.note(work, Outcome::PutAside(reason))).await;
                 }
                 Verdict::Stop { reason } => {
                     self.refresh_counts(sink.counts()).await;

@@ -13,37 +13,11 @@ mod retry;
 
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
+use lcd_protocol::{SinkHealth, SinkStatus};
 
 pub use driver::{Counts, Driver, Outcome, ReadTask, Sink};
 pub use http::http_client;
 pub use retry::{classify, Backoff, Verdict};
-
-/// How a sink is doing, as `lcd status` shows it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SinkHealth {
-    /// Delivering, or nothing to deliver.
-    #[default]
-    Ok,
-    /// Failing for now; trying again after a backoff.
-    Retrying,
-    /// The credentials or the config are wrong: waiting for a fix.
-    Stopped,
-}
-
-/// What `lcd status` shows about a sink.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct SinkStatus {
-    pub name: String,
-    /// Where it sends (never with a token).
-    pub target: String,
-    pub state: SinkHealth,
-    pub backlog: u64,
-    pub failed: u64,
-    pub last_success: Option<String>,
-    pub last_error: Option<String>,
-}
 
 /// A sink's status, shared between its task and `lcd status`.
 #[derive(Clone, Default)]

@@ -1,19 +1,24 @@
 //! The remote sink: finished records, in storage order, POSTed in batches to
 //! the team store's `/api/commands/batch`, which ignores ids it already has,
-//! so that a retry after a lost answer stores nothing twice.
+//! so that a retry after a lost answer stores nothing twice. A record the
+//! store refuses is named in its answer and set aside alone; its neighbours
+//! are delivered.
 
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::http::exchange;
 use super::{classify, Counts, Outcome, ReadTask, Sink, Verdict};
 use crate::config::RemoteConfig;
-use crate::ingest::Maintenance;
-use crate::store::{CommandRow, OutboxState, RemoteRecord, SinkFilter};
+use crate::store::{CommandRow, Maintenance, OutboxState, RemoteRecord, SinkFilter};
 
-/// The records of one POST, with their `pk`.
-pub type Batch = Vec<(i64, CommandRow)>;
+/// The records of one POST, with their `pk`, and after delivery those the
+/// store refused (pk, reason).
+pub struct Batch {
+    rows: Vec<(i64, CommandRow)>,
+    refused: Vec<(i64, String)>,
+}
 
 /// The team store: what it takes, and how a batch goes there.
 pub struct RemoteSink {
@@ -47,7 +52,10 @@ impl Sink for RemoteSink {
 
     fn pending(&self) -> ReadTask<Option<Batch>> {
         let (filter, n) = (self.filter.clone(), self.config.batch_size.max(1));
-        Box::new(move |store| Ok(Some(store.outbox_pending(&filter, n)?).filter(|rows| !rows.is_empty())))
+        Box::new(move |store| {
+            let rows = store.outbox_pending(&filter, n)?;
+            Ok((!rows.is_empty()).then_some(Batch { rows, refused: Vec::new() }))
+        })
     }
 
     fn counts(&self) -> ReadTask<Counts> {
@@ -67,7 +75,7 @@ impl Sink for RemoteSink {
     }
 
     async fn deliver(&mut self, client: &reqwest::Client, batch: &mut Batch) -> Verdict {
-        let body = json!({ "records": batch.iter().map(|(_, row)| to_remote(row)).collect::<Vec<_>>() });
+        let body = json!({ "records": batch.rows.iter().map(|(_, row)| to_remote(row)).collect::<Vec<_>>() });
         let request = client.post(&self.url).bearer_auth(&self.token).json(&body);
         let answer = match exchange(request, &self.url).await {
             Ok(answer) => answer,
@@ -77,14 +85,27 @@ impl Sink for RemoteSink {
             // A wrong URL, or someone who wants the batch elsewhere: it stays
             // here, and the status says where it was sent.
             Some(reason) => Verdict::Retry { after: None, reason },
-            None => classify(answer.status, answer.header("retry-after"), &answer.text),
+            None => {
+                let verdict = classify(answer.status, answer.header("retry-after"), &answer.text);
+                if verdict == Verdict::Done {
+                    batch.refused = refused_records(&answer.text)
+                        .into_iter()
+                        .filter_map(|(index, reason)| Some((batch.rows.get(index)?.0, reason)))
+                        .collect();
+                }
+                verdict
+            }
         }
     }
 
     fn note(&self, batch: Batch, outcome: Outcome) -> Maintenance {
         let filter = self.filter.clone();
-        let pks: Vec<i64> = batch.iter().map(|(pk, _)| *pk).collect();
+        let Batch { rows, refused } = batch;
+        let pks: Vec<i64> = rows.iter().map(|(pk, _)| *pk).filter(|pk| !refused.iter().any(|(r, _)| r == pk)).collect();
         Box::new(move |store| {
+            for (pk, reason) in &refused {
+                store.outbox_mark(&filter, &[*pk], OutboxState::Failed, Some(reason))?;
+            }
             match outcome {
                 Outcome::Delivered => store.outbox_mark(&filter, &pks, OutboxState::Sent, None),
                 Outcome::PutAside(reason) => store.outbox_mark(&filter, &pks, OutboxState::Failed, Some(&reason)),
@@ -94,8 +115,31 @@ impl Sink for RemoteSink {
     }
 
     fn put_aside(&self, batch: &Batch, reason: &str) -> String {
-        format!("{} records put aside: {reason} (re-queue with: lcd forward retry)", batch.len())
+        put_aside_message(batch.rows.len(), reason)
     }
+
+    fn partly_put_aside(&self, batch: &Batch) -> Option<String> {
+        let (_, first) = batch.refused.first()?;
+        Some(put_aside_message(batch.refused.len(), first))
+    }
+}
+
+fn put_aside_message(count: usize, reason: &str) -> String {
+    format!("{count} records put aside: {reason} (re-queue with: lcd forward retry)")
+}
+
+/// The `refused` list of a batch answer, `[{index, status, error}]`: (index
+/// in the batch, reason).
+fn refused_records(body: &str) -> Vec<(usize, String)> {
+    let Ok(answer) = serde_json::from_str::<Value>(body) else { return Vec::new() };
+    let refused = answer["refused"].as_array().into_iter().flatten();
+    refused
+        .filter_map(|r| {
+            let index = usize::try_from(r["index"].as_u64()?).ok()?;
+            let status = r["status"].as_u64().unwrap_or(400);
+            Some((index, format!("HTTP {status}: {}", r["error"].as_str().unwrap_or("refused"))))
+        })
+        .collect()
 }
 
 /// A record in the team store's shape.

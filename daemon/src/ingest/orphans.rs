@@ -2,7 +2,7 @@
 //! before it could report the end. They become `unknown` rather than
 //! `running` forever.
 
-use super::Maintenance;
+use crate::store::Maintenance;
 
 /// A maintenance task: running commands of shells on this host whose process
 /// is gone are marked `unknown`. Returns how many.

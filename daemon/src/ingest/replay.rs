@@ -8,16 +8,15 @@ use lcd_protocol::protocol::PROTOCOL_VERSION;
 use lcd_protocol::spool::Spool;
 use lcd_protocol::{Event, Request};
 
-use super::{validate, Ingest};
+use super::{Ingest, Source};
 use crate::enrich::Enricher;
-use crate::time::now_micros;
 
 /// What one replay did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ReplayReport {
     pub files: usize,
     pub events: usize,
-    /// Frames dropped because they can never be stored (garbage, invalid).
+    /// Frames and records dropped because they can never be stored (garbage, invalid).
     pub dropped: usize,
     /// Frames of a newer protocol, kept for a newer daemon.
     pub kept_for_newer: usize,
@@ -39,13 +38,7 @@ pub async fn replay_spool(spool: &Spool, ingest: &Ingest, enricher: &Arc<Enriche
         let mut future = Vec::new();
         for (header, payload) in frames {
             match frame::decode_payload::<Request>(header, payload) {
-                Ok(Request::Record(batch)) => match validate(&batch, now_micros()) {
-                    Ok(()) => events.extend(batch),
-                    Err(reason) => {
-                        tracing::warn!(file = %file.path().display(), "dropping a spooled frame: {reason}");
-                        report.dropped += 1;
-                    }
-                },
+                Ok(Request::Record(batch)) => events.extend(batch),
                 Ok(_) => report.dropped += 1,
                 Err(FrameError::UnsupportedVersion(v)) if v > PROTOCOL_VERSION => {
                     future.push((header, payload.to_vec()));
@@ -56,9 +49,13 @@ pub async fn replay_spool(spool: &Spool, ingest: &Ingest, enricher: &Arc<Enriche
                 }
             }
         }
-        let count = events.len();
+        let mut count = 0;
+        // Chunks well under a request's limit: each is validated, enriched
+        // and stored as a client's request would be.
         for chunk in events.chunks(5000) {
-            ingest.store_replayed(Arc::clone(enricher).enrich_off_runtime(chunk.to_vec()).await?).await?;
+            let taken = ingest.take(chunk.to_vec(), enricher, Source::Spool).await?;
+            count += taken.stored;
+            report.dropped += taken.left_out;
         }
         if !future.is_empty() {
             keep_for_newer_daemon(spool, &future)?;
@@ -71,9 +68,21 @@ pub async fn replay_spool(spool: &Spool, ingest: &Ingest, enricher: &Arc<Enriche
     Ok(report)
 }
 
+/// The folder where frames of a newer protocol wait for a newer daemon: one
+/// beside the spool, which is also where they go back when that folder itself
+/// is replayed (never `future/future/`).
+pub fn future_spool(spool: &Spool) -> Spool {
+    if spool.dir().file_name().is_some_and(|n| n == FUTURE) {
+        return spool.clone();
+    }
+    Spool::new(spool.dir().join(FUTURE))
+}
+
+const FUTURE: &str = "future";
+
 /// Frames from a newer lcd-hook wait in `future/` until a newer daemon runs.
 fn keep_for_newer_daemon(spool: &Spool, frames: &[(frame::Header, Vec<u8>)]) -> anyhow::Result<()> {
-    let future = Spool::new(spool.dir().join("future"));
+    let future = future_spool(spool);
     for (header, payload) in frames {
         tracing::warn!(version = header.version, "keeping a spooled frame of a newer protocol for a newer lcd");
         let mut bytes = frame::encode_raw_header(*header);

@@ -12,41 +12,77 @@ const MAX_CLOCK_SKEW: i64 = 24 * 3600 * 1_000_000;
 /// Events in one request.
 pub const MAX_EVENTS_PER_REQUEST: usize = 10_000;
 
-/// Checks a request's events; the error names the first problem.
-pub fn validate(events: &[Event], now: i64) -> Result<(), String> {
+/// A request's events sorted out: those that may be stored, and why the
+/// others may not.
+#[derive(Debug, Default)]
+pub struct Checked {
+    pub events: Vec<Event>,
+    /// One line per record left out, naming the record and its problem.
+    pub refused: Vec<String>,
+}
+
+/// Checks a request's events one record at a time: a record with an absurd
+/// field is left out (its start and its end), its neighbours are kept. Only
+/// a request too large as a whole is an error. An end before its start is
+/// not a problem here: the write path clamps and flags it, wherever the two
+/// halves meet.
+pub fn validate(events: Vec<Event>, now: i64) -> Result<Checked, String> {
     if events.len() > MAX_EVENTS_PER_REQUEST {
         return Err(format!("{} events in one request, at most {MAX_EVENTS_PER_REQUEST}", events.len()));
     }
-    for event in events {
-        check_session(event.session())?;
-        match event {
-            Event::Start(s) => {
-                check_time("started_at", s.started_at, now)?;
-                check_len("command", &s.command, MAX_COMMAND_LEN)?;
-                check_len("cwd", &s.cwd, MAX_FIELD_LEN)?;
-                if let Some(x) = &s.expanded {
-                    check_len("expanded command", x, MAX_COMMAND_LEN)?;
-                }
-            }
-            Event::End(e) => {
-                check_time("ended_at", e.ended_at, now)?;
-                if e.pipestatus.len() > MAX_PIPESTATUS {
-                    return Err(format!("pipestatus of {} entries, at most {MAX_PIPESTATUS}", e.pipestatus.len()));
-                }
+    let mut checked = Checked::default();
+    let mut bad = Vec::new();
+    for event in &events {
+        if let Err(reason) = check_event(event, now) {
+            if !bad.contains(&event.id()) {
+                bad.push(event.id());
+                checked.refused.push(format!("record {}: {reason}", event.id()));
             }
         }
     }
-    // A start and its end in the same request must not run backwards.
-    for event in events {
-        if let Event::End(end) = event {
-            let start = events.iter().find_map(|e| match e {
-                Event::Start(s) if s.id == end.id => Some(s.started_at),
-                _ => None,
-            });
-            if let Some(started_at) = start {
-                if end.ended_at < started_at {
-                    return Err(format!("record {} ends {} µs before it starts", end.id, started_at - end.ended_at));
+    checked.events = events.into_iter().filter(|e| !bad.contains(&e.id())).map(without_odd_commits).collect();
+    Ok(checked)
+}
+
+/// A commit id is hex (SHA-1 or SHA-256); anything else (a forged client,
+/// a corrupt `.git`) is no commit at all, rather than text that later code
+/// would cut or show as a commit.
+fn without_odd_commits(mut event: Event) -> Event {
+    let odd = |c: &Option<String>| {
+        c.as_deref().is_some_and(|c| !(4..=64).contains(&c.len()) || !c.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    match &mut event {
+        Event::Start(s) => {
+            if let Some(git) = &mut s.git {
+                if odd(&git.commit) {
+                    git.commit = None;
                 }
+            }
+        }
+        Event::End(e) => {
+            if odd(&e.git_commit_after) {
+                e.git_commit_after = None;
+            }
+        }
+    }
+    event
+}
+
+fn check_event(event: &Event, now: i64) -> Result<(), String> {
+    check_session(event.session())?;
+    match event {
+        Event::Start(s) => {
+            check_time("started_at", s.started_at, now)?;
+            check_len("command", &s.command, MAX_COMMAND_LEN)?;
+            check_len("cwd", &s.cwd, MAX_FIELD_LEN)?;
+            if let Some(x) = &s.expanded {
+                check_len("expanded command", x, MAX_COMMAND_LEN)?;
+            }
+        }
+        Event::End(e) => {
+            check_time("ended_at", e.ended_at, now)?;
+            if e.pipestatus.len() > MAX_PIPESTATUS {
+                return Err(format!("pipestatus of {} entries, at most {MAX_PIPESTATUS}", e.pipestatus.len()));
             }
         }
     }

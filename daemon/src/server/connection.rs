@@ -12,8 +12,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::registry::Admitted;
 use super::Shared;
-use crate::ingest::{validate, validate_imports, IngestError};
-use crate::time::now_micros;
+use crate::ingest::{Source, TakeError};
+use crate::store::WriteError;
 
 /// Once a header arrived, its payload must follow within this time.
 const PAYLOAD_WAIT: Duration = Duration::from_secs(10);
@@ -26,7 +26,9 @@ enum Close {
     Because(String),
 }
 
-pub(super) async fn serve(stream: Stream, admitted: Admitted, shared: &Shared) {
+/// Checks who the peer is, and only then gives it a place among the open
+/// connections: another user's connections must never evict one of ours.
+pub(super) async fn serve(stream: Stream, shared: &Shared) {
     let creds = stream.peer_creds().ok();
     let peer_pid = creds.as_ref().and_then(|c| c.pid()).unwrap_or(0);
     let peer_uid = creds.as_ref().and_then(|c| c.euid());
@@ -36,6 +38,7 @@ pub(super) async fn serve(stream: Stream, admitted: Admitted, shared: &Shared) {
         tracing::warn!(peer_pid, "refused a connection from {who}: only uid {} may use this daemon", shared.own_uid);
         return;
     }
+    let admitted = shared.connections.admit(shared.settings().max_connections);
     match serve_frames(stream, &admitted, shared).await {
         Close::Done => {}
         Close::Because(reason) => tracing::warn!(peer_pid, "closed a connection: {reason}"),
@@ -74,14 +77,17 @@ async fn serve_frames(stream: Stream, admitted: &Admitted, shared: &Shared) -> C
             // Tell the client in a form it can read, so it spools for a newer
             // daemon. Take the payload first (it is under the cap): closing
             // with unread bytes would reset the connection and lose the answer.
-            let mut skip = vec![0u8; header.len as usize];
-            let _ = tokio::time::timeout(PAYLOAD_WAIT, rx.read_exact(&mut skip)).await;
+            let (mut rest, mut sink) = ((&mut rx).take(u64::from(header.len)), tokio::io::sink());
+            let _ = tokio::time::timeout(PAYLOAD_WAIT, tokio::io::copy(&mut rest, &mut sink)).await;
             let reply = Reply::Refused { reason: RefusalReason::UnsupportedVersion { supported: PROTOCOL_VERSION } };
             let _ = send(&mut tx, &reply).await;
             return Close::Because(FrameError::UnsupportedVersion(header.version).to_string());
         }
-        let mut payload = vec![0u8; header.len as usize];
-        match tokio::time::timeout(PAYLOAD_WAIT, rx.read_exact(&mut payload)).await {
+        // The buffer grows with the bytes that arrive: a peer that declares
+        // a large frame and sends nothing costs nothing.
+        let mut payload = Vec::new();
+        let mut body = (&mut rx).take(u64::from(header.len));
+        match tokio::time::timeout(PAYLOAD_WAIT, body.read_to_end(&mut payload)).await {
             Err(_) => {
                 return Close::Because(format!(
                     "frame payload of {} bytes not sent within {} s",
@@ -90,6 +96,7 @@ async fn serve_frames(stream: Stream, admitted: &Admitted, shared: &Shared) -> C
                 ))
             }
             Ok(Err(e)) => return Close::Because(FrameError::from(e).to_string()),
+            Ok(Ok(n)) if n < header.len as usize => return Close::Because(FrameError::Truncated.to_string()),
             Ok(Ok(_)) => {}
         }
         let reply = match frame::decode_payload::<Request>(header, &payload) {
@@ -116,33 +123,14 @@ async fn read_header(rx: &mut (impl AsyncReadExt + Unpin), head: &mut [u8; HEADE
 
 async fn answer(request: Request, shared: &Shared) -> Reply {
     match request {
-        Request::Record(events) => {
-            if let Err(detail) = validate(&events, now_micros()) {
-                return Reply::Refused { reason: RefusalReason::Invalid { detail } };
-            }
-            let count = events.len() as u32;
-            let Ok(records) = shared.enricher().enrich_off_runtime(events).await else {
-                return Reply::Refused { reason: RefusalReason::ShuttingDown };
-            };
-            match shared.ingest.store(records).await {
-                Ok(()) => Reply::Stored { events: count },
-                Err(IngestError::Storage(detail)) => {
-                    Reply::Refused { reason: RefusalReason::StorageUnavailable { detail } }
-                }
-                Err(IngestError::ShuttingDown) => Reply::Refused { reason: RefusalReason::ShuttingDown },
-            }
-        }
-        Request::Import(commands) => {
-            if let Err(detail) = validate_imports(&commands, now_micros()) {
-                return Reply::Refused { reason: RefusalReason::Invalid { detail } };
-            }
-            let total = commands.len() as u64;
-            let rows = shared.enricher().enrich_imported(commands);
-            match shared.ingest.maintain(Box::new(move |store| store.import(&rows))).await {
-                Ok(added) => Reply::Imported { added, already: total - added },
-                Err(e) => storage_refusal(e),
-            }
-        }
+        Request::Record(events) => match shared.ingest.take(events, &shared.enricher(), Source::Client).await {
+            Ok(taken) => Reply::Stored { events: taken.stored as u32 },
+            Err(e) => take_refusal(e),
+        },
+        Request::Import(commands) => match shared.ingest.take_imports(commands, &shared.enricher()).await {
+            Ok((added, already)) => Reply::Imported { added, already },
+            Err(e) => take_refusal(e),
+        },
         Request::Prune { before, command_type, dry_run } => match prune(shared, before, command_type, dry_run).await {
             Ok(count) => Reply::Pruned { count },
             Err(e) => storage_refusal(e),
@@ -153,20 +141,27 @@ async fn answer(request: Request, shared: &Shared) -> Reply {
                 Err(e) => storage_refusal(e),
             }
         }
-        Request::Status => {
-            let mut status = serde_json::to_value(&shared.status).expect("status serializes");
-            status["uptime_s"] = ((now_micros() - shared.status.started_at) / 1_000_000).into();
-            status["connections"] = shared.connections.count().into();
-            status["sinks"] = serde_json::to_value(shared.sinks()).expect("sink status serializes");
-            Reply::Status { json: status.to_string() }
-        }
+        Request::Status => match serde_json::to_string(&shared.daemon_status()) {
+            Ok(json) => Reply::Status { json },
+            Err(e) => {
+                Reply::Refused { reason: RefusalReason::Invalid { detail: format!("describing the daemon: {e}") } }
+            }
+        },
+        Request::DaemonStatus => Reply::DaemonStatus(Box::new(shared.daemon_status())),
     }
 }
 
-fn storage_refusal(error: IngestError) -> Reply {
+fn take_refusal(error: TakeError) -> Reply {
+    match error {
+        TakeError::Invalid(detail) => Reply::Refused { reason: RefusalReason::Invalid { detail } },
+        TakeError::Ingest(e) => storage_refusal(e),
+    }
+}
+
+fn storage_refusal(error: WriteError) -> Reply {
     let reason = match error {
-        IngestError::Storage(detail) => RefusalReason::StorageUnavailable { detail },
-        IngestError::ShuttingDown => RefusalReason::ShuttingDown,
+        WriteError::Storage(detail) => RefusalReason::StorageUnavailable { detail },
+        WriteError::ShuttingDown => RefusalReason::ShuttingDown,
     };
     Reply::Refused { reason }
 }
@@ -177,7 +172,7 @@ pub(super) async fn prune(
     before: i64,
     command_type: Option<String>,
     dry_run: bool,
-) -> Result<u64, IngestError> {
+) -> Result<u64, WriteError> {
     const SLICE: usize = 5000;
     let mut total = 0;
     loop {

@@ -17,13 +17,14 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use interprocess::local_socket::tokio::prelude::*;
 use lcd_protocol::spool::Spool;
+use lcd_protocol::{DaemonStatus, SinkHealth};
 use tokio::sync::oneshot;
 
 use crate::config::{Config, DaemonConfig, TokenSource};
 use crate::enrich::Enricher;
 use crate::forward::github::GithubSink;
 use crate::forward::remote::RemoteSink;
-use crate::forward::{Driver, Sink, SinkHealth, SinkState, SinkStatus};
+use crate::forward::{Driver, Sink, SinkState};
 use crate::ingest::{self, BatchConfig, Ingest};
 use crate::paths::{check_private_dir, Paths};
 use crate::store::Store;
@@ -82,9 +83,20 @@ impl Shared {
         Arc::clone(&self.enricher.read().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Each sink's status, for `lcd status`.
-    pub fn sinks(&self) -> Vec<SinkStatus> {
-        self.forwarders.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(s, _)| s.get()).collect()
+    /// What `lcd status` shows of the daemon, as it is now.
+    pub fn daemon_status(&self) -> DaemonStatus {
+        let StatusInfo { pid, version, protocol, started_at, ref socket, ref database } = self.status;
+        DaemonStatus {
+            pid,
+            version: version.into(),
+            protocol,
+            started_at,
+            uptime_s: (now_micros().saturating_sub(started_at) / 1_000_000).max(0) as u64,
+            socket: socket.clone(),
+            database: database.clone(),
+            connections: self.connections.count() as u64,
+            sinks: self.forwarders.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(s, _)| s.get()).collect(),
+        }
     }
 
     /// Stops the forwarders running and starts those `config` asks for.
@@ -120,7 +132,7 @@ impl Shared {
         let task = match (auth.resolve(S::NAME), Store::open_reader(&self.status.database)) {
             (Ok(Some(token)), Ok(Some(reader))) => {
                 let driver =
-                    Driver { ingest: self.ingest.clone(), reader: Arc::new(Mutex::new(reader)), state: state.clone() };
+                    Driver { writer: self.ingest.clone(), reader: Arc::new(Mutex::new(reader)), state: state.clone() };
                 tokio::spawn(driver.run(sink(token)))
             }
             (Ok(None), _) => stopped(format!("[{}] has no token, token_env or token_command", S::NAME)),
@@ -132,8 +144,9 @@ impl Shared {
     }
 }
 
-/// The facts `lcd status` asks the daemon for.
-#[derive(Debug, Clone, serde::Serialize)]
+/// What the daemon knows of itself from the start: the fixed part of its
+/// [`DaemonStatus`].
+#[derive(Debug, Clone)]
 pub struct StatusInfo {
     pub pid: u32,
     pub version: &'static str,
@@ -201,9 +214,8 @@ pub async fn run(
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok(stream) => {
-                    let admitted = shared.connections.admit(shared.settings().max_connections);
                     let shared = Arc::clone(&shared);
-                    connections.spawn(async move { connection::serve(stream, admitted, &shared).await });
+                    connections.spawn(async move { connection::serve(stream, &shared).await });
                 }
                 Err(e) => {
                     tracing::warn!("accept failed: {e}");
@@ -236,7 +248,7 @@ pub async fn run(
 
 async fn replay_forever(spool: Spool, shared: Arc<Shared>) {
     // Frames from a newer lcd-hook, set aside by an older daemon, first.
-    let future = Spool::new(spool.dir().join("future"));
+    let future = ingest::future_spool(&spool);
     for spool in [&future, &spool] {
         report_replay(ingest::replay_spool(spool, &shared.ingest, &shared.enricher()).await);
     }

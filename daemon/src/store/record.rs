@@ -37,6 +37,9 @@ pub enum Phase {
     Stored,
     /// Only `lcd import` writes it; live rows take the column's default.
     Import,
+    /// Set by the write path's checks once both halves of a row are stored;
+    /// no statement binds it.
+    Checked,
 }
 
 /// One column of `commands`.
@@ -189,6 +192,9 @@ command_record! {
     imported: bool, Import, json = true;
     /// When the daemon first stored the row.
     recorded_at: i64, Stored, json = false;
+    /// The end came with a time before the start (a clock stepped back, or a
+    /// forged end): `ended_at` was set to `started_at`, the duration to zero.
+    end_clamped: bool, Checked, json = true, remote = end_clamped;
 }
 
 impl CommandRow {

@@ -16,6 +16,13 @@ const ORPHAN_EARLIER: &str = "
     UPDATE commands SET status = 'unknown'
     WHERE session = ?1 AND seq < ?2 AND status = 'running'";
 
+/// An end before its start (the clock stepped back between them, or a forged
+/// end) cannot be refused when the halves come in different frames, so it is
+/// settled where they meet: the row keeps a zero duration and is flagged.
+const CLAMP_END: &str = "
+    UPDATE commands SET ended_at = started_at, end_clamped = 1
+    WHERE id = ?1 AND ended_at < started_at";
+
 impl Store {
     /// Stores `records` in one transaction. Start and end of a command may
     /// come in either order and any number of times: each lands once.
@@ -46,6 +53,13 @@ impl Store {
         for (session, seq) in newest {
             tx.prepare_cached(ORPHAN_EARLIER)?.execute(params![session, seq])?;
         }
+        for record in records {
+            if let Record::Start(start, _) = record {
+                clamp_end(&tx, start.id)?;
+            } else if let Record::End(end) = record {
+                clamp_end(&tx, end.id)?;
+            }
+        }
         tx.commit()?;
         Ok(())
     }
@@ -66,6 +80,14 @@ fn insert_end(tx: &Transaction, e: &CommandEnd, now: i64) -> Result<(), StoreErr
 /// Runs one of the generated statements with the row's values.
 fn write_row(tx: &Transaction, statement: &Statement, row: &CommandRow, now: i64) -> Result<(), StoreError> {
     tx.prepare_cached(&statement.sql)?.execute(&row.params(statement, &now)[..])?;
+    Ok(())
+}
+
+fn clamp_end(tx: &Transaction, id: RecordId) -> Result<(), StoreError> {
+    let clamped = tx.prepare_cached(CLAMP_END)?.execute([id.to_string()])?;
+    if clamped > 0 {
+        tracing::warn!(%id, "a record ended before it started; stored with a zero duration and flagged end_clamped");
+    }
     Ok(())
 }
 

@@ -8,6 +8,7 @@ mod macros;
 
 mod capture;
 mod enrichment;
+mod forged;
 mod github;
 mod hostile;
 mod init_script;
