@@ -15,27 +15,12 @@ use askama::Template;
 use crate::config::Config;
 use crate::paths::{check_private_dir, Paths};
 use lcd_protocol::sys::process_exists;
-
-/// The shells lcd integrates with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Shell {
-    Zsh,
-    Bash,
-}
-
-impl Shell {
-    /// The name `lcd init` takes and lcd-hook is told.
-    pub fn name(self) -> &'static str {
-        match self {
-            Shell::Zsh => "zsh",
-            Shell::Bash => "bash",
-        }
-    }
-}
+pub use lcd_protocol::Shell;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The shell to print the integration for.
+    #[arg(value_parser = super::shell_arg())]
     pub shell: Shell,
 }
 

@@ -263,7 +263,13 @@ async fn replay_forever(spool: Spool, shared: Arc<Shared>) {
 fn report_replay(result: Result<ingest::ReplayReport>) {
     match result {
         Ok(report) if report.files > 0 => {
-            tracing::info!(files = report.files, events = report.events, dropped = report.dropped, "replayed the spool")
+            tracing::info!(
+                files = report.files,
+                events = report.events,
+                dropped = report.dropped,
+                kept_for_newer = report.kept_for_newer,
+                "replayed the spool"
+            )
         }
         Ok(_) => {}
         Err(e) => tracing::debug!("spool replay failed, will retry: {e:#}"),
