@@ -67,14 +67,13 @@ _lcd_precmd() {
 
 # The first load: this shell's state, its FIFO and its hooks.
 _lcd_init() {
-  _lcd_pid='' _lcd_seq=0 _lcd_t='' _lcd_d='' _lcd_started='' _lcd_debug_on='' _lcd_hn=''
+  _lcd_pid='' _lcd_unlink='' _lcd_seq=0 _lcd_t='' _lcd_d='' _lcd_started='' _lcd_debug_on='' _lcd_hn=''
   # Always empty: PS0 expands a subscript of it for the side effects only.
   \builtin declare -gA _lcd_none
 
 {% include "common/state.sh" %}
 
 {% include "common/fifo.sh" %}
-  _lcd_fifo=$fifo
 
   # shellcheck disable=SC2016 # expanded by bash when it shows PS0, not now
   PS0='${_lcd_none[${_lcd_t:=$EPOCHREALTIME}${_lcd_d:=$PWD}]-}'"${PS0-}"
@@ -115,8 +114,7 @@ if [[ -z ${_lcd_fd-} ]]; then
       \exec {_lcd_fd}<&-
       _lcd_fd=$_lcd_line
     fi
-    _lcd_start_helper "$_lcd_fifo"
-    \builtin unset _lcd_line _lcd_trap _lcd_fifo
+    \builtin unset _lcd_line _lcd_trap
   fi
 fi
 \builtin unset -f _lcd_init

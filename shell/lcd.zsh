@@ -40,11 +40,12 @@ _lcd_precmd() {
   _lcd_armed=
 }
 
-# The first load: this shell's state, its FIFO and its helper.
+# The first load: this shell's state and its FIFO; the first record starts
+# the helper.
 _lcd_init() {
   \builtin emulate -L zsh
   \builtin zmodload zsh/datetime 2>/dev/null || \builtin return 0
-  \builtin typeset -g _lcd_pid= _lcd_armed= _lcd_fd
+  \builtin typeset -g _lcd_pid= _lcd_armed= _lcd_fd _lcd_unlink
   \builtin typeset -gi _lcd_seq=0
   # As bytes, so that it is the same in every locale.
   \builtin typeset -g _lcd_nul=$'\xe2\x90\x80'
@@ -52,7 +53,6 @@ _lcd_init() {
 {% include "common/state.sh" %}
 
 {% include "common/fifo.sh" %}
-  _lcd_start_helper "$fifo"
 }
 
 # Loading twice keeps the helper and the hooks we already have. zsh's own

@@ -20,22 +20,51 @@ pub struct Config {
     pub github: Option<GithubConfig>,
 }
 
+/// A config section with a token: the section's own fields, then where its
+/// token comes from (`token`, `token_env`, `token_command`), and `auth()`.
+/// (serde's `flatten` cannot join `deny_unknown_fields`, which must name a
+/// mistyped key with its line.)
+macro_rules! section_with_token {
+    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fmeta:meta])* pub $field:ident: $ty:ty,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            $($(#[$fmeta])* pub $field: $ty,)*
+            /// The token itself (only in a file nobody else can read) ...
+            #[serde(default)]
+            pub token: Option<String>,
+            /// ... or the environment variable holding it ...
+            #[serde(default)]
+            pub token_env: Option<String>,
+            /// ... or a command that prints it.
+            #[serde(default)]
+            pub token_command: Option<String>,
+            /// Why `token` was not taken from the file (set by [`Config::load`]).
+            #[serde(skip)]
+            pub token_refused: Option<String>,
+        }
+
+        impl $name {
+            /// Where this section's token comes from.
+            pub fn auth(&self) -> TokenSource {
+                TokenSource {
+                    token: self.token.clone(),
+                    token_env: self.token_env.clone(),
+                    token_command: self.token_command.clone(),
+                    refused: self.token_refused.clone(),
+                }
+            }
+        }
+    };
+}
+
+section_with_token! {
 /// `[github]`
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct GithubConfig {
     /// The API for github.com repositories (or a test server).
     #[serde(default = "default_github_api")]
     pub api_url: String,
-    #[serde(default)]
-    pub token: Option<String>,
-    #[serde(default)]
-    pub token_env: Option<String>,
-    #[serde(default)]
-    pub token_command: Option<String>,
-    /// Why `token` was not taken from the file (set by [`Config::load`]).
-    #[serde(skip)]
-    pub token_refused: Option<String>,
     /// GitHub Enterprise hosts and their API base URLs:
     /// `"github.acme.corp" = "https://github.acme.corp/api/v3"`.
     #[serde(default)]
@@ -63,6 +92,7 @@ pub struct GithubConfig {
     /// The longest wait between two attempts while GitHub fails (seconds).
     #[serde(default = "default_retry_max_s")]
     pub retry_max_s: u64,
+}
 }
 
 /// Runs of `command_type` with one of `subcommands` are deploys; `task` is
@@ -109,17 +139,6 @@ fn default_deploy_rules() -> Vec<DeployRule> {
     ]
 }
 
-impl GithubConfig {
-    pub fn auth(&self) -> TokenSource {
-        TokenSource {
-            token: self.token.clone(),
-            token_env: self.token_env.clone(),
-            token_command: self.token_command.clone(),
-            refused: self.token_refused.clone(),
-        }
-    }
-}
-
 /// Where a secret comes from: the file itself (only a private one), an
 /// environment variable, or a command's output (`gh auth token`, `pass …`).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -160,24 +179,11 @@ impl TokenSource {
     }
 }
 
+section_with_token! {
 /// `[remote]`
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct RemoteConfig {
     /// The Worker's base URL, e.g. `https://lcd.example.workers.dev`.
     pub url: String,
-    /// The bearer token itself (only in a file nobody else can read) ...
-    #[serde(default)]
-    pub token: Option<String>,
-    /// ... or the environment variable holding it ...
-    #[serde(default)]
-    pub token_env: Option<String>,
-    /// ... or a command that prints it.
-    #[serde(default)]
-    pub token_command: Option<String>,
-    /// Why `token` was not taken from the file (set by [`Config::load`]).
-    #[serde(skip)]
-    pub token_refused: Option<String>,
     /// Command types to forward; default: every tracked tool, not `other`.
     #[serde(default)]
     pub types: Option<Vec<String>>,
@@ -191,6 +197,7 @@ pub struct RemoteConfig {
     #[serde(default = "default_retry_max_s")]
     pub retry_max_s: u64,
 }
+}
 
 fn default_retry_max_s() -> u64 {
     300
@@ -198,17 +205,6 @@ fn default_retry_max_s() -> u64 {
 
 fn default_batch_size() -> usize {
     100
-}
-
-impl RemoteConfig {
-    pub fn auth(&self) -> TokenSource {
-        TokenSource {
-            token: self.token.clone(),
-            token_env: self.token_env.clone(),
-            token_command: self.token_command.clone(),
-            refused: self.token_refused.clone(),
-        }
-    }
 }
 
 /// `[capture]`: what is recorded, and how.

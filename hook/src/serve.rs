@@ -73,7 +73,7 @@ pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<
             "--socket" => socket = Some(PathBuf::from(value)),
             "--spool" => spool_dir = Some(PathBuf::from(value)),
             "--session" => id = Some(value.into_string().ok()?),
-            "--shell" => shell = Some(value.into_string().ok()?),
+            "--shell" => shell = Some(value.to_str()?.parse::<lcd_protocol::Shell>().ok()?.name().to_string()),
             "--pid" => pid = Some(value.to_str()?.parse::<u32>().ok()?),
             "--tty-fd" => {
                 // The shell lends us its terminal on this descriptor only so

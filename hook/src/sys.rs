@@ -1,6 +1,6 @@
 //! The few system calls std does not wrap that the helper needs.
 
-pub use lcd_protocol::sys::{euid, hostname, user_name};
+pub use lcd_protocol::sys::{euid, hostname, process_exists, user_name};
 
 use std::os::fd::RawFd;
 use std::time::Duration;
@@ -38,14 +38,6 @@ pub fn ignore_terminal_signals() {
 
 pub fn parent_pid() -> u32 {
     std::os::unix::process::parent_id()
-}
-
-/// Whether a process with this pid exists (zombies count as existing).
-pub fn process_exists(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
-    // SAFETY: signal 0 only checks for existence and permission.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// Waits until `fd` is readable (or closed), at most `timeout`.

@@ -22,6 +22,6 @@ pub mod spool;
 pub mod sys;
 
 pub use protocol::{
-    CommandEnd, CommandStart, DaemonStatus, Event, GitSnapshot, Reply, Request, Session, SinkHealth, SinkStatus,
+    CommandEnd, CommandStart, DaemonStatus, Event, GitSnapshot, Reply, Request, Session, Shell, SinkHealth, SinkStatus,
 };
 pub use record_id::RecordId;

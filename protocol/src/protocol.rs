@@ -48,6 +48,45 @@ pub struct GitSnapshot {
     pub remote_url: Option<String>,
 }
 
+/// The shells lcd integrates with: what `lcd init` and `lcd import` take,
+/// what lcd-hook is told, what tests drive. On the wire a [`Session`] names
+/// its shell as text, so that a newer client's shell reaches an older daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Shell {
+    Zsh,
+    Bash,
+}
+
+impl Shell {
+    /// Every shell, in the order help texts list them.
+    pub const ALL: [Shell; 2] = [Shell::Zsh, Shell::Bash];
+
+    /// Its name, as users type it and records carry it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Shell::Zsh => "zsh",
+            Shell::Bash => "bash",
+        }
+    }
+}
+
+impl std::fmt::Display for Shell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Shell {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Shell, String> {
+        Shell::ALL.into_iter().find(|s| s.name() == name).ok_or_else(|| {
+            let names: Vec<&str> = Shell::ALL.iter().map(|s| s.name()).collect();
+            format!("{name:?} is not a shell lcd knows ({})", names.join(", "))
+        })
+    }
+}
+
 /// One shell process: constant for every record it produces.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct Session {

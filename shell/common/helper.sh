@@ -1,8 +1,10 @@
 {#- Starting this shell's lcd-hook and checking that it runs: the same code in
     both shells but for how zsh and bash detach a job (included by lcd.zsh and
     lcd.bash at the top level). -#}
-# (Re)starts this shell's lcd-hook on the FIFO. Given a path, the helper
-# removes it once it holds the FIFO, so nothing is left behind.
+# (Re)starts this shell's lcd-hook on the FIFO. The hooks call it at the
+# first record and whenever the helper is gone, so a shell that runs no
+# command (`zsh -i -c ...`) starts no helper and no daemon. A FIFO that still
+# has a name (no /proc) is removed by the first helper once it holds it.
 _lcd_start_helper() {
 {%- if shell == Shell::Zsh %}
   \builtin emulate -L zsh
@@ -19,12 +21,12 @@ _lcd_start_helper() {
 {%- if let Some(n) = spool_max_bytes %}
       --spool-max-bytes {{ n }} \
 {%- endif %}
-      ${1:+--unlink} ${1:+"$1"} <&"$r" 3<&0 >/dev/null 2>&1
+      ${_lcd_unlink:+--unlink} ${_lcd_unlink:+"$_lcd_unlink"} <&"$r" 3<&0 >/dev/null 2>&1
 {%- if shell == Shell::Zsh %} &!
 {%- else %} &
 {%- endif %}
   } 2>/dev/null
-  _lcd_pid=$!
+  _lcd_pid=$! _lcd_unlink=''
 {%- if shell == Shell::Bash %}
   \builtin disown "$_lcd_pid" 2>/dev/null
   # Not `\builtin exec`: bash undoes a close made by a redirection of any

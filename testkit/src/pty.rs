@@ -14,29 +14,17 @@ pub const PROMPT: &str = "<lcd-prompt>";
 /// How long a test waits for a prompt before failing.
 pub const PROMPT_TIMEOUT: Duration = Duration::from_secs(15);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ShellKind {
-    Zsh,
-    Bash,
-}
+/// The shells the tests drive: lcd's own list.
+pub use lcd_protocol::Shell as ShellKind;
 
-impl ShellKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            ShellKind::Zsh => "zsh",
-            ShellKind::Bash => "bash",
-        }
-    }
-
-    /// The interactive shell with no rc files.
-    fn command(self) -> Command {
-        let mut cmd = Command::new(self.name());
-        match self {
-            ShellKind::Zsh => cmd.args(["-f", "-i"]),
-            ShellKind::Bash => cmd.args(["--norc", "--noprofile", "-i"]),
-        };
-        cmd
-    }
+/// The interactive shell with no rc files.
+fn command(kind: ShellKind) -> Command {
+    let mut cmd = Command::new(kind.name());
+    match kind {
+        ShellKind::Zsh => cmd.args(["-f", "-i"]),
+        ShellKind::Bash => cmd.args(["--norc", "--noprofile", "-i"]),
+    };
+    cmd
 }
 
 /// Output read from the terminal so far, shared with the reader thread.
@@ -60,7 +48,7 @@ impl Shell {
     /// marker and waits for the first prompt.
     pub fn start(kind: ShellKind, env: &[(String, String)], cwd: &std::path::Path) -> Result<Shell> {
         let (master, slave) = open_pty()?;
-        let mut cmd = kind.command();
+        let mut cmd = command(kind);
         cmd.env_clear().envs(env.iter().map(|(k, v)| (k, v))).current_dir(cwd);
         for (target, name) in [(0, "stdin"), (1, "stdout"), (2, "stderr")] {
             let fd = slave.try_clone().with_context(|| format!("dup pty for {name}"))?;

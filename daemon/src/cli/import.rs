@@ -6,21 +6,16 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use lcd_protocol::protocol::{ImportedCommand, Reply, Request};
-use lcd_protocol::RecordId;
+use lcd_protocol::{RecordId, Shell};
 
 use super::daemon::connect_or_start;
 use crate::paths::Paths;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum HistoryShell {
-    Zsh,
-    Bash,
-}
-
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Whose history format the file is in.
-    pub shell: HistoryShell,
+    #[arg(value_parser = super::shell_arg())]
+    pub shell: Shell,
     /// The history file (default: $HISTFILE, else ~/.zsh_history or ~/.bash_history).
     pub file: Option<PathBuf>,
 }
@@ -35,10 +30,7 @@ pub struct Entry {
 }
 
 pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
-    let (shell, default) = match args.shell {
-        HistoryShell::Zsh => ("zsh", ".zsh_history"),
-        HistoryShell::Bash => ("bash", ".bash_history"),
-    };
+    let (shell, default) = (args.shell.name(), format!(".{}_history", args.shell.name()));
     let file = match args.file {
         Some(f) => f,
         None => std::env::var_os("HISTFILE")
@@ -48,8 +40,8 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
     };
     let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
     let entries = match args.shell {
-        HistoryShell::Zsh => parse_zsh(&bytes),
-        HistoryShell::Bash => parse_bash(&bytes),
+        Shell::Zsh => parse_zsh(&bytes),
+        Shell::Bash => parse_bash(&bytes),
     };
     let commands = to_commands(shell, &entries, &file)?;
     if commands.is_empty() {

@@ -14,27 +14,13 @@ use askama::Template;
 
 use crate::config::Config;
 use crate::paths::{check_private_dir, Paths};
-
-/// The shells lcd integrates with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Shell {
-    Zsh,
-    Bash,
-}
-
-impl Shell {
-    /// The name `lcd init` takes and lcd-hook is told.
-    pub fn name(self) -> &'static str {
-        match self {
-            Shell::Zsh => "zsh",
-            Shell::Bash => "bash",
-        }
-    }
-}
+use lcd_protocol::sys::process_exists;
+pub use lcd_protocol::Shell;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The shell to print the integration for.
+    #[arg(value_parser = super::shell_arg())]
     pub shell: Shell,
 }
 
@@ -66,14 +52,24 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
 }
 
 /// FIFOs older than this were never opened by a shell (someone ran
-/// `lcd init` to read it) and are removed.
+/// `lcd init` to read it) or are held by descriptor already, and are removed.
 const FIFO_UNCLAIMED: Duration = Duration::from_secs(60);
+
+/// Where `/proc` can reopen a descriptor, the shells make their FIFO a pipe
+/// with no name (see `shell/common/fifo.sh`) and need none from us.
+const SHELLS_MAKE_A_PIPE: &str = "/proc/self/fd";
 
 /// Makes the FIFO the calling shell will write its records to, named after
 /// that shell's pid (our parent: `$(lcd init zsh)` runs us directly), so the
 /// script can tell it was made for it. Saves the shell a `mkfifo` process.
+/// None where the shell makes a pipe instead.
 fn make_fifo(runtime_dir: &Path) -> Option<PathBuf> {
+    // Also where no FIFO is made: an older lcd, or a shell killed before its
+    // helper removed the name, may have left some.
     remove_unclaimed_fifos(runtime_dir);
+    if Path::new(SHELLS_MAKE_A_PIPE).exists() {
+        return None;
+    }
     let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.subsec_nanos();
     let path = runtime_dir.join(format!("hook.{}.{nonce}", std::os::unix::process::parent_id()));
     let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
@@ -81,18 +77,25 @@ fn make_fifo(runtime_dir: &Path) -> Option<PathBuf> {
     (unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) } == 0).then_some(path)
 }
 
+/// Removes the hook FIFOs whose shell is gone, and those old enough that no
+/// shell needs their name: a shell holds its FIFO by descriptor once opened.
 fn remove_unclaimed_fifos(runtime_dir: &Path) {
     let Ok(entries) = std::fs::read_dir(runtime_dir) else { return };
     for entry in entries.flatten() {
-        let is_hook_fifo =
-            entry.file_name().to_string_lossy().starts_with("hook.") && entry.file_type().is_ok_and(|t| t.is_fifo());
+        let name = entry.file_name();
+        let Some(shell) = name.to_str().and_then(|n| n.strip_prefix("hook.")) else { continue };
+        if !entry.file_type().is_ok_and(|t| t.is_fifo()) {
+            continue;
+        }
+        let gone =
+            shell.split('.').next().and_then(|pid| pid.parse::<u32>().ok()).is_some_and(|pid| !process_exists(pid));
         let old = entry
             .metadata()
             .ok()
             .and_then(|m| m.modified().ok())
             .and_then(|t| t.elapsed().ok())
             .is_some_and(|age| age > FIFO_UNCLAIMED);
-        if is_hook_fifo && old {
+        if gone || old {
             let _ = std::fs::remove_file(entry.path());
         }
     }
@@ -212,6 +215,31 @@ pub fn find_hook() -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn mkfifo(path: &Path) {
+        let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo {}", path.display());
+    }
+
+    #[test]
+    fn the_fifos_of_shells_that_are_gone_are_removed_and_others_kept() {
+        let dir = std::env::temp_dir().join(format!("lcd-init-fifos-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        gone.wait().unwrap();
+        let (dead, alive) =
+            (dir.join(format!("hook.{}.1", gone.id())), dir.join(format!("hook.{}.2", std::process::id())));
+        let not_a_fifo = dir.join(format!("hook.{}.3", gone.id()));
+        mkfifo(&dead);
+        mkfifo(&alive);
+        std::fs::write(&not_a_fifo, "").unwrap();
+        remove_unclaimed_fifos(&dir);
+        let left: Vec<bool> = [&dead, &alive, &not_a_fifo].iter().map(|p| p.exists()).collect();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(left, [false, true, true], "the dead shell's FIFO, a live one's, a file");
+    }
 
     #[test]
     fn quotes_survive_paths_with_quotes() {

@@ -111,6 +111,15 @@ pub fn open_history(paths: &Paths) -> Result<Option<crate::store::Store>> {
     }
 }
 
+/// Parses a shell's name on the command line, listing the choices when it
+/// is not one.
+pub fn shell_arg() -> impl clap::builder::TypedValueParser<Value = lcd_protocol::Shell> {
+    use clap::builder::TypedValueParser;
+    use lcd_protocol::Shell;
+    clap::builder::PossibleValuesParser::new(Shell::ALL.map(Shell::name))
+        .map(|name| name.parse::<Shell>().expect("one of the possible values"))
+}
+
 /// Whether `error` comes from writing to a closed pipe (`lcd query | head`),
 /// which ends the program quietly.
 pub fn is_broken_pipe(error: &anyhow::Error) -> bool {

@@ -64,6 +64,12 @@ impl Redactor {
         Ok(Redactor { set, patterns })
     }
 
+    /// The compiled patterns, built-in ones first: what a test checks the
+    /// redaction against.
+    pub fn patterns(&self) -> &[Regex] {
+        &self.patterns
+    }
+
     /// `text` with every secret replaced.
     pub fn redact(&self, text: &str) -> String {
         let matching = self.set.matches(text);

@@ -14,8 +14,8 @@ use std::time::Duration;
 use lcd_protocol::SinkHealth;
 
 use super::{http_client, Backoff, SinkState, Verdict};
-use crate::ingest::{Ingest, IngestError, Maintenance};
-use crate::store::{Store, StoreError};
+
+use crate::store::{Maintenance, Store, StoreError, WriteError, Writer};
 
 /// How often an idle sink looks for new work.
 const POLL: Duration = Duration::from_millis(500);
@@ -60,7 +60,7 @@ pub trait Sink: Send + 'static {
     fn retry_max(&self) -> Duration;
 
     /// Done once before the first delivery.
-    fn start(&mut self, _ingest: &Ingest) -> impl Future<Output = Result<(), IngestError>> + Send {
+    fn start(&mut self, _writer: &impl Writer) -> impl Future<Output = Result<(), WriteError>> + Send {
         async { Ok(()) }
     }
 
@@ -94,16 +94,17 @@ pub trait Sink: Send + 'static {
 
 /// What every sink's loop shares: the writer, a read-only connection of its
 /// own, and the status `lcd status` reads.
-pub struct Driver {
-    pub ingest: Ingest,
+pub struct Driver<W> {
+    /// The one writer connection, through whoever owns it.
+    pub writer: W,
     pub reader: Arc<Mutex<Store>>,
     pub state: SinkState,
 }
 
-impl Driver {
+impl<W: Writer> Driver<W> {
     /// Runs `sink` until aborted.
     pub async fn run<S: Sink>(self, mut sink: S) {
-        if let Err(e) = sink.start(&self.ingest).await {
+        if let Err(e) = sink.start(&self.writer).await {
             self.state.failed(SinkHealth::Stopped, format!("cannot start: {e}"));
             return;
         }
@@ -115,7 +116,7 @@ impl Driver {
                 Some(Ok(Some(work))) => work,
                 Some(Ok(None)) => {
                     if let Some(task) = sink.idle() {
-                        let _ = self.ingest.maintain(task).await;
+                        let _ = self.writer.write(task).await;
                     }
                     tokio::time::sleep(POLL).await;
                     continue;
@@ -130,7 +131,7 @@ impl Driver {
             match sink.deliver(&client, &mut work).await {
                 Verdict::Done => {
                     let refused = sink.partly_put_aside(&work);
-                    if let Err(e) = self.ingest.maintain(sink.note(work, Outcome::Delivered)).await {
+                    if let Err(e) = self.writer.write(sink.note(work, Outcome::Delivered)).await {
                         // Delivered but not noted: the next attempt is a harmless duplicate.
                         self.state.failed(SinkHealth::Retrying, format!("noting delivery: {e}"));
                     }
@@ -147,7 +148,7 @@ impl Driver {
                 }
                 Verdict::Reject { reason } => {
                     self.state.failed(SinkHealth::Ok, sink.put_aside(&work, &reason));
-                    let _ = self.ingest.maintain(sink.note(work, Outcome::PutAside(reason))).await;
+                    let _ = self.writer.write(sink.note(work, Outcome::PutAside(reason))).await;
                 }
                 Verdict::Stop { reason } => {
                     self.refresh_counts(sink.counts()).await;

@@ -17,8 +17,9 @@ use super::driver::FIRST_RETRY;
 use super::http::{exchange, Answer};
 use super::{classify, Backoff, Counts, Outcome, ReadTask, Sink, Verdict};
 use crate::config::GithubConfig;
-use crate::ingest::{Ingest, IngestError, Maintenance};
-use crate::store::{CommandRow, DeployFilter, GithubProgress, GithubStage, RecordStatus};
+use crate::store::{
+    CommandRow, DeployFilter, GithubProgress, GithubStage, Maintenance, RecordStatus, WriteError, Writer,
+};
 use crate::time::human_duration;
 
 const API_VERSION: &str = "2022-11-28";
@@ -32,7 +33,7 @@ pub struct GithubSink {
     filter: DeployFilter,
     /// Runs recorded up to this `pk` are history, not deploys to announce.
     start: i64,
-    writer: Writer,
+    pacer: Pacer,
     /// Repositories that refused the token (`host/owner/name`): their runs
     /// wait, longer each time, while the others go on.
     paused: HashMap<String, Paused>,
@@ -75,8 +76,8 @@ impl GithubSink {
             rules: config.deploy.iter().map(|r| (r.command_type.clone(), r.subcommands.clone())).collect(),
             hosts,
         };
-        let writer = Writer { last_write: None, interval: Duration::from_millis(config.min_write_interval_ms) };
-        GithubSink { config, token, remote_url, filter, start: 0, writer, paused: HashMap::new() }
+        let pacer = Pacer { last_write: None, interval: Duration::from_millis(config.min_write_interval_ms) };
+        GithubSink { config, token, remote_url, filter, start: 0, pacer, paused: HashMap::new() }
     }
 
     /// The API base for a repository on `host`.
@@ -102,7 +103,7 @@ impl GithubSink {
             (None, _) => {
                 let url = format!("{base}/repos/{repo}/deployments");
                 let mut body = self.deployment(row);
-                let mut answer = self.writer.post(client, &url, &self.token, &body).await;
+                let mut answer = self.pacer.post(client, &url, &self.token, &body).await;
                 // A commit GitHub does not have (not pushed): once more with the branch.
                 if let (Err(Refusal::Unprocessable(first)), Some(branch)) = (&answer, row.git_branch.as_deref()) {
                     tracing::info!(
@@ -111,7 +112,7 @@ impl GithubSink {
                         row.git_commit.as_deref().unwrap_or("?")
                     );
                     body["ref"] = branch.into();
-                    answer = self.writer.post(client, &url, &self.token, &body).await;
+                    answer = self.pacer.post(client, &url, &self.token, &body).await;
                 }
                 let created = answer?;
                 match created["id"].as_i64() {
@@ -127,7 +128,7 @@ impl GithubSink {
             (Some(GithubStage::Created), Some(id)) if running => {
                 let url = format!("{base}/repos/{repo}/deployments/{id}/statuses");
                 let body = self.status_body(row, "in_progress", "running");
-                self.writer.post(client, &url, &self.token, &body).await?;
+                self.pacer.post(client, &url, &self.token, &body).await?;
                 Ok(reached(GithubStage::InProgress, Some(id)))
             }
             (Some(GithubStage::Created | GithubStage::InProgress), Some(id)) => {
@@ -135,14 +136,14 @@ impl GithubSink {
                 let (state, description) = outcome(row);
                 let body = self.status_body(row, state, &description);
                 let next = if self.issue_to_comment(row).is_some() { GithubStage::Final } else { GithubStage::Done };
-                self.writer.post(client, &url, &self.token, &body).await?;
+                self.pacer.post(client, &url, &self.token, &body).await?;
                 Ok(reached(next, Some(id)))
             }
             (Some(GithubStage::Final), id) => {
                 if let Some(issue) = self.issue_to_comment(row) {
                     let url = format!("{base}/repos/{repo}/issues/{issue}/comments");
                     let body = json!({ "body": comment(row, &self.environment(row)) });
-                    self.writer.post(client, &url, &self.token, &body).await?;
+                    self.pacer.post(client, &url, &self.token, &body).await?;
                 }
                 Ok(reached(GithubStage::Done, id))
             }
@@ -225,8 +226,8 @@ impl Sink for GithubSink {
         Duration::from_secs(self.config.retry_max_s)
     }
 
-    async fn start(&mut self, ingest: &Ingest) -> Result<(), IngestError> {
-        self.start = ingest.maintain(Box::new(|store| store.github_start().map(|s| s as u64))).await? as i64;
+    async fn start(&mut self, writer: &impl Writer) -> Result<(), WriteError> {
+        self.start = writer.write(Box::new(|store| store.github_start().map(|s| s as u64))).await? as i64;
         Ok(())
     }
 
@@ -290,12 +291,12 @@ fn repo_of(row: &CommandRow) -> String {
 }
 
 /// Paces writes and reads GitHub's answers.
-struct Writer {
+struct Pacer {
     last_write: Option<Instant>,
     interval: Duration,
 }
 
-impl Writer {
+impl Pacer {
     async fn post(&mut self, client: &reqwest::Client, url: &str, token: &str, body: &Value) -> Reply {
         if let Some(last) = self.last_write {
             tokio::time::sleep_until(last + self.interval).await;

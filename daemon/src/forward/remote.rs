@@ -11,8 +11,7 @@ use serde_json::{json, Value};
 use super::http::exchange;
 use super::{classify, Counts, Outcome, ReadTask, Sink, Verdict};
 use crate::config::RemoteConfig;
-use crate::ingest::Maintenance;
-use crate::store::{CommandRow, OutboxState, RemoteRecord, SinkFilter};
+use crate::store::{CommandRow, Maintenance, OutboxState, RemoteRecord, SinkFilter};
 
 /// The records of one POST, with their `pk`, and after delivery those the
 /// store refused (pk, reason).

@@ -17,7 +17,7 @@ use crate::store::Record;
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{Store, StoreError};
+use crate::store::{Maintenance, Store, WriteError, Writer};
 
 /// When a batch is written: at `max_events` events or `max_wait` after its
 /// first event, whichever comes first.
@@ -33,31 +33,17 @@ impl Default for BatchConfig {
     }
 }
 
-/// Why events were not stored.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum IngestError {
-    #[error("storage unavailable: {0}")]
-    Storage(String),
-    #[error("the daemon is shutting down")]
-    ShuttingDown,
-}
-
-/// Work for the writer thread that is not a batch of events (orphan checks,
-/// imports, pruning): it runs between batches, on the one writer connection,
-/// and answers with a count.
-pub type Maintenance = Box<dyn FnOnce(&mut Store) -> Result<u64, StoreError> + Send>;
-
 enum Work {
     /// `spill`: on storage failure, keep the events in the daemon's spool
     /// (events from clients) rather than fail (events replayed from there).
     Records {
         records: Vec<Record>,
         spill: bool,
-        done: oneshot::Sender<Result<(), IngestError>>,
+        done: oneshot::Sender<Result<(), WriteError>>,
     },
     Maintenance {
         task: Maintenance,
-        done: oneshot::Sender<Result<u64, IngestError>>,
+        done: oneshot::Sender<Result<u64, WriteError>>,
     },
 }
 
@@ -81,27 +67,33 @@ impl Ingest {
 
     /// Stores events from a client; returns once they are durable (committed,
     /// or in the daemon's spool when the database cannot be written).
-    pub async fn store(&self, records: Vec<Record>) -> Result<(), IngestError> {
+    pub async fn store(&self, records: Vec<Record>) -> Result<(), WriteError> {
         self.send(records, true).await
     }
 
     /// Stores events replayed from the spool; fails when the database cannot
     /// be written, so that the spool file is kept for a later try.
-    pub async fn store_replayed(&self, records: Vec<Record>) -> Result<(), IngestError> {
+    pub async fn store_replayed(&self, records: Vec<Record>) -> Result<(), WriteError> {
         self.send(records, false).await
     }
 
-    async fn send(&self, records: Vec<Record>, spill: bool) -> Result<(), IngestError> {
+    async fn send(&self, records: Vec<Record>, spill: bool) -> Result<(), WriteError> {
         let (done, wait) = oneshot::channel();
-        self.work.send(Work::Records { records, spill, done }).await.map_err(|_| IngestError::ShuttingDown)?;
-        wait.await.map_err(|_| IngestError::ShuttingDown)?
+        self.work.send(Work::Records { records, spill, done }).await.map_err(|_| WriteError::ShuttingDown)?;
+        wait.await.map_err(|_| WriteError::ShuttingDown)?
     }
 
     /// Runs `task` on the writer connection between batches.
-    pub async fn maintain(&self, task: Maintenance) -> Result<u64, IngestError> {
+    pub async fn maintain(&self, task: Maintenance) -> Result<u64, WriteError> {
         let (done, wait) = oneshot::channel();
-        self.work.send(Work::Maintenance { task, done }).await.map_err(|_| IngestError::ShuttingDown)?;
-        wait.await.map_err(|_| IngestError::ShuttingDown)?
+        self.work.send(Work::Maintenance { task, done }).await.map_err(|_| WriteError::ShuttingDown)?;
+        wait.await.map_err(|_| WriteError::ShuttingDown)?
+    }
+}
+
+impl Writer for Ingest {
+    async fn write(&self, task: Maintenance) -> Result<u64, WriteError> {
+        self.maintain(task).await
     }
 }
 
@@ -114,7 +106,7 @@ struct Batcher {
     failing: Option<String>,
 }
 
-type Pending = (Vec<Record>, bool, oneshot::Sender<Result<(), IngestError>>);
+type Pending = (Vec<Record>, bool, oneshot::Sender<Result<(), WriteError>>);
 
 /// Rows indexed for search in one go, between batches.
 const SEARCH_SLICE: usize = 1000;
@@ -160,7 +152,7 @@ impl Batcher {
                         self.write(std::mem::take(&mut batch));
                         count = 0;
                         self.reopen_if_replaced();
-                        let _ = done.send(task(&mut self.store).map_err(|e| IngestError::Storage(e.to_string())));
+                        let _ = done.send(task(&mut self.store).map_err(|e| WriteError::Storage(e.to_string())));
                     }
                 }
                 if count >= self.config.max_events {
@@ -213,7 +205,7 @@ impl Batcher {
                     self.failing = Some(reason.clone());
                 }
                 for (records, spill, done) in batch {
-                    let result = if spill { self.spill(records) } else { Err(IngestError::Storage(reason.clone())) };
+                    let result = if spill { self.spill(records) } else { Err(WriteError::Storage(reason.clone())) };
                     let _ = done.send(result);
                 }
             }
@@ -223,12 +215,12 @@ impl Batcher {
     /// Keeps events in the daemon's spool; durable, so the client may let go.
     /// When the spool is full they are dropped and counted there (the client
     /// is answered all the same: its own spool is that same full folder).
-    fn spill(&self, records: Vec<Record>) -> Result<(), IngestError> {
+    fn spill(&self, records: Vec<Record>) -> Result<(), WriteError> {
         for frame in record_frames(records.into_iter().map(Record::into_event).collect(), usize::MAX) {
             let appended = self
                 .spool
                 .append(&frame)
-                .map_err(|e| IngestError::Storage(format!("database and spool both failed: {e}")))?;
+                .map_err(|e| WriteError::Storage(format!("database and spool both failed: {e}")))?;
             if let Appended::Dropped { gap, first: true } = appended {
                 tracing::error!(dropped_events = gap.events, "{}", self.spool.full_message());
             }

@@ -9,9 +9,8 @@ use lcd_protocol::protocol::PROTOCOL_VERSION;
 use lcd_protocol::spool::{Appended, Spool};
 use lcd_protocol::{Event, Request};
 
-use super::{validate, Ingest};
+use super::{Ingest, Source};
 use crate::enrich::Enricher;
-use crate::time::now_micros;
 
 /// What one replay did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -54,9 +53,11 @@ pub async fn replay_spool(spool: &Spool, ingest: &Ingest, enricher: &Arc<Enriche
             .await?;
             frames = rest;
             report.dropped += chunk.dropped;
-            report.events += chunk.events.len();
             if !chunk.events.is_empty() {
-                ingest.store_replayed(Arc::clone(enricher).enrich_off_runtime(chunk.events).await?).await?;
+                // Validated, enriched and stored as a client's request would be.
+                let taken = ingest.take(chunk.events, enricher, Source::Spool).await?;
+                report.events += taken.stored;
+                report.dropped += taken.left_out;
             }
             if !chunk.future.is_empty() {
                 report.kept_for_newer += chunk.future.len();
@@ -102,19 +103,7 @@ fn read_chunk(frames: &mut impl Iterator<Item = Result<(frame::Header, Vec<u8>),
         };
         bytes += payload.len();
         match frame::decode_payload::<Request>(header, &payload) {
-            Ok(Request::Record(batch)) => match validate(batch, now_micros()) {
-                Ok(checked) => {
-                    for reason in &checked.refused {
-                        tracing::warn!(file = %path.display(), "dropping a spooled record: {reason}");
-                    }
-                    chunk.dropped += checked.refused.len();
-                    chunk.events.extend(checked.events);
-                }
-                Err(reason) => {
-                    tracing::warn!(file = %path.display(), "dropping a spooled frame: {reason}");
-                    chunk.dropped += 1;
-                }
-            },
+            Ok(Request::Record(batch)) => chunk.events.extend(batch),
             Ok(_) => chunk.dropped += 1,
             Err(FrameError::UnsupportedVersion(v)) if v > PROTOCOL_VERSION => chunk.future.push((header, payload)),
             Err(e) => {

@@ -12,8 +12,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::registry::Admitted;
 use super::Shared;
-use crate::ingest::{validate, validate_imports, IngestError};
-use crate::time::now_micros;
+use crate::ingest::{Source, TakeError};
+use crate::store::WriteError;
 
 /// Once a header arrived, its payload must follow within this time.
 const PAYLOAD_WAIT: Duration = Duration::from_secs(10);
@@ -123,46 +123,14 @@ async fn read_header(rx: &mut (impl AsyncReadExt + Unpin), head: &mut [u8; HEADE
 
 async fn answer(request: Request, shared: &Shared) -> Reply {
     match request {
-        Request::Record(events) => {
-            let sent = events.len();
-            let checked = match validate(events, now_micros()) {
-                Ok(checked) => checked,
-                Err(detail) => return Reply::Refused { reason: RefusalReason::Invalid { detail } },
-            };
-            if !checked.refused.is_empty() {
-                tracing::warn!(
-                    "left out {} of {sent} events that can never be stored: {}",
-                    sent - checked.events.len(),
-                    checked.refused.join("; ")
-                );
-                if checked.events.is_empty() {
-                    let detail = checked.refused.join("; ");
-                    return Reply::Refused { reason: RefusalReason::Invalid { detail } };
-                }
-            }
-            let count = checked.events.len() as u32;
-            let Ok(records) = shared.enricher().enrich_off_runtime(checked.events).await else {
-                return Reply::Refused { reason: RefusalReason::ShuttingDown };
-            };
-            match shared.ingest.store(records).await {
-                Ok(()) => Reply::Stored { events: count },
-                Err(IngestError::Storage(detail)) => {
-                    Reply::Refused { reason: RefusalReason::StorageUnavailable { detail } }
-                }
-                Err(IngestError::ShuttingDown) => Reply::Refused { reason: RefusalReason::ShuttingDown },
-            }
-        }
-        Request::Import(commands) => {
-            if let Err(detail) = validate_imports(&commands, now_micros()) {
-                return Reply::Refused { reason: RefusalReason::Invalid { detail } };
-            }
-            let total = commands.len() as u64;
-            let rows = shared.enricher().enrich_imported(commands);
-            match shared.ingest.maintain(Box::new(move |store| store.import(&rows))).await {
-                Ok(added) => Reply::Imported { added, already: total - added },
-                Err(e) => storage_refusal(e),
-            }
-        }
+        Request::Record(events) => match shared.ingest.take(events, &shared.enricher(), Source::Client).await {
+            Ok(taken) => Reply::Stored { events: taken.stored as u32 },
+            Err(e) => take_refusal(e),
+        },
+        Request::Import(commands) => match shared.ingest.take_imports(commands, &shared.enricher()).await {
+            Ok((added, already)) => Reply::Imported { added, already },
+            Err(e) => take_refusal(e),
+        },
         Request::Prune { before, command_type, dry_run } => match prune(shared, before, command_type, dry_run).await {
             Ok(count) => Reply::Pruned { count },
             Err(e) => storage_refusal(e),
@@ -183,10 +151,17 @@ async fn answer(request: Request, shared: &Shared) -> Reply {
     }
 }
 
-fn storage_refusal(error: IngestError) -> Reply {
+fn take_refusal(error: TakeError) -> Reply {
+    match error {
+        TakeError::Invalid(detail) => Reply::Refused { reason: RefusalReason::Invalid { detail } },
+        TakeError::Ingest(e) => storage_refusal(e),
+    }
+}
+
+fn storage_refusal(error: WriteError) -> Reply {
     let reason = match error {
-        IngestError::Storage(detail) => RefusalReason::StorageUnavailable { detail },
-        IngestError::ShuttingDown => RefusalReason::ShuttingDown,
+        WriteError::Storage(detail) => RefusalReason::StorageUnavailable { detail },
+        WriteError::ShuttingDown => RefusalReason::ShuttingDown,
     };
     Reply::Refused { reason }
 }
@@ -197,7 +172,7 @@ pub(super) async fn prune(
     before: i64,
     command_type: Option<String>,
     dry_run: bool,
-) -> Result<u64, IngestError> {
+) -> Result<u64, WriteError> {
     const SLICE: usize = 5000;
     let mut total = 0;
     loop {

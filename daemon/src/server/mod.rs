@@ -132,7 +132,7 @@ impl Shared {
         let task = match (auth.resolve(S::NAME), Store::open_reader(&self.status.database)) {
             (Ok(Some(token)), Ok(Some(reader))) => {
                 let driver =
-                    Driver { ingest: self.ingest.clone(), reader: Arc::new(Mutex::new(reader)), state: state.clone() };
+                    Driver { writer: self.ingest.clone(), reader: Arc::new(Mutex::new(reader)), state: state.clone() };
                 tokio::spawn(driver.run(sink(token)))
             }
             (Ok(None), _) => stopped(format!("[{}] has no token, token_env or token_command", S::NAME)),
@@ -263,7 +263,13 @@ async fn replay_forever(spool: Spool, shared: Arc<Shared>) {
 fn report_replay(result: Result<ingest::ReplayReport>) {
     match result {
         Ok(report) if report.files > 0 => {
-            tracing::info!(files = report.files, events = report.events, dropped = report.dropped, "replayed the spool")
+            tracing::info!(
+                files = report.files,
+                events = report.events,
+                dropped = report.dropped,
+                kept_for_newer = report.kept_for_newer,
+                "replayed the spool"
+            )
         }
         Ok(_) => {}
         Err(e) => tracing::debug!("spool replay failed, will retry: {e:#}"),

@@ -9,35 +9,21 @@ use crate::time::now_micros;
 
 const SINK: &str = "github";
 
-/// How far a deploy run got on GitHub (`github_deployments.stage`).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    serde::Serialize,
-    serde::Deserialize,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::Display,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum GithubStage {
-    /// The deployment exists; no status yet.
-    Created,
-    /// Told that the run is under way.
-    InProgress,
-    /// Told how the run ended; the issue comment is still to come.
-    Final,
-    /// Nothing left to report.
-    Done,
-    /// GitHub refused it; the reason is kept.
-    Failed,
+sql_text! {
+    /// How far a deploy run got on GitHub (`github_deployments.stage`).
+    pub enum GithubStage {
+        /// The deployment exists; no status yet.
+        Created,
+        /// Told that the run is under way.
+        InProgress,
+        /// Told how the run ended; the issue comment is still to come.
+        Final,
+        /// Nothing left to report.
+        Done,
+        /// GitHub refused it; the reason is kept.
+        Failed,
+    }
 }
-
-sql_text!(GithubStage);
 
 /// Where a deploy run is on GitHub.
 #[derive(Debug, Clone, PartialEq, Eq)]

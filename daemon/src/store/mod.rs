@@ -11,6 +11,7 @@ mod record;
 mod sql_text;
 mod stats;
 mod write;
+mod writer;
 
 use std::fs;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -26,6 +27,7 @@ pub use outbox::{OutboxState, SinkFilter};
 pub use read::{HistoryQuery, Order, Outcome};
 pub use record::{Column, CommandRow, CommandType, EnvVars, Phase, Pipestatus, RecordStatus, RemoteRecord, Time};
 pub use stats::{Stats, DEPLOY_SQL};
+pub use writer::{Maintenance, WriteError, Writer};
 
 /// Why the database could not be used.
 #[derive(Debug, thiserror::Error)]

@@ -8,20 +8,15 @@ use super::sql_text::sql_text;
 use super::{Store, StoreError};
 use crate::time::now_micros;
 
-/// What became of a command a sink handled past its cursor (`outbox.state`).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, strum::IntoStaticStr, strum::EnumString,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum OutboxState {
-    /// Delivered; forgotten once the cursor passes it.
-    Sent,
-    /// Refused for good, with the server's reason; waits for `lcd forward retry`.
-    Failed,
+sql_text! {
+    /// What became of a command a sink handled past its cursor (`outbox.state`).
+    pub enum OutboxState {
+        /// Delivered; forgotten once the cursor passes it.
+        Sent,
+        /// Refused for good, with the server's reason; waits for `lcd forward retry`.
+        Failed,
+    }
 }
-
-sql_text!(OutboxState);
 
 /// Which commands a sink takes.
 #[derive(Debug, Clone)]

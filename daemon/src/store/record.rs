@@ -365,38 +365,17 @@ impl Statements {
     }
 }
 
-/// Where a command is in its life. The `status` column's CHECK constraint
-/// lists the same words.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    JsonSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::Display,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum RecordStatus {
-    /// Started, not ended yet.
-    Running,
-    #[default]
-    Finished,
-    /// Its end never came: the shell died or a later command started.
-    Unknown,
-}
-
-sql_text!(RecordStatus);
-
-impl RecordStatus {
-    pub fn as_str(self) -> &'static str {
-        self.into()
+sql_text! {
+    /// Where a command is in its life. The `status` column's CHECK constraint
+    /// lists the same words.
+    #[derive(Default, JsonSchema)]
+    pub enum RecordStatus {
+        /// Started, not ended yet.
+        Running,
+        #[default]
+        Finished,
+        /// Its end never came: the shell died or a later command started.
+        Unknown,
     }
 }
 

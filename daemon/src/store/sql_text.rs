@@ -2,12 +2,35 @@
 //! CHECK constraints list the same words): the enum is the owner, SQLite and
 //! serde are its mirrors.
 
-/// Makes SQLite read and write each named enum as its word. The enum derives
-/// `strum::IntoStaticStr` and `strum::EnumString` (and serde) with
-/// `serialize_all = "snake_case"`, so that one spelling serves SQL, JSON and
-/// the text people read.
+/// Declares a state: an enum whose variants are words, spelt the same in
+/// SQL, JSON and the text people read (`snake_case`), and read and written
+/// by SQLite as that word. Further derives and attributes go before `enum`.
 macro_rules! sql_text {
-    ($($name:ty),+ $(,)?) => {$(
+    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $variant:ident,)+ }) => {
+        $(#[$meta])*
+        #[derive(
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            serde::Serialize,
+            serde::Deserialize,
+            strum::IntoStaticStr,
+            strum::EnumString,
+            strum::Display,
+        )]
+        #[serde(rename_all = "snake_case")]
+        #[strum(serialize_all = "snake_case")]
+        $vis enum $name { $($(#[$vmeta])* $variant,)+ }
+
+        impl $name {
+            /// The word SQL, JSON and people read.
+            pub fn as_str(self) -> &'static str {
+                self.into()
+            }
+        }
+
         impl rusqlite::ToSql for $name {
             fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
                 Ok(<&'static str>::from(*self).into())
@@ -24,7 +47,7 @@ macro_rules! sql_text {
                 })
             }
         }
-    )+};
+    };
 }
 
 pub(crate) use sql_text;

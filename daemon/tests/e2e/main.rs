@@ -20,6 +20,7 @@ mod resilience;
 mod security;
 mod service;
 mod terminal;
+mod typed_bytes;
 
 use std::time::Duration;
 

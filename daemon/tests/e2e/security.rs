@@ -216,3 +216,89 @@ fn a_token_in_a_config_file_others_can_read_stops_its_sink_not_capture() -> Resu
     }
     Ok(())
 }
+
+/// How many short-lived shells the lifetime test starts: the issue counted 92
+/// FIFOs left behind by 124.
+const SHORT_LIVED_SHELLS: usize = 120;
+
+/// Writes the rc file that loads lcd into every interactive `kind` shell.
+fn load_lcd_from_the_rc(env: &TestEnv, kind: ShellKind) -> Result<()> {
+    let rc = env.home().join(format!(".{}rc", kind.name()));
+    std::fs::write(rc, format!("eval \"$(lcd init {})\"\n", kind.name()))?;
+    Ok(())
+}
+
+/// Runs `<shell> -i -c true` the way an editor reads the user's environment:
+/// in a process group of its own, no terminal. Returns the group's id.
+fn run_interactive_true(env: &TestEnv, kind: ShellKind) -> Result<i32> {
+    use std::os::unix::process::CommandExt;
+    let mut child = Command::new(kind.name())
+        .args(["-i", "-c", "true"])
+        .env_clear()
+        .envs(env.vars())
+        .current_dir(env.home())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("running {}", kind.name()))?;
+    let group = i32::try_from(child.id())?;
+    let status = child.wait()?;
+    ensure!(status.success(), "{} -i -c true: {status}", kind.name());
+    Ok(group)
+}
+
+/// The lcd-hook processes serving `env` (other tests and sessions may run
+/// the same binary), as their command lines.
+fn helpers_of(env: &TestEnv) -> Result<Vec<String>> {
+    let hook = env.lcd_hook.to_str().context("a UTF-8 path")?;
+    let socket = env.paths().socket.to_str().context("a UTF-8 path")?.to_owned();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").context("reading /proc")?.flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let args: Vec<String> = cmdline.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+        if args.first().is_some_and(|a| a == hook) && args.contains(&socket) {
+            found.push(args.join(" "));
+        }
+    }
+    Ok(found)
+}
+
+shell_test!(a_shell_killed_with_its_process_group_leaves_no_fifo_and_no_helper, |env, kind: ShellKind| {
+    let _daemon = env.start_daemon()?;
+    load_lcd_from_the_rc(env, kind)?;
+    for i in 0..SHORT_LIVED_SHELLS {
+        let group = run_interactive_true(env, kind)?;
+        // What a timeout wrapper does (SIGKILL) and a closing terminal (SIGHUP).
+        let signal = if i % 2 == 0 { libc::SIGKILL } else { libc::SIGHUP };
+        // SAFETY: signals only the group this test made.
+        unsafe { libc::kill(-group, signal) };
+    }
+    let runtime = env.paths().runtime_dir;
+    let fifos: Vec<String> = names_in(&runtime)?.into_iter().filter(|n| n.starts_with("hook.")).collect();
+    assert!(fifos.is_empty(), "{}: {} of {SHORT_LIVED_SHELLS} shells left a FIFO: {fifos:?}", kind.name(), fifos.len());
+    let helpers = helpers_of(env)?;
+    assert!(helpers.is_empty(), "{}: helpers left running: {helpers:#?}", kind.name());
+    Ok(())
+});
+
+shell_test!(a_shell_that_runs_no_command_starts_no_daemon, |env, kind: ShellKind| {
+    load_lcd_from_the_rc(env, kind)?;
+    run_interactive_true(env, kind)?;
+    // A helper started at init would start the daemon within a few ms; give
+    // it more than it needs.
+    let socket = env.paths().socket;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while !socket.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let started = socket.exists();
+    if started {
+        let _ = env.lcd_output(&["daemon", "stop"]);
+    }
+    assert!(!started, "{}: `{} -i -c true` started the daemon", kind.name(), kind.name());
+    let helpers = helpers_of(env)?;
+    assert!(helpers.is_empty(), "{}: helpers running: {helpers:#?}", kind.name());
+    Ok(())
+});
