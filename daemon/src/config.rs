@@ -103,16 +103,49 @@ pub struct DeployRule {
     #[serde(rename = "type")]
     pub command_type: String,
     pub subcommands: Vec<String>,
-    #[serde(default = "default_task")]
-    pub task: String,
+    #[serde(default)]
+    pub task: DeployTask,
+}
+
+/// What a deploy run does, as GitHub's deployment `task` names it: the two
+/// lcd's rules use, or any other name a rule gives.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(from = "String", into = "String")]
+pub enum DeployTask {
+    #[default]
+    Deploy,
+    Destroy,
+    Other(String),
+}
+
+impl DeployTask {
+    pub fn as_str(&self) -> &str {
+        match self {
+            DeployTask::Deploy => "deploy",
+            DeployTask::Destroy => "destroy",
+            DeployTask::Other(name) => name,
+        }
+    }
+}
+
+impl From<String> for DeployTask {
+    fn from(name: String) -> DeployTask {
+        match name.as_str() {
+            "deploy" => DeployTask::Deploy,
+            "destroy" => DeployTask::Destroy,
+            _ => DeployTask::Other(name),
+        }
+    }
+}
+
+impl From<DeployTask> for String {
+    fn from(task: DeployTask) -> String {
+        task.as_str().to_string()
+    }
 }
 
 fn default_github_api() -> String {
     "https://api.github.com".into()
-}
-
-fn default_task() -> String {
-    "deploy".into()
 }
 
 fn default_production() -> Vec<String> {
@@ -124,18 +157,18 @@ fn default_write_interval() -> u64 {
 }
 
 fn default_deploy_rules() -> Vec<DeployRule> {
-    let rule = |t: &str, subs: &[&str], task: &str| DeployRule {
+    let rule = |t: &str, subs: &[&str], task: DeployTask| DeployRule {
         command_type: t.into(),
         subcommands: subs.iter().map(|s| s.to_string()).collect(),
-        task: task.into(),
+        task,
     };
     vec![
-        rule("terraform", &["apply"], "deploy"),
-        rule("terraform", &["destroy"], "destroy"),
-        rule("wrangler", &["deploy", "publish", "versions deploy"], "deploy"),
-        rule("pulumi", &["up"], "deploy"),
-        rule("pulumi", &["destroy"], "destroy"),
-        rule("helm", &["install", "upgrade"], "deploy"),
+        rule("terraform", &["apply"], DeployTask::Deploy),
+        rule("terraform", &["destroy"], DeployTask::Destroy),
+        rule("wrangler", &["deploy", "publish", "versions deploy"], DeployTask::Deploy),
+        rule("pulumi", &["up"], DeployTask::Deploy),
+        rule("pulumi", &["destroy"], DeployTask::Destroy),
+        rule("helm", &["install", "upgrade"], DeployTask::Deploy),
     ]
 }
 
@@ -561,5 +594,18 @@ mod tests {
         let vars = [("LCD_DAEMON_MAX_CONNECTIONS".to_string(), "7".to_string()), ("LCD_SOCKET".into(), "/x".into())];
         let config = Config::parse("[daemon]\nmax_connections = 3\n", vars.into_iter()).unwrap();
         assert_eq!(config.daemon.max_connections, 7);
+    }
+
+    #[test]
+    fn a_deploy_rule_names_its_task_as_github_does() {
+        let config = parse("[github]\ntoken_env = 'T'\n[[github.deploy]]\ntype = 'terraform'\nsubcommands = ['apply']\n[[github.deploy]]\ntype = 'ansible'\nsubcommands = ['playbook']\ntask = 'deploy:config'\n").unwrap();
+        let tasks: Vec<DeployTask> = config.github.unwrap().deploy.into_iter().map(|r| r.task).collect();
+        assert_eq!(tasks, [DeployTask::Deploy, DeployTask::Other("deploy:config".into())]);
+        assert_eq!(
+            toml::to_string(&DeployRule { command_type: "t".into(), subcommands: vec![], task: DeployTask::Destroy })
+                .unwrap()
+                .contains("task = \"destroy\""),
+            true
+        );
     }
 }

@@ -181,11 +181,11 @@ impl GithubSink {
                     && r.subcommands.iter().any(|s| Some(s.as_str()) == row.subcommand.as_deref())
             })
             .map(|r| r.task.clone())
-            .unwrap_or_else(|| "deploy".into());
+            .unwrap_or_default();
         let what = format!("{} {}", row.command_type.as_str(), row.subcommand.as_deref().unwrap_or(""));
         json!({
             "ref": row.git_commit,
-            "task": task,
+            "task": task.as_str(),
             "auto_merge": false,
             "required_contexts": [],
             "environment": environment,
