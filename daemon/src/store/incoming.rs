@@ -4,7 +4,7 @@
 use lcd_protocol::protocol::ImportedCommand;
 use lcd_protocol::{CommandEnd, CommandStart, Event, Session};
 
-use super::record::{CommandRow, Phase, Pipestatus, RecordStatus, Time};
+use super::record::{CommandRow, Pipestatus, RecordStatus, Time};
 
 /// An event ready to store, its command lines redacted.
 #[derive(Debug, Clone)]
@@ -65,15 +65,6 @@ impl CommandRow {
             git_commit_after: end.git_commit_after.clone(),
             ..CommandRow::of_session(end.id.to_string(), &end.session, end.seq, RecordStatus::Finished)
         }
-    }
-
-    /// The start half with the end half of the same command added.
-    pub fn with_end(&self, end: &CommandEnd) -> CommandRow {
-        let (mut row, mut end) = (self.clone(), CommandRow::from_end(end));
-        for phase in [Phase::End, Phase::Status] {
-            row.take_phase(&mut end, phase);
-        }
-        row
     }
 
     /// A command read from a shell's history file; enrichment adds the rest.

@@ -88,11 +88,6 @@ macro_rules! command_record {
                 vec![$( &self.$name as &dyn ToSql, )*]
             }
 
-            /// Takes `other`'s values of the columns of `phase`.
-            pub fn take_phase(&mut self, other: &mut CommandRow, phase: Phase) {
-                $( if Phase::$phase == phase { self.$name = std::mem::take(&mut other.$name); } )*
-            }
-
             /// The columns `lcd query --format json` shows, by name.
             fn json_columns(&self) -> serde_json::Map<String, serde_json::Value> {
                 let mut map = serde_json::Map::new();
@@ -228,21 +223,6 @@ impl CommandRow {
         })?;
         Some(words[at + 1..].join(" "))
     }
-
-    /// The values of the columns `statement` writes, by parameter name;
-    /// `stored_at` for the [`Phase::Stored`] ones.
-    pub(crate) fn params<'a>(
-        &'a self,
-        statement: &Statement,
-        stored_at: &'a i64,
-    ) -> Vec<(&'static str, &'a dyn ToSql)> {
-        CommandRow::COLUMNS
-            .iter()
-            .zip(self.values())
-            .filter(|(c, _)| statement.phases.contains(&c.phase))
-            .map(|(c, v)| (c.param, if c.phase == Phase::Stored { stored_at as &dyn ToSql } else { v }))
-            .collect()
-    }
 }
 
 /// `c.id AS id, c.command AS command, ...`: every column, for [`CommandRow::from_row`].
@@ -282,6 +262,39 @@ impl RemoteRecord {
 pub(crate) struct Statement {
     phases: &'static [Phase],
     pub sql: String,
+}
+
+impl Statement {
+    /// The columns it writes, in the order their parameters first appear in
+    /// its SQL (SQLite numbers named parameters that way; a test checks it).
+    fn columns(&self) -> impl Iterator<Item = (usize, &'static Column)> + '_ {
+        CommandRow::COLUMNS.iter().enumerate().filter(|(_, c)| self.phases.contains(&c.phase))
+    }
+
+    /// Binds each column's value from `row` (or, for the end half, from
+    /// `end` when given: a start and its end written as one row without
+    /// merging them first), `stored_at` for [`Phase::Stored`]; then runs the
+    /// statement. Bound by position, not by name: the write path runs this
+    /// for every record.
+    pub(crate) fn run(
+        &self,
+        stmt: &mut rusqlite::CachedStatement<'_>,
+        row: &CommandRow,
+        end: Option<&CommandRow>,
+        stored_at: i64,
+    ) -> rusqlite::Result<usize> {
+        let values = row.values();
+        let end_values = end.map(CommandRow::values);
+        for (position, (index, column)) in self.columns().enumerate() {
+            let value = match (&end_values, column.phase) {
+                (_, Phase::Stored) => &stored_at as &dyn ToSql,
+                (Some(end), Phase::End | Phase::Status) => end[index],
+                _ => values[index],
+            };
+            stmt.raw_bind_parameter(position + 1, value)?;
+        }
+        stmt.raw_execute()
+    }
 }
 
 /// The half-records and whole records the write path stores.
@@ -487,22 +500,52 @@ impl FromSql for CommandType {
     }
 }
 
-/// The allowlisted environment variables a command started with; a JSON
-/// object in the database.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+/// The allowlisted environment variables a command started with, as the
+/// JSON object text the database keeps: made once by enrichment (on the
+/// connection tasks, in parallel), not by the one writer thread.
+#[derive(Debug, Clone, Serialize)]
 #[serde(transparent)]
-pub struct EnvVars(pub serde_json::Map<String, serde_json::Value>);
+pub struct EnvVars(Box<serde_json::value::RawValue>);
 
 impl EnvVars {
     /// From (name, value) pairs.
     pub fn from_pairs(pairs: &[(String, String)]) -> EnvVars {
-        EnvVars(pairs.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect())
+        // Written straight into the raw value: no copy of the pairs, no
+        // parse of the text just written.
+        let object: std::collections::BTreeMap<&str, &str> =
+            pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        EnvVars(serde_json::value::to_raw_value(&object).expect("strings serialize"))
+    }
+
+    /// From JSON text; anything but an object reads as no variables.
+    fn from_json(text: String) -> EnvVars {
+        match serde_json::value::RawValue::from_string(text) {
+            Ok(raw) if raw.get().starts_with('{') => EnvVars(raw),
+            _ => EnvVars::default(),
+        }
+    }
+
+    /// The JSON object text.
+    pub fn as_json(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl Default for EnvVars {
+    fn default() -> Self {
+        EnvVars(serde_json::value::RawValue::from_string("{}".into()).expect("an empty object"))
+    }
+}
+
+impl PartialEq for EnvVars {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_json() == other.as_json()
     }
 }
 
 impl ToSql for EnvVars {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(serde_json::Value::Object(self.0.clone()).to_string()))
+        Ok(ToSqlOutput::from(self.as_json()))
     }
 }
 
@@ -510,7 +553,7 @@ impl FromSql for EnvVars {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
         match value {
             ValueRef::Null => Ok(EnvVars::default()),
-            other => Ok(serde_json::from_str(other.as_str()?).unwrap_or_default()),
+            other => Ok(EnvVars::from_json(other.as_str()?.to_string())),
         }
     }
 }
@@ -540,6 +583,22 @@ mod tests {
             "{} differs from RemoteRecord's schema; write it again with: LCD_WRITE_SCHEMA=1 cargo test -p lcd --lib schema\n{made}",
             path.display()
         );
+    }
+
+    /// The write path binds by position: each statement's parameters must
+    /// be numbered in the order of its columns.
+    #[test]
+    fn every_generated_statement_numbers_its_parameters_in_column_order() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        super::super::migrations::migrate(&mut conn, std::path::Path::new(":memory:")).unwrap();
+        let all = Statements::get();
+        for statement in [&all.start, &all.end, &all.whole, &all.import] {
+            let stmt = conn.prepare(&statement.sql).unwrap();
+            let expected: Vec<&str> = statement.columns().map(|(_, c)| c.param).collect();
+            let numbered: Vec<&str> =
+                (1..=stmt.parameter_count()).map(|i| stmt.parameter_name(i).unwrap_or("?")).collect();
+            assert_eq!(numbered, expected, "{}", statement.sql);
+        }
     }
 
     #[test]

@@ -53,11 +53,20 @@ impl Store {
         for (session, seq) in newest {
             tx.prepare_cached(ORPHAN_EARLIER)?.execute(params![session, seq])?;
         }
+        // Where a record's halves met, an end before its start is clamped.
+        // A start and its end of this batch are compared here and cost no
+        // statement unless clamped: that is most records under load.
         for record in records {
-            if let Record::Start(start, _) = record {
-                clamp_end(&tx, start.id)?;
-            } else if let Record::End(end) = record {
-                clamp_end(&tx, end.id)?;
+            match record {
+                Record::Start(start, _) if merged.contains(&start.id) => {
+                    if ends.get(&start.id).is_some_and(|end| end.ended_at < start.started_at) {
+                        clamp_end(&tx, start.id)?;
+                    }
+                }
+                Record::End(end) if merged.contains(&end.id) => {}
+                Record::Start(start, _) => clamp_end(&tx, start.id)?,
+                Record::End(end) => clamp_end(&tx, end.id)?,
+                Record::Ignored(_) => {}
             }
         }
         tx.commit()?;
@@ -66,20 +75,27 @@ impl Store {
 }
 
 fn insert_start(tx: &Transaction, row: &CommandRow, now: i64) -> Result<(), StoreError> {
-    write_row(tx, &Statements::get().start, row, now)
+    write_row(tx, &Statements::get().start, row, None, now)
 }
 
 fn insert_whole(tx: &Transaction, row: &CommandRow, e: &CommandEnd, now: i64) -> Result<(), StoreError> {
-    write_row(tx, &Statements::get().whole, &row.with_end(e), now)
+    write_row(tx, &Statements::get().whole, row, Some(&CommandRow::from_end(e)), now)
 }
 
 fn insert_end(tx: &Transaction, e: &CommandEnd, now: i64) -> Result<(), StoreError> {
-    write_row(tx, &Statements::get().end, &CommandRow::from_end(e), now)
+    write_row(tx, &Statements::get().end, &CommandRow::from_end(e), None, now)
 }
 
-/// Runs one of the generated statements with the row's values.
-fn write_row(tx: &Transaction, statement: &Statement, row: &CommandRow, now: i64) -> Result<(), StoreError> {
-    tx.prepare_cached(&statement.sql)?.execute(&row.params(statement, &now)[..])?;
+/// Runs one of the generated statements with the row's values (the end
+/// half from `end` when given).
+fn write_row(
+    tx: &Transaction,
+    statement: &Statement,
+    row: &CommandRow,
+    end: Option<&CommandRow>,
+    now: i64,
+) -> Result<(), StoreError> {
+    statement.run(&mut tx.prepare_cached(&statement.sql)?, row, end, now)?;
     Ok(())
 }
 
@@ -156,7 +172,7 @@ impl Store {
         {
             let mut stmt = tx.prepare_cached(&statement.sql)?;
             for row in rows {
-                added += stmt.execute(&row.params(statement, &now)[..])? as u64;
+                added += statement.run(&mut stmt, row, None, now)? as u64;
             }
         }
         tx.commit()?;
