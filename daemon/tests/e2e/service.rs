@@ -102,12 +102,21 @@ fn a_socket_passed_by_systemd_is_used_and_readiness_is_notified() -> Result<()> 
                 "run",
             ],
         )?;
+    // The socket's file appears at bind(), a moment before listen(): until
+    // then a connection is refused.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !socket.exists() {
-        anyhow::ensure!(std::time::Instant::now() < deadline, "systemd-socket-activate did not listen");
+    let answer = loop {
+        match Sender::new(&socket).status() {
+            Ok(answer) => break answer,
+            Err(e) => anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "systemd-socket-activate did not listen on {}: {e}",
+                socket.display()
+            ),
+        }
         std::thread::sleep(Duration::from_millis(20));
-    }
-    let status: serde_json::Value = serde_json::from_str(&Sender::new(&socket).status()?)?;
+    };
+    let status: serde_json::Value = serde_json::from_str(&answer)?;
     let mut buf = [0u8; 256];
     let n = notify.recv(&mut buf).context("no readiness notification")?;
     let message = String::from_utf8_lossy(&buf[..n]);
