@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use lcd::config::CaptureConfig;
 use lcd::enrich::Enricher;
-use lcd::forward::remote::to_remote;
+use lcd::store::RemoteRecord;
 use lcd::store::{HistoryQuery, Store};
 use lcd_testkit::records::{command_events, session, session_id};
 use lcd_testkit::remote::{RemoteWorker, TOKEN};
@@ -41,7 +41,7 @@ pub fn run(lcd: &Path, scale: Scale) -> Result<()> {
     let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(120)).build()?;
     let started = Instant::now();
     for chunk in rows.chunks(BATCH) {
-        let body = json!({ "records": chunk.iter().map(to_remote).collect::<Vec<_>>() });
+        let body = json!({ "records": chunk.iter().map(RemoteRecord::from).collect::<Vec<_>>() });
         let response =
             client.post(format!("{}/api/commands/batch", direct.url())).bearer_auth(TOKEN).json(&body).send()?;
         if !response.status().is_success() {

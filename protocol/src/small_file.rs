@@ -9,11 +9,9 @@
 //! file, and reads at most a bound; anything else is an error the caller
 //! treats as "not there". Both lcd-hook and the daemon use it.
 
-use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::FromRawFd;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// The contents of the regular file at `path` if it holds at most `max`
@@ -48,19 +46,14 @@ pub fn read_small_text(path: &Path, max: usize) -> io::Result<String> {
 /// Opens `path` for reading only if it is a regular file and not a symlink;
 /// with the size it has now.
 fn open_regular(path: &Path) -> io::Result<(File, u64)> {
-    let c_path = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL in the path"))?;
     // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
     // writer; on a regular file it changes nothing. O_NOCTTY: a terminal
     // device must not become our controlling terminal before fstat refuses it.
-    let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
-    // SAFETY: c_path is a valid NUL-terminated string for the duration of the call.
-    let fd = unsafe { libc::open(c_path.as_ptr(), flags) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd was just opened and is owned by nobody else.
-    let file = unsafe { File::from_raw_fd(fd) };
+    // (std adds O_CLOEXEC.)
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
     // fstat on the descriptor, not stat on the name: the name could be
     // swapped between the two calls.
     let meta = file.metadata()?;
@@ -105,7 +98,8 @@ mod tests {
     #[test]
     fn a_fifo_is_refused_without_waiting_for_a_writer() {
         let dir = dir("fifo");
-        let fifo = CString::new(dir.join("HEAD").as_os_str().as_bytes()).unwrap();
+        let fifo =
+            std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(dir.join("HEAD").as_os_str())).unwrap();
         // SAFETY: a valid path.
         assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
         let started = Instant::now();

@@ -75,7 +75,7 @@ impl Sink for RemoteSink {
     }
 
     async fn deliver(&mut self, client: &reqwest::Client, batch: &mut Batch) -> Verdict {
-        let body = json!({ "records": batch.rows.iter().map(|(_, row)| to_remote(row)).collect::<Vec<_>>() });
+        let body = json!({ "records": batch.rows.iter().map(|(_, row)| RemoteRecord::from(row)).collect::<Vec<_>>() });
         let request = client.post(&self.url).bearer_auth(&self.token).json(&body);
         let answer = match exchange(request, &self.url).await {
             Ok(answer) => answer,
@@ -140,9 +140,4 @@ fn refused_records(body: &str) -> Vec<(usize, String)> {
             Some((index, format!("HTTP {status}: {}", r["error"].as_str().unwrap_or("refused"))))
         })
         .collect()
-}
-
-/// A record in the team store's shape.
-pub fn to_remote(row: &CommandRow) -> RemoteRecord {
-    RemoteRecord::from(row)
 }
