@@ -36,7 +36,7 @@ const NAME_FRAGMENTS: &str = "pass|pw|secret|token|key|auth|credential|sig|dsn|w
 
 /// What reads a secret on its standard input (`docker login
 /// --password-stdin`, `wrangler secret put`, `sudo -S`, ...).
-const READS_A_SECRET: &str = r"(?:--password-stdin|--pass(?:word)?-stdin|--passphrase-fd|--with-token|\bsecrets?\s+(?:put|set|create|add|import)\b|\benv\s+add\b|\bchpasswd\b|\bpasswd\s+--stdin\b|\bkv\s+put\b|\bsudo\s+-[A-Za-z]*S)";
+const READS_A_SECRET: &str = r"(?:--password-stdin|--pass(?:word)?-stdin|--passphrase-fd|--with-token|\bsecrets?\s+(?:versions\s+)?(?:put|set|create|add|import)\b|--data-file[=\s]-(?:\s|$)|\benv\s+add\b|\bchpasswd\b|\bpasswd\s+--stdin\b|\bkv\s+put\b|\bsudo\s+-[A-Za-z]*S)";
 
 /// A pattern and, for some, a check of its match: what the regex cannot tell
 /// from a secret (a flag that takes no value, a value naming where the secret
@@ -46,21 +46,25 @@ struct Rule {
     keep: Option<fn(&Captures) -> bool>,
 }
 
-/// Tools that take a password with a short option of their own, and that
-/// option (glued or not): `redis-cli -a PW`, `zip -P PW`, `mysql -pPW`.
-const TOOL_OPTIONS: &[(&str, &str)] = &[
-    (r"docker|podman|buildah|skopeo|oras|nerdctl|finch|helm", r"-p"),
-    (r"redis-cli|valkey-cli|keydb-cli", r"-a"),
-    (r"mongosh|mongo|mongodump|mongorestore|mongoexport|mongoimport|mongostat|mongotop", r"-p"),
-    (r"ldapsearch|ldapmodify|ldapadd|ldapdelete|ldapwhoami|ldappasswd|ldapcompare|ldapmodrdn|ldapexop", r"-w"),
-    (r"zip|unzip|zipcloak|funzip", r"-P"),
-    (r"7z|7za|7zr|unrar|rar", r"-p"),
-    (r"sshpass", r"-p"),
-    (r"ssh-keygen", r"-[NP]"),
-    (r"sqlcmd|bcp|osql|isql", r"-P"),
-    (r"ipmitool", r"-P"),
-    (r"openssl", r"-k"),
-    (r"az", r"-p"),
+/// Tools that take a password with a short option of their own, that
+/// option, and whether the value may be glued to it: `redis-cli -a PW`,
+/// `zip -P PW`, `7z a -pPW`. (mysql, where `-p db` asks for the password,
+/// has a rule of its own.)
+const TOOL_OPTIONS: &[(&str, &str, bool)] = &[
+    (r"(?:docker|podman|buildah|skopeo|oras|nerdctl|finch)\s+login|helm\s+registry\s+login", "-p", true),
+    ("redis-cli|valkey-cli|keydb-cli", "-a", true),
+    ("mongosh|mongo|mongodump|mongorestore|mongoexport|mongoimport|mongostat|mongotop", "-p", false),
+    ("ldapsearch|ldapmodify|ldapadd|ldapdelete|ldapwhoami|ldappasswd|ldapcompare|ldapmodrdn|ldapexop", "-w", true),
+    ("zip|unzip|zipcloak|funzip", "-P", true),
+    ("7z|7za|7zr|unrar|rar", "-p", true),
+    ("sshpass", "-p", true),
+    ("ssh-keygen", "-[NP]", false),
+    ("sqlcmd|bcp|osql|isql", "-P", false),
+    ("ipmitool", "-P", false),
+    ("cqlsh", "-p", false),
+    ("twine", "-p", false),
+    ("openssl", "-k", false),
+    ("az", "-p", false),
 ];
 
 fn builtin_rules() -> Vec<(String, Option<fn(&Captures) -> bool>)> {
@@ -71,12 +75,12 @@ fn builtin_rules() -> Vec<(String, Option<fn(&Captures) -> bool>)> {
         (r#"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?P<s>[^'"]+)"#.into(), None),
         // user:password@ in URLs (the password may hold an @: the last one
         // before the host ends it).
-        (r#"(?i)\b[a-z][a-z0-9+.-]*://[^\s:/@'"]*:(?P<s>[^\s/'"]+)@"#.into(), None),
+        (r#"(?i)\b[a-z][a-z0-9+.-]*://[^\s:/@'"]*:(?P<s>[^\s/'"]+)@"#.into(), Some(keep_unless_value)),
         // A key alone before the @ (Sentry's DSN https://KEY@host/1).
         (r#"(?i)\b[a-z][a-z0-9+.-]*://(?P<s>[A-Za-z0-9_-]{16,})@"#.into(), Some(keep_unless_random)),
         // HTTP headers carrying credentials.
-        (r#"(?i)\bauthorization:\s*(?:bearer\s+|basic\s+|token\s+|bot\s+|digest\s+|sso-key\s+)?(?P<s>[^\s'"]+)"#.into(), None),
-        (r#"(?i)\b(?:x-api-key|api-key|apikey|x-auth-token|x-auth-key|private-token|job-token|x-vault-token|cf-access-client-secret|x-goog-api-key|x-shopify-access-token|x-figma-token|x-pagerduty-token|dd-api-key|dd-application-key|ocp-apim-subscription-key):\s*(?P<s>[^\s'"]+)"#.into(), None),
+        (r#"(?i)\bauthorization:\s*(?:bearer\s+|basic\s+|token\s+|bot\s+|digest\s+|sso-key\s+)?(?P<s>[^\s'"]+)"#.into(), Some(keep_unless_value)),
+        (r#"(?i)\b(?:x-api-key|api-key|apikey|x-auth-token|x-auth-key|private-token|job-token|x-vault-token|cf-access-client-secret|x-goog-api-key|x-shopify-access-token|x-figma-token|x-pagerduty-token|dd-api-key|dd-application-key|ocp-apim-subscription-key):\s*(?P<s>[^\s'"]+)"#.into(), Some(keep_unless_value)),
         (r"(?i)\bbearer\s+(?P<s>[A-Za-z0-9._~+/=-]{8,})".into(), None),
         // Other `name: value` with a secret's name (a header, a YAML line).
         (format!(r#"(?i)(?:^|[\s'"{{,])(?P<name>[A-Za-z0-9_-]*(?:{NAME_FRAGMENTS})[A-Za-z0-9_-]*):[ \t]+(?P<s>[^\s'",}}]+)"#), Some(keep_unless_secret_name)),
@@ -96,6 +100,7 @@ fn builtin_rules() -> Vec<(String, Option<fn(&Captures) -> bool>)> {
             r"|PMAK-[A-Za-z0-9-]{30,}|NRAK-[A-Z0-9]{27}|dp\.(?:st|ct|sa|scim|audit|pt)\.[A-Za-z0-9_.-]{20,}",
             r"|ops_eyJ[A-Za-z0-9_-]{30,}|lin_api_[A-Za-z0-9]{30,}|ntn_[A-Za-z0-9]{40,}|AGE-SECRET-KEY-1[0-9A-Z]{50,}",
             r"|ATATT3[A-Za-z0-9_=-]{50,}|dapi[0-9a-f]{32}|sbp_[a-f0-9]{40}|fo1_[A-Za-z0-9_-]{30,}",
+            r"|sq[pua]_[a-f0-9]{40}|pul-[a-f0-9]{40}",
             r"|xkeysib-[a-f0-9]{64}-[A-Za-z0-9]{16}|[a-f0-9]{32}-us[0-9]{1,2}\b",
             r"|[A-Za-z0-9_~.-]{3}[0-9]Q~[A-Za-z0-9_~.-]{31,34}",
             r"|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})",
@@ -117,15 +122,15 @@ fn builtin_rules() -> Vec<(String, Option<fn(&Captures) -> bool>)> {
         // mysql -p'x' (the password glued to -p: `-p db` asks for it).
         (format!(r"(?i)\b(?:mysql|mysqldump|mysqladmin|mysqlimport|mysqlshow|mariadb|mariadb-dump)\b[^|;&\n]*?\s-p{VALUE}"), None),
         // curl -u user:password, quoted or glued, and --user=…
-        (r#"(?i)\b(?:curl|wget|http|https|xh|curlie|lftp)\b[^|;&\n]*?\s(?:-u|-U|--user|--proxy-user)(?:=|\s*)'[^':]*[:,](?P<s>[^']+)'"#.into(), None),
-        (r#"(?i)\b(?:curl|wget|http|https|xh|curlie|lftp)\b[^|;&\n]*?\s(?:-u|-U|--user|--proxy-user)(?:=|\s*)"[^":]*[:,](?P<s>(?:[^"\\]|\\[\s\S])+)""#.into(), None),
-        (r#"(?i)\b(?:curl|wget|http|https|xh|curlie|lftp)\b[^|;&\n]*?\s(?:-u|-U|--user|--proxy-user|-a|--auth)(?:=|\s*)[^\s:'"]*[:,](?P<s>(?:\\[\s\S]|[^\s'"\\;&|<>])+)"#.into(), None),
+        (r#"(?i)\b(?:curl|wget|http|https|xh|curlie|lftp)\b[^|;&\n]*?\s(?:-u|-U|--user|--proxy-user)(?:=|\s*)'[^':]*[:,](?P<s>[^']+)'"#.into(), Some(keep_unless_value)),
+        (r#"(?i)\b(?:curl|wget|http|https|xh|curlie|lftp)\b[^|;&\n]*?\s(?:-u|-U|--user|--proxy-user)(?:=|\s*)"[^":]*[:,](?P<s>(?:[^"\\]|\\[\s\S])+)""#.into(), Some(keep_unless_value)),
+        (r#"(?i)\b(?:curl|wget|http|https|xh|curlie|lftp)\b[^|;&\n]*?\s(?:-u|-U|--user|--proxy-user|-a|--auth)(?:=|\s*)[^\s:'"]*[:,](?P<s>(?:\\[\s\S]|[^\s'"\\;&|<>])+)"#.into(), Some(keep_unless_value)),
         // smbclient -U user%password
-        (r#"\b(?:smbclient|smbget|smbcacls|rpcclient|smbmap|net|nxc|crackmapexec|mount\.cifs)\b[^|;&\n]*?\s(?:-U|--user(?:name)?)(?:=|\s*)['"]?[^\s%'"]+%(?P<s>[^\s'"]+)"#.into(), None),
+        (r#"\b(?:smbclient|smbget|smbcacls|rpcclient|smbmap|net|nxc|crackmapexec|mount\.cifs)\b[^|;&\n]*?\s(?:-U|--user(?:name)?)(?:=|\s*)['"]?[^\s%'"]+%(?P<s>[^\s'"]+)"#.into(), Some(keep_unless_value)),
         // openssl … pass:X (and anything else taking pass:X).
-        (r#"(?:^|[\s='"])pass:(?P<s>'[^']*'|"(?:[^"\\]|\\[\s\S])*"|[^\s'"]+)"#.into(), None),
+        (r#"(?:^|[\s='"])pass:(?P<s>'[^']*'|"(?:[^"\\]|\\[\s\S])*"|[^\s'"]+)"#.into(), Some(keep_unless_value)),
         // sqlplus user/password@db
-        (r"\bsqlplus\s+(?:-[A-Za-z]+\s+)*[^\s/@]+/(?P<s>[^\s@/]+)".into(), None),
+        (r"\bsqlplus\s+(?:-[A-Za-z]+\s+)*[^\s/@]+/(?P<s>[^\s@/]+)".into(), Some(keep_unless_value)),
         // A value piped into what reads a secret from stdin: echo X | docker
         // login --password-stdin, printf X | wrangler secret put NAME, and a
         // here-string: wrangler secret put NAME <<< X.
@@ -133,8 +138,12 @@ fn builtin_rules() -> Vec<(String, Option<fn(&Captures) -> bool>)> {
         (format!(r#"\bprintf\s+(?:--\s+)?(?:'%s(?:\\n)?'\s+|"%s(?:\\n)?"\s+|%s\s+)?{VALUE}\s*\|[^;&\n]*?{READS_A_SECRET}"#), Some(keep_unless_value)),
         (format!(r#"{READS_A_SECRET}[^|;&\n]*?<<<\s*{VALUE}"#), Some(keep_unless_value)),
     ];
-    for (tools, option) in TOOL_OPTIONS {
-        rules.push((format!(r"(?:^|[\s/;&|(])(?:{tools})\s[^|;&\n]*?(?:^|\s){option}(?:\s+|=)?{VALUE}"), Some(keep_unless_value)));
+    for (tools, option, glued) in TOOL_OPTIONS {
+        let between = if *glued { r"(?:\s+|=)?" } else { r"(?:\s+|=)" };
+        rules.push((
+            format!(r"(?:^|[\s/;&|(])(?:{tools})(?:\s[^|;&\n]*?)?\s{option}{between}{VALUE}"),
+            Some(keep_unless_value),
+        ));
     }
     rules
 }
@@ -163,7 +172,8 @@ impl Redactor {
 
     fn compile(rules: Vec<(String, Option<fn(&Captures) -> bool>)>, builtin: bool) -> Result<Redactor, regex::Error> {
         let set = RegexSet::new(rules.iter().map(|(p, _)| p))?;
-        let rules = rules.into_iter().map(|(p, keep)| Ok(Rule { regex: Regex::new(&p)?, keep })).collect::<Result<_, _>>()?;
+        let rules =
+            rules.into_iter().map(|(p, keep)| Ok(Rule { regex: Regex::new(&p)?, keep })).collect::<Result<_, _>>()?;
         Ok(Redactor { set, rules, builtin })
     }
 

@@ -14,6 +14,7 @@ mod hostile;
 mod init_script;
 mod packaging;
 mod query;
+mod redaction;
 mod remote;
 mod repository;
 mod resilience;

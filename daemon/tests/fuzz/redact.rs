@@ -86,7 +86,7 @@ fn redacting_twice_changes_nothing() {
 fn a_text_no_pattern_matches_is_unchanged() {
     let redactor = redactor();
     check!().with_generator(command_line()).for_each(|text| {
-        if !redactor.patterns().iter().any(|p| p.is_match(text)) {
+        if !redactor.patterns().any(|p| p.is_match(text)) && !redactor.words_pass_changes(text) {
             assert_eq!(&redactor.redact(text), text);
         }
     });

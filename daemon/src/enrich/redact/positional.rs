@@ -170,7 +170,10 @@ mod tests {
         assert_eq!(hidden("aws configure set aws_secret_access_key 'wJal/rX' --profile p"), ["wJal/rX"]);
         assert_eq!(hidden("aws configure set region eu-west-1"), Vec::<&str>::new());
         assert_eq!(hidden("vault kv put secret/app user=admin password=\"p w\""), ["admin", "p w"]);
-        assert_eq!(hidden("kubectl create secret generic db --from-literal=password=x1 --from-literal user=u"), ["x1", "u"]);
+        assert_eq!(
+            hidden("kubectl create secret generic db --from-literal=password=x1 --from-literal user=u"),
+            ["x1", "u"]
+        );
         assert_eq!(hidden("gh secret set API --body 's e c' -R acme/app"), ["s e c"]);
         assert_eq!(hidden("gh secret set API -bXYZ"), ["XYZ"]);
         assert_eq!(hidden("htpasswd -b -c .htpasswd admin pw1"), ["pw1"]);
