@@ -86,6 +86,11 @@ pub struct GithubConfig {
     /// Comment on the issue a branch names (`123-fix-x`) when a deploy ends.
     #[serde(default)]
     pub issue_comments: bool,
+    /// Put the command line (redacted, `[capture] redact_remote` too) in
+    /// deployment payloads and issue comments. Off by default: on a public
+    /// repository anyone can read them.
+    #[serde(default)]
+    pub include_command: bool,
     /// The shortest time between two writes (GitHub asks for a second).
     #[serde(default = "default_write_interval")]
     pub min_write_interval_ms: u64,
@@ -254,6 +259,9 @@ pub struct CaptureConfig {
     /// Extra regular expressions for secrets; a group named `s` marks the
     /// part to hide, else the whole match is hidden.
     pub redact: Vec<String>,
+    /// More such expressions, applied only to what leaves the machine (the
+    /// team store, GitHub): the local record keeps what they match.
+    pub redact_remote: Vec<String>,
     /// More executables to track: name = command type (`tf = "terraform"`).
     pub tools: std::collections::HashMap<String, String>,
 }
@@ -268,6 +276,7 @@ impl CaptureConfig {
     fn check_patterns(&self) -> Result<()> {
         self.ignore_command_patterns()?;
         compile_each(&self.redact, "redact")?;
+        compile_each(&self.redact_remote, "redact_remote")?;
         Ok(())
     }
 }
@@ -285,6 +294,7 @@ impl Default for CaptureConfig {
             ignore_commands: Vec::new(),
             ignore_dirs: Vec::new(),
             redact: Vec::new(),
+            redact_remote: Vec::new(),
             tools: Default::default(),
         }
     }
@@ -533,6 +543,13 @@ mod tests {
     fn a_wrong_type_is_named() {
         let err = parse("[daemon]\nallow_root = \"yes\"\n").unwrap_err().to_string();
         assert!(err.contains("allow_root") || err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_remote_redaction_pattern_is_named() {
+        let config = parse("[capture]\nredact_remote = ['ok', '(unclosed']\n").unwrap();
+        let err = format!("{:#}", config.check().unwrap_err());
+        assert!(err.contains("redact_remote") && err.contains("(unclosed"), "{err}");
     }
 
     #[test]

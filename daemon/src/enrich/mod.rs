@@ -29,6 +29,8 @@ use crate::store::{CommandRow, CommandType, EnvVars, Record};
 pub struct Enricher {
     classifier: Classifier,
     redactor: Redactor,
+    /// `[capture] redact_remote`, for the copies that leave the machine.
+    remote_redactor: Option<Redactor>,
     ignore_commands: Vec<Regex>,
     ignore_dirs: Vec<PathBuf>,
 }
@@ -37,10 +39,19 @@ impl Enricher {
     /// Compiles the rules; a bad pattern is named in the error.
     pub fn new(config: &CaptureConfig) -> Result<Enricher> {
         let redactor = Redactor::new(&config.redact).context("in [capture] redact")?;
+        let remote_redactor = (!config.redact_remote.is_empty())
+            .then(|| Redactor::only(&config.redact_remote).context("in [capture] redact_remote"))
+            .transpose()?;
         let ignore_commands = config.ignore_command_patterns()?;
         let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
         let ignore_dirs = config.ignore_dirs.iter().map(|d| expand_home(d, &home)).collect();
-        Ok(Enricher { classifier: Classifier::new(config.tools.clone()), redactor, ignore_commands, ignore_dirs })
+        Ok(Enricher {
+            classifier: Classifier::new(config.tools.clone()),
+            redactor,
+            remote_redactor,
+            ignore_commands,
+            ignore_dirs,
+        })
     }
 
     /// Enriches events on this thread; it may read files in their folders.
@@ -95,7 +106,9 @@ impl Enricher {
             git_branch: git.branch.map(|b| self.redactor.redact(&b)),
             git_commit: git.commit,
             env: EnvVars::from_pairs(&start.env),
-            redacted: (hidden_in(&start.command) + start.env.iter().map(|(_, v)| hidden_in(v)).sum::<usize>()) as i64,
+            redacted: hidden_count(
+                [start.command.as_str()].into_iter().chain(start.env.iter().map(|(_, v)| v.as_str())),
+            ),
             ..CommandRow::from_start(&start)
         };
         Record::Start(start, Box::new(row))
@@ -111,7 +124,7 @@ impl Enricher {
                 let classification = self.classifier.classify(&c.command);
                 let command = self.redactor.redact(&c.command);
                 CommandRow {
-                    redacted: hidden_in(&command) as i64,
+                    redacted: hidden_count([command.as_str()]),
                     command,
                     command_type: CommandType(classification.command_type),
                     subcommand: classification.subcommand.map(|s| self.redactor.redact(&s)),
@@ -127,6 +140,21 @@ impl Enricher {
             || (!cwd.is_empty() && self.ignore_dirs.iter().any(|d| Path::new(cwd).starts_with(d)))
     }
 
+    /// The copy of `row` that leaves the machine (team store, GitHub): the
+    /// text it sends redacted again with `[capture] redact_remote`, and
+    /// `redacted` counting what those rules hid as well.
+    pub fn outgoing(&self, row: &CommandRow) -> CommandRow {
+        let Some(remote) = &self.remote_redactor else { return row.clone() };
+        let mut out = row.clone();
+        let before = hidden_count(sent_texts(row));
+        out.command = remote.redact(&out.command);
+        for text in [&mut out.cwd, &mut out.subcommand, &mut out.environment, &mut out.git_branch] {
+            *text = text.as_deref().map(|t| remote.redact(t));
+        }
+        out.redacted = row.redacted + hidden_count(sent_texts(&out)) - before;
+        out
+    }
+
     /// Redacts a free text with this configuration's patterns.
     pub fn redact(&self, text: &str) -> String {
         self.redactor.redact(text)
@@ -135,6 +163,19 @@ impl Enricher {
     pub fn classify(&self, line: &str) -> Classification {
         self.classifier.classify(line)
     }
+}
+
+/// The texts of a record the team store and GitHub get.
+fn sent_texts(row: &CommandRow) -> impl Iterator<Item = &str> {
+    [Some(&row.command), row.cwd.as_ref(), row.subcommand.as_ref(), row.environment.as_ref(), row.git_branch.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+}
+
+/// How many secrets the texts of a record hide, as its `redacted` says.
+fn hidden_count<'a>(texts: impl IntoIterator<Item = &'a str>) -> i64 {
+    texts.into_iter().map(hidden_in).sum::<usize>() as i64
 }
 
 fn expand_home(dir: &str, home: &Path) -> PathBuf {

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use super::driver::FIRST_RETRY;
 use super::http::{exchange, Answer};
-use super::{classify, Backoff, Counts, Outcome, ReadTask, Sink, Verdict};
+use super::{classify, Backoff, Counts, Outcome, Outgoing, ReadTask, Sink, Verdict};
 use crate::config::GithubConfig;
 use crate::store::{
     CommandRow, DeployFilter, GithubProgress, GithubStage, Maintenance, RecordStatus, WriteError, Writer,
@@ -37,6 +37,8 @@ pub struct GithubSink {
     /// Repositories that refused the token (`host/owner/name`): their runs
     /// wait, longer each time, while the others go on.
     paused: HashMap<String, Paused>,
+    /// What of a record GitHub may see.
+    outgoing: Outgoing,
 }
 
 /// A repository GitHub refused, and until when its runs wait.
@@ -69,7 +71,7 @@ enum Refusal {
 }
 
 impl GithubSink {
-    pub fn new(config: GithubConfig, token: String, remote_url: Option<String>) -> GithubSink {
+    pub fn new(config: GithubConfig, token: String, remote_url: Option<String>, outgoing: Outgoing) -> GithubSink {
         let mut hosts = vec!["github.com".to_string()];
         hosts.extend(config.enterprise.keys().cloned());
         let filter = DeployFilter {
@@ -77,7 +79,7 @@ impl GithubSink {
             hosts,
         };
         let pacer = Pacer { last_write: None, interval: Duration::from_millis(config.min_write_interval_ms) };
-        GithubSink { config, token, remote_url, filter, start: 0, pacer, paused: HashMap::new() }
+        GithubSink { config, token, remote_url, filter, start: 0, pacer, paused: HashMap::new(), outgoing }
     }
 
     /// The API base for a repository on `host`.
@@ -142,7 +144,8 @@ impl GithubSink {
             (Some(GithubStage::Final), id) => {
                 if let Some(issue) = self.issue_to_comment(row) {
                     let url = format!("{base}/repos/{repo}/issues/{issue}/comments");
-                    let body = json!({ "body": comment(row, &self.environment(row)) });
+                    let shown = self.config.include_command.then(|| (self.outgoing)(row).command);
+                    let body = json!({ "body": comment(row, &self.environment(row), shown.as_deref()) });
                     self.pacer.post(client, &url, &self.token, &body).await?;
                 }
                 Ok(reached(GithubStage::Done, id))
@@ -170,8 +173,12 @@ impl GithubSink {
         self.config.environments.get(&env).cloned().unwrap_or(env)
     }
 
+    /// The deployment for a run. The command line goes in the payload only
+    /// when `include_command` says so: deployments of a public repository
+    /// are public.
     fn deployment(&self, row: &CommandRow) -> Value {
         let environment = self.environment(row);
+        let shown = (self.outgoing)(row);
         let task = self
             .config
             .deploy
@@ -182,7 +189,16 @@ impl GithubSink {
             })
             .map(|r| r.task.clone())
             .unwrap_or_default();
-        let what = format!("{} {}", row.command_type.as_str(), row.subcommand.as_deref().unwrap_or(""));
+        let what = format!("{} {}", shown.command_type.as_str(), shown.subcommand.as_deref().unwrap_or(""));
+        let mut payload = json!({
+            "record_id": row.id,
+            "host": row.hostname,
+            "user": row.user,
+            "session": row.session,
+        });
+        if self.config.include_command {
+            payload["command"] = shown.command.into();
+        }
         json!({
             "ref": row.git_commit,
             "task": task.as_str(),
@@ -190,13 +206,7 @@ impl GithubSink {
             "required_contexts": [],
             "environment": environment,
             "description": clip(&format!("{} by {}@{}", what.trim(), row.user, row.hostname), 140),
-            "payload": {
-                "record_id": row.id,
-                "command": row.command,
-                "host": row.hostname,
-                "user": row.user,
-                "session": row.session,
-            },
+            "payload": payload,
             "production_environment": self.config.production_environments.contains(&environment),
             "transient_environment": self.config.transient_environments.contains(&environment),
         })
@@ -372,13 +382,19 @@ fn seconds(ms: i64) -> String {
     }
 }
 
-fn comment(row: &CommandRow, environment: &str) -> String {
+/// The comment on a deploy's issue; `command` is the command line when the
+/// config lets it out, else the tool and subcommand stand for it.
+fn comment(row: &CommandRow, environment: &str, command: Option<&str>) -> String {
     let (state, description) = outcome(row);
     // Cut by characters: a byte index inside a multi-byte character panics.
     let commit: String = row.git_commit.as_deref().map(|c| c.chars().take(12).collect()).unwrap_or("?".into());
+    let what = match command {
+        Some(command) => command.to_string(),
+        None => format!("{} {}", row.command_type.as_str(), row.subcommand.as_deref().unwrap_or("")).trim().to_string(),
+    };
     format!(
-        "Deploy to **{environment}** at `{commit}`: **{state}** ({description}).\n\n`{}` by {}@{}",
-        row.command, row.user, row.hostname
+        "Deploy to **{environment}** at `{commit}`: **{state}** ({description}).\n\n`{what}` by {}@{}",
+        row.user, row.hostname
     )
 }
 

@@ -19,6 +19,13 @@ pub use driver::{Counts, Driver, Outcome, ReadTask, Sink};
 pub use http::http_client;
 pub use retry::{classify, Backoff, Verdict};
 
+use crate::store::CommandRow;
+
+/// The copy of a record that leaves the machine (`[capture] redact_remote`
+/// applied): given by whoever owns the capture rules, so that forwarding
+/// depends on the store only.
+pub type Outgoing = Arc<dyn Fn(&CommandRow) -> CommandRow + Send + Sync>;
+
 /// A sink's status, shared between its task and `lcd status`.
 #[derive(Clone, Default)]
 pub struct SinkState(Arc<Mutex<SinkStatus>>);

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::http::exchange;
-use super::{classify, Counts, Outcome, ReadTask, Sink, Verdict};
+use super::{classify, Counts, Outcome, Outgoing, ReadTask, Sink, Verdict};
 use crate::config::RemoteConfig;
 use crate::store::{CommandRow, Maintenance, OutboxState, RemoteRecord, SinkFilter};
 
@@ -27,17 +27,18 @@ pub struct RemoteSink {
     /// `/api/commands/batch` under the configured URL.
     url: String,
     filter: SinkFilter,
+    outgoing: Outgoing,
 }
 
 impl RemoteSink {
-    pub fn new(config: RemoteConfig, token: String) -> RemoteSink {
+    pub fn new(config: RemoteConfig, token: String, outgoing: Outgoing) -> RemoteSink {
         let url = format!("{}/api/commands/batch", config.url.trim_end_matches('/'));
         let filter = SinkFilter {
             sink: Self::NAME.into(),
             types: config.types.clone(),
             include_imported: config.include_imported,
         };
-        RemoteSink { config, token, url, filter }
+        RemoteSink { config, token, url, filter, outgoing }
     }
 }
 
@@ -75,7 +76,9 @@ impl Sink for RemoteSink {
     }
 
     async fn deliver(&mut self, client: &reqwest::Client, batch: &mut Batch) -> Verdict {
-        let body = json!({ "records": batch.rows.iter().map(|(_, row)| RemoteRecord::from(row)).collect::<Vec<_>>() });
+        let records: Vec<RemoteRecord> =
+            batch.rows.iter().map(|(_, row)| RemoteRecord::from(&(self.outgoing)(row))).collect();
+        let body = json!({ "records": records });
         let request = client.post(&self.url).bearer_auth(&self.token).json(&body);
         let answer = match exchange(request, &self.url).await {
             Ok(answer) => answer,

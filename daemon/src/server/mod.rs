@@ -24,7 +24,7 @@ use crate::config::{Config, DaemonConfig, TokenSource};
 use crate::enrich::Enricher;
 use crate::forward::github::GithubSink;
 use crate::forward::remote::RemoteSink;
-use crate::forward::{Driver, Sink, SinkState};
+use crate::forward::{Driver, Outgoing, Sink, SinkState};
 use crate::ingest::{self, BatchConfig, Ingest};
 use crate::paths::{check_private_dir, Paths};
 use crate::store::Store;
@@ -105,14 +105,19 @@ impl Shared {
         for (_, task) in forwarders.drain(..) {
             task.abort();
         }
+        // The rules of the enricher in force (a reload swaps it first).
+        let enricher = self.enricher();
+        let outgoing: Outgoing = Arc::new(move |row| enricher.outgoing(row));
         if let Some(remote) = &config.remote {
-            forwarders
-                .push(self.spawn_sink(&remote.url, remote.auth(), |token| RemoteSink::new(remote.clone(), token)));
+            let outgoing = Arc::clone(&outgoing);
+            forwarders.push(
+                self.spawn_sink(&remote.url, remote.auth(), |token| RemoteSink::new(remote.clone(), token, outgoing)),
+            );
         }
         if let Some(github) = &config.github {
             let remote_url = config.remote.as_ref().map(|r| r.url.clone());
             forwarders.push(self.spawn_sink(&github.api_url, github.auth(), |token| {
-                GithubSink::new(github.clone(), token, remote_url)
+                GithubSink::new(github.clone(), token, remote_url, outgoing)
             }));
         }
     }

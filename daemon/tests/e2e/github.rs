@@ -32,7 +32,12 @@ fn fake_terraform(env: &TestEnv) -> Result<PathBuf> {
 
 /// The daemon reporting to `github`, with `extra` in the [github] section.
 fn daemon(env: &TestEnv, github: &FakeGithub, extra: &str) -> Result<InProcessDaemon> {
-    let text = format!("[github]\napi_url = '{}'\ntoken = '{TOKEN}'\nretry_max_s = 2\n{extra}\n[github.environments]\ndefault = 'production'\n", github.url());
+    daemon_with(env, github, extra, "")
+}
+
+/// [`daemon`], with `before` ahead of the [github] section.
+fn daemon_with(env: &TestEnv, github: &FakeGithub, extra: &str, before: &str) -> Result<InProcessDaemon> {
+    let text = format!("{before}\n[github]\napi_url = '{}'\ntoken = '{TOKEN}'\nretry_max_s = 2\n{extra}\n[github.environments]\ndefault = 'production'\n", github.url());
     env.start_daemon_with_config(&text)
 }
 
@@ -103,7 +108,7 @@ fn deploy_runs_become_deployments_with_their_outcome() -> Result<()> {
     assert_eq!(create["task"], "deploy");
     assert_eq!(create["production_environment"], true);
     assert!(create["description"].as_str().unwrap().starts_with("terraform apply by "));
-    assert_eq!(create["payload"]["command"], "TF_SLEEP=4 terraform apply -auto-approve");
+    assert_eq!(create["payload"].get("command"), None, "the command line stays off GitHub by default: {create}");
     let states: Vec<&str> = writes.iter().filter_map(|c| c.body["state"].as_str()).collect();
     assert_eq!(states, ["in_progress", "success", "in_progress", "failure"]);
     assert!(writes[5].body["description"].as_str().unwrap().starts_with("exit 1 after 4."), "{}", writes[5].body);
@@ -322,5 +327,41 @@ fn a_branch_named_after_an_issue_gets_a_comment() -> Result<()> {
     let comment = writes.last().context("a comment")?;
     assert_eq!(comment.path, "/repos/acme/infra/issues/123/comments");
     assert!(comment.body["body"].as_str().unwrap().contains("success"), "{}", comment.body);
+    Ok(())
+}
+
+/// Deployments and issue comments of a public repository are public: the
+/// command line goes there only with `include_command`, and then with
+/// `[capture] redact_remote` applied; the local record keeps it whole.
+#[test]
+fn the_command_line_reaches_github_only_when_asked_and_redacted_for_it() -> Result<()> {
+    let capture = "[capture]\nredact_remote = ['customer-(?P<s>[a-z]+)']\n";
+    let typed = "terraform apply -var name=customer-globex";
+    for include in [false, true] {
+        let env = env()?;
+        let github = FakeGithub::start(TOKEN)?;
+        let github_extra = format!("min_write_interval_ms = 200\nissue_comments = true\ninclude_command = {include}");
+        let _daemon = daemon_with(&env, &github, &github_extra, capture)?;
+        let (dir, _) = repo(&env, "infra", "git@github.com:acme/infra.git", "123-fix-x")?;
+        let mut sh = shell(&env, &dir)?;
+        sh.run(typed)?;
+        let records = env.wait_finished(typed)?;
+        assert_eq!(super::record(&records, typed)["redacted"], 0, "the local record hides nothing");
+        let writes = wait_writes(&github, 3, Duration::from_secs(30))?;
+        let comment = writes.last().context("a comment")?;
+        assert_eq!(comment.path, "/repos/acme/infra/issues/123/comments");
+        let sent: String = writes.iter().map(|w| w.body.to_string()).collect();
+        assert!(!sent.contains("globex"), "redact_remote applies to GitHub: {sent}");
+        let create = &writes[0].body;
+        let comment = comment.body["body"].as_str().unwrap_or_default();
+        if include {
+            assert_eq!(create["payload"]["command"], "terraform apply -var name=customer-[REDACTED]");
+            assert!(comment.contains("`terraform apply -var name=customer-[REDACTED]` by "), "{comment}");
+        } else {
+            assert_eq!(create["payload"].get("command"), None, "{create}");
+            assert!(!sent.contains("-var name"), "no command line on GitHub: {sent}");
+            assert!(comment.contains("`terraform apply` by "), "{comment}");
+        }
+    }
     Ok(())
 }

@@ -107,6 +107,32 @@ fn the_team_store_learns_how_many_secrets_a_record_hides() -> Result<()> {
     Ok(())
 }
 
+/// `[capture] redact_remote` hides more in the team store's copy, and its
+/// `redacted` count says so; the local record keeps the text.
+#[test]
+fn redact_remote_rules_hide_more_in_the_team_store_only() -> Result<()> {
+    let env = env()?;
+    let worker = RemoteWorker::start(&env.root.join("d1"))?;
+    let url = worker.url();
+    let _daemon = env.start_daemon_with_config(&format!(
+        "[capture]\nredact_remote = ['\\bcustomer-(?P<s>[a-z]+)']\n[remote]\nurl = '{url}'\ntoken = '{TOKEN}'\nretry_max_s = 2\n"
+    ))?;
+    let mut sh = env.hooked_shell(ShellKind::Zsh)?;
+    let typed = "git push https://alice:hunter2@example.com/customer-globex/infra >/dev/null 2>&1";
+    sh.run(typed)?;
+    wait_stored(&worker, 1, Duration::from_secs(30))?;
+    let rows = worker.d1("SELECT command, redacted FROM command_history")?;
+    assert_eq!(
+        rows[0]["command"],
+        "git push https://alice:[REDACTED]@example.com/customer-[REDACTED]/infra >/dev/null 2>&1"
+    );
+    assert_eq!(rows[0]["redacted"].as_i64(), Some(2), "{rows:?}");
+    let local =
+        env.wait_finished("git push https://alice:[REDACTED]@example.com/customer-globex/infra >/dev/null 2>&1")?;
+    assert_eq!(local.iter().map(|r| r["redacted"].as_i64()).collect::<Vec<_>>(), [Some(1)], "{local:?}");
+    Ok(())
+}
+
 #[test]
 fn the_seeds_single_record_shape_is_accepted() -> Result<()> {
     let env = env()?;
