@@ -36,6 +36,7 @@ const TEMPLATE: &str = "\
 # ignore_commands = [\"^pass \"]  # regular expressions: never recorded
 # ignore_dirs = [\"~/secrets\"]   # commands run there are never recorded
 # redact = []                   # more secret patterns (a group named s marks the secret)
+# redact_remote = []            # more, applied only to what goes to the team store and GitHub
 # [capture.tools]
 # tf = \"terraform\"              # more executables to classify
 ";
