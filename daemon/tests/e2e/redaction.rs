@@ -13,6 +13,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use lcd::enrich::Redactor;
+use lcd_testkit::ShellKind;
 use serde_json::Value;
 
 /// A command line and the secrets it holds.
@@ -273,3 +274,80 @@ fn the_redaction_corpus_passes_with_detect_secrets_as_oracle() -> Result<()> {
     assert!(failures.is_empty(), "{} of {} lines fail:\n{}", failures.len(), all.len(), failures.join("\n"));
     Ok(())
 }
+
+/// Every file under `dir` (recursively) that holds `needle`.
+fn files_holding(dir: &std::path::Path, needle: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => found.extend(files_holding(&path, needle)),
+            Ok(t) if t.is_file() => {
+                if std::fs::read(&path).is_ok_and(|b| String::from_utf8_lossy(&b).contains(needle)) {
+                    found.push(path);
+                }
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+// lcd-hook does not redact: a line typed while the daemon is away waits in
+// the spool as typed. The claim in docs/SECURITY.md ("Where the raw line
+// sits"): only there, in a folder only the user can open, in files only the
+// user can read, removed once the daemon has stored (and redacted) it; no
+// other file lcd keeps ever holds it.
+shell_test!(
+    a_secret_typed_while_the_daemon_is_away_waits_only_in_the_private_spool_until_replayed,
+    |env, kind: ShellKind| {
+        use std::os::unix::fs::MetadataExt;
+        let secret = "hunter2-in-the-spool";
+        let daemon = env.start_daemon()?;
+        let mut sh = env.hooked_shell(kind)?;
+        // Once the helper is connected (else it would start a daemon of its own).
+        sh.run("echo connected")?;
+        env.wait_finished("echo connected")?;
+        daemon.stop()?;
+        sh.run(&format!("echo --password={secret} >/dev/null"))?;
+        let paths = env.paths();
+        let spool = paths.spool_dir();
+        let deadline = std::time::Instant::now() + super::WAIT;
+        let spooled = loop {
+            let found = files_holding(&spool, secret);
+            if !found.is_empty() {
+                break found;
+            }
+            anyhow::ensure!(std::time::Instant::now() < deadline, "{}: the line never reached the spool", kind.name());
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let uid = std::fs::metadata(env.home())?.uid();
+        let folder = std::fs::metadata(&spool)?;
+        assert_eq!((folder.mode() & 0o777, folder.uid()), (0o700, uid), "{}", spool.display());
+        for file in &spooled {
+            let meta = std::fs::metadata(file)?;
+            assert_eq!((meta.mode() & 0o777, meta.uid()), (0o600, uid), "{}", file.display());
+        }
+        let dirs = [&paths.config_dir, &paths.data_dir, &paths.state_dir, &paths.runtime_dir];
+        let elsewhere: Vec<PathBuf> =
+            dirs.iter().flat_map(|d| files_holding(d, secret)).filter(|f| !f.starts_with(&spool)).collect();
+        assert_eq!(elsewhere, Vec::<PathBuf>::new(), "{}: the raw line outside the spool", kind.name());
+
+        let _daemon = env.start_daemon()?;
+        env.wait_finished("echo --password=[REDACTED] >/dev/null")?;
+        let deadline = std::time::Instant::now() + super::WAIT;
+        loop {
+            let left: Vec<PathBuf> = dirs.iter().flat_map(|d| files_holding(d, secret)).collect();
+            if left.is_empty() {
+                break;
+            }
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "{}: still holding the secret: {left:?}",
+                kind.name()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Ok(())
+    }
+);
