@@ -160,7 +160,10 @@ impl Redactor {
     /// The built-in rules and `extra`; fails, naming the pattern, when an
     /// extra pattern is not a valid regex.
     pub fn new(extra: &[String]) -> Result<Redactor, regex::Error> {
-        let rules = builtin_rules().into_iter().chain(extra.iter().map(|p| (p.clone(), None)));
+        // Word boundaries in ASCII: a Unicode one makes each regex, and each
+        // thread's cache of it, many times larger.
+        let builtin = builtin_rules().into_iter().map(|(p, keep)| (p.replace(r"\b", r"(?-u:\b)"), keep));
+        let rules = builtin.chain(extra.iter().map(|p| (p.clone(), None)));
         Redactor::compile(rules.collect(), true)
     }
 
