@@ -16,6 +16,7 @@ pub mod setup;
 pub mod show;
 pub mod stats;
 pub mod status;
+pub mod verify;
 mod when;
 
 use std::process::ExitCode;
@@ -49,6 +50,8 @@ pub enum Command {
     Import(import::Args),
     /// Delete old commands (counts first; deletes with --yes).
     Prune(prune::Args),
+    /// Check that no record was changed, deleted or put in (the hash chains).
+    Verify(verify::Args),
     /// Is the daemon running, and where is everything?
     Status(status::Args),
     /// Check the setup; explain what is wrong and how to fix it.
@@ -85,6 +88,7 @@ pub fn main() -> Result<ExitCode> {
         Command::Prune(args) => prune::run(args, &paths),
         Command::Completions(args) => completions::completions(args),
         Command::Man => completions::man(),
+        Command::Verify(args) => verify::run(args, &paths),
         Command::Status(args) => status::run(args, &paths),
         Command::Doctor => doctor::run(&paths),
         Command::Config(command) => config::run(command, &paths),

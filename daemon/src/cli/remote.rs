@@ -15,12 +15,52 @@ struct HistoryPage {
     next_cursor: Option<String>,
 }
 
+/// The team store as the CLI reads it, with the URL and token of the config.
+pub(super) struct RemoteReader {
+    base: String,
+    token: String,
+    runtime: tokio::runtime::Runtime,
+    client: reqwest::Client,
+}
+
+impl RemoteReader {
+    pub fn open(paths: &Paths) -> Result<RemoteReader> {
+        let config = Config::load(&paths.config_file())?;
+        let remote = config
+            .remote
+            .context("no remote store is configured: add a [remote] section (url, token) to the config")?;
+        let token = remote.auth().resolve("remote")?.context("[remote] has no token, token_env or token_command")?;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let client = {
+            let _inside = runtime.enter();
+            crate::forward::http_client()
+        };
+        Ok(RemoteReader { base: remote.url.trim_end_matches('/').to_string(), token, runtime, client })
+    }
+
+    /// GETs `path` with `params`; the answer's JSON, or why there is none.
+    pub fn get<T: serde::de::DeserializeOwned>(&self, path: &str, params: &[(&str, String)]) -> Result<T> {
+        let url = format!("{}{path}", self.base);
+        let _inside = self.runtime.enter();
+        let response = self
+            .runtime
+            .block_on(self.client.get(&url).bearer_auth(&self.token).query(params).send())
+            .with_context(|| format!("cannot reach {url}"))?;
+        let status = response.status();
+        let text =
+            self.runtime.block_on(response.text()).with_context(|| format!("the answer from {url} broke off"))?;
+        if !status.is_success() {
+            let body: Value = serde_json::from_str(&text).unwrap_or_default();
+            let reason = body["error"].as_str().unwrap_or("no reason given");
+            bail!("{url} answered {status}: {}", super::output::visible(reason));
+        }
+        serde_json::from_str(&text).with_context(|| format!("{url} did not answer as lcd expects"))
+    }
+}
+
 /// Fetches the records `query` selects from `GET /api/commands/history`.
 pub fn history(paths: &Paths, query: &HistoryQuery) -> Result<Vec<CommandRow>> {
-    let config = Config::load(&paths.config_file())?;
-    let remote =
-        config.remote.context("no remote store is configured: add a [remote] section (url, token) to the config")?;
-    let token = remote.auth().resolve("remote")?.context("[remote] has no token, token_env or token_command")?;
+    let reader = RemoteReader::open(paths)?;
     let unsupported = [
         ("--cwd/--here", query.cwd.is_some()),
         ("--commit", query.commit.is_some()),
@@ -55,10 +95,6 @@ pub fn history(paths: &Paths, query: &HistoryQuery) -> Result<Vec<CommandRow>> {
         }
     }
     let want = query.limit.unwrap_or(usize::MAX);
-    let url = format!("{}/api/commands/history", remote.url.trim_end_matches('/'));
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let _inside = runtime.enter();
-    let client = crate::forward::http_client();
     let mut rows = Vec::new();
     let mut cursor: Option<String> = None;
     while rows.len() < want {
@@ -67,18 +103,7 @@ pub fn history(paths: &Paths, query: &HistoryQuery) -> Result<Vec<CommandRow>> {
         if let Some(c) = &cursor {
             page.push(("cursor", c.clone()));
         }
-        let response = runtime
-            .block_on(client.get(&url).bearer_auth(&token).query(&page).send())
-            .with_context(|| format!("cannot reach {url}"))?;
-        let status = response.status();
-        let text = runtime.block_on(response.text()).with_context(|| format!("the answer from {url} broke off"))?;
-        if !status.is_success() {
-            let body: Value = serde_json::from_str(&text).unwrap_or_default();
-            let reason = body["error"].as_str().unwrap_or("no reason given");
-            bail!("{url} answered {status}: {}", super::output::visible(reason));
-        }
-        let page: HistoryPage =
-            serde_json::from_str(&text).with_context(|| format!("{url} did not answer with a page of records"))?;
+        let page: HistoryPage = reader.get("/api/commands/history", &page)?;
         rows.extend(page.records.into_iter().map(CommandRow::from));
         cursor = page.next_cursor;
         if cursor.is_none() {

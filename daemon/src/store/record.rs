@@ -40,6 +40,20 @@ pub enum Phase {
     /// Set by the write path's checks once both halves of a row are stored;
     /// no statement binds it.
     Checked,
+    /// The row's link in its session's hash chain, set once when the row is
+    /// settled (`store/chain.rs`); no statement binds it, and it is not
+    /// hashed itself.
+    Chained,
+}
+
+impl Phase {
+    /// Whether a column of this phase goes into the record's hash: every
+    /// fact of the command, not when the store wrote it (bookkeeping) and
+    /// not the chain link itself. Forwarding and GitHub state live in other
+    /// tables and so are never hashed.
+    pub const fn hashed(self) -> bool {
+        !matches!(self, Phase::Stored | Phase::Chained)
+    }
 }
 
 /// One column of `commands`.
@@ -51,6 +65,8 @@ pub struct Column {
     pub phase: Phase,
     /// Whether `lcd query --format json` shows it.
     pub json: bool,
+    /// Its name in the team store's record, if it goes there.
+    pub remote: Option<&'static str>,
 }
 
 macro_rules! command_record {
@@ -75,6 +91,7 @@ macro_rules! command_record {
                     param: concat!(":", stringify!($name)),
                     phase: Phase::$phase,
                     json: $json,
+                    remote: command_record!(@remote $($remote)?),
                 }, )*
             ];
 
@@ -86,6 +103,11 @@ macro_rules! command_record {
             /// Each column's value, in [`CommandRow::COLUMNS`] order.
             fn values(&self) -> Vec<&dyn ToSql> {
                 vec![$( &self.$name as &dyn ToSql, )*]
+            }
+
+            /// Each column's value as JSON, in [`CommandRow::COLUMNS`] order.
+            pub(crate) fn json_values(&self) -> Vec<serde_json::Value> {
+                vec![$( serde_json::to_value(&self.$name).expect("columns serialize"), )*]
             }
 
             /// The columns `lcd query --format json` shows, by name.
@@ -139,6 +161,8 @@ macro_rules! command_record {
             }
         }
     };
+    (@remote $remote:ident) => { Some(stringify!($remote)) };
+    (@remote) => { None };
 }
 
 command_record! {
@@ -190,6 +214,20 @@ command_record! {
     /// The end came with a time before the start (a clock stepped back, or a
     /// forged end): `ended_at` was set to `started_at`, the duration to zero.
     end_clamped: bool, Checked, json = true, remote = end_clamped;
+    /// The row's place in its session's hash chain: 1, 2, ... in the order
+    /// its records were settled (see `docs/INTEGRITY.md`).
+    chain_seq: Option<i64>, Chained, json = false, remote = chain_seq;
+    /// `hash` of the previous record of the session; None for the first.
+    prev_hash: Option<String>, Chained, json = false, remote = prev_hash;
+    /// SHA-256 (hex) of the record's canonical encoding and `prev_hash`.
+    hash: Option<String>, Chained, json = false, remote = hash;
+    /// SHA-256 (hex) of the hashed columns the team store does not keep,
+    /// so that it can check `hash` without seeing them.
+    local_digest: Option<String>, Chained, json = false, remote = local_digest;
+    /// Set by the team store, never taken from what a client sends: how the
+    /// record's link to the previous one of its session checked out there.
+    /// Always empty in the local database.
+    chain: Option<ChainState>, Chained, json = true, remote = chain;
 }
 
 impl CommandRow {
@@ -297,7 +335,9 @@ impl Statement {
     }
 }
 
-/// The half-records and whole records the write path stores.
+/// The half-records and whole records the write path stores. A row that has
+/// its chain link (`hash`) is sealed: no statement changes it again, so an
+/// end that comes after its record was settled as `unknown` is not merged.
 pub(crate) struct Statements {
     /// A start fills the command half of its row; fields an earlier copy of
     /// the same start already set are kept, so replays change nothing.
@@ -356,7 +396,8 @@ impl Statements {
                     sql: format!(
                         "INSERT INTO commands ({end_cols}) SELECT {end_vals}
                          WHERE NOT EXISTS (SELECT 1 FROM ignored WHERE id = :id)
-                         ON CONFLICT (id) DO UPDATE SET {}, status = excluded.status WHERE commands.ended_at IS NULL",
+                         ON CONFLICT (id) DO UPDATE SET {}, status = excluded.status
+                         WHERE commands.ended_at IS NULL AND commands.hash IS NULL",
                         set(&[Phase::End])
                     ),
                 },
@@ -364,7 +405,8 @@ impl Statements {
                     phases: WHOLE,
                     sql: format!(
                         "INSERT INTO commands ({whole_cols}) VALUES ({whole_vals})
-                         ON CONFLICT (id) DO UPDATE SET {}, {}, status = excluded.status",
+                         ON CONFLICT (id) DO UPDATE SET {}, {}, status = excluded.status
+                         WHERE commands.hash IS NULL",
                         keep(&[Phase::Start], "command"),
                         keep(&[Phase::End], "ended_at")
                     ),
@@ -375,6 +417,21 @@ impl Statements {
                 },
             }
         })
+    }
+}
+
+sql_text! {
+    /// How the team store found a record's link to the previous record of
+    /// its session when it arrived.
+    #[derive(JsonSchema)]
+    pub enum ChainState {
+        /// Its `prev_hash` is the hash of the previous record the store holds.
+        Ok,
+        /// The store does not hold the previous record (yet).
+        Gap,
+        /// The store holds the previous record, with another hash; or the
+        /// record's own hash does not match its fields.
+        Broken,
     }
 }
 

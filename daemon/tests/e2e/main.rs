@@ -7,6 +7,7 @@
 mod macros;
 
 mod capture;
+mod chain;
 mod enrichment;
 mod forged;
 mod github;
