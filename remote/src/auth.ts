@@ -8,8 +8,21 @@ async function digest(text: string): Promise<ArrayBuffer> {
 
 /** Throws 401 unless the request carries `Authorization: Bearer <expected>`. */
 export async function authorize(request: Request, expected: string | undefined): Promise<void> {
+  return bearer(request, expected, "LCD_API_TOKEN");
+}
+
+/**
+ * Throws 401 unless the request carries the admin secret `LCD_ADMIN_TOKEN`
+ * (503 when none is configured: admin routes are off). Returns who is acting.
+ */
+export async function authorizeAdmin(request: Request, expected: string | undefined): Promise<string> {
+  await bearer(request, expected, "LCD_ADMIN_TOKEN");
+  return "admin";
+}
+
+async function bearer(request: Request, expected: string | undefined, name: string): Promise<void> {
   if (!expected) {
-    throw new HttpError(503, "the server has no LCD_API_TOKEN configured");
+    throw new HttpError(503, `the server has no ${name} configured`);
   }
   const header = request.headers.get("authorization") ?? "";
   const match = /^Bearer\s+(.+)$/i.exec(header);

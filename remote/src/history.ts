@@ -1,7 +1,7 @@
 // GET /api/commands/history and GET /api/commands/stats.
 
 import { HttpError } from "./http";
-import { fromRow } from "./records";
+import { fromRow, SELECT_RECORDS } from "./records";
 
 /** `since`: RFC 3339, or relative like 2h, 3d, 30m. */
 function parseSince(text: string): string {
@@ -83,7 +83,7 @@ export async function history(db: D1Database, params: URLSearchParams): Promise<
     where.push(`(coalesce(started_at, '') < ?${args.length - 1} OR (coalesce(started_at, '') = ?${args.length - 1} AND id < ?${args.length}))`);
   }
   args.push(limit + 1);
-  const sql = `SELECT * FROM command_history ${where.length ? "WHERE " + where.join(" AND ") : ""}
+  const sql = `${SELECT_RECORDS} ${where.length ? "WHERE " + where.join(" AND ") : ""}
                ORDER BY coalesce(started_at, '') DESC, id DESC LIMIT ?${args.length}`;
   const { results } = await db.prepare(sql).bind(...args).all<Record<string, unknown>>();
   const rows = results.slice(0, limit).map(fromRow);

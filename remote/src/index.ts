@@ -7,18 +7,24 @@
 //                               since, until, failed, q; limit, cursor
 //   GET  /api/commands/stats    the dashboard figures
 //   GET  /api/commands/record/<uuid>  one record (the log_url of a GitHub deployment)
+//   GET  /api/chain             every session's hash chain, paged: links, records, cuts
+//   POST /api/admin/retention   {"before": "YYYY-MM-DD"}: deletes whole days, leaves a cut
 //   GET  /api/health            unauthenticated liveness
 //
-// Every /api/commands route wants `Authorization: Bearer <LCD_API_TOKEN>`.
+// Every /api/commands route and /api/chain want `Authorization: Bearer
+// <LCD_API_TOKEN>`; /api/admin routes want LCD_ADMIN_TOKEN. No route changes
+// or deletes a stored record: the store is append-only, but for retention.
 
-import { authorize } from "./auth";
+import { authorize, authorizeAdmin } from "./auth";
+import { chainPage, checkLink, Link, linkOf, linkStatements, retention } from "./chain";
 import { history, stats } from "./history";
 import { error, HttpError, json, readJson } from "./http";
-import { checkRecord, CommandRecord, conflicts, fromRow, insert, selectIdentity } from "./records";
+import { checkRecord, CommandRecord, conflicts, fromRow, insert, SELECT_RECORDS, selectIdentity } from "./records";
 
 export interface Env {
   DB: D1Database;
   LCD_API_TOKEN?: string;
+  LCD_ADMIN_TOKEN?: string;
   MAX_BATCH?: string;
 }
 
@@ -37,6 +43,8 @@ async function logOne(request: Request, env: Env): Promise<Response> {
     const differ = stored ? conflicts(stored, given) : [];
     if (differ.length) throw new HttpError(409, conflictMessage(record.uuid, differ));
   }
+  const link = linkOf(record);
+  if (link) await env.DB.batch(linkStatements(env.DB, [link]));
   return json({ success: true, uuid: record.uuid, duplicate }, duplicate ? 200 : 201);
 }
 
@@ -53,9 +61,16 @@ async function logBatch(request: Request, env: Env): Promise<Response> {
   const body = await readJson(request, MAX_BATCH_BODY);
   const records = (body as { records?: unknown })?.records;
   if (!Array.isArray(records)) throw new HttpError(400, 'body must be {"records": [...]}');
+  // The links of records lcd keeps to itself: the chain without their content.
+  const given = (body as { links?: unknown }).links ?? [];
+  if (!Array.isArray(given)) throw new HttpError(400, '"links" must be an array');
+  const links: Link[] = given.map((l, i) => checkLink(l, `links[${i}]`));
   const max = Number(env.MAX_BATCH ?? "500");
   if (records.length > max) throw new HttpError(413, `batch of ${records.length} records is over the limit of ${max}`);
-  if (records.length === 0) return json({ accepted: 0, duplicates: 0, refused: [] });
+  if (records.length === 0) {
+    if (links.length) await env.DB.batch(linkStatements(env.DB, links));
+    return json({ accepted: 0, duplicates: 0, refused: [] });
+  }
   // Each record stands on its own: a malformed one is refused and named, its
   // neighbours are written, so one bad record never holds back a batch.
   const refused: Refused[] = [];
@@ -90,6 +105,10 @@ async function logBatch(request: Request, env: Env): Promise<Response> {
   });
   refused.sort((a, b) => a.index - b.index);
   const accepted = results.filter((r) => r.meta.changes > 0).length;
+  // Links after the records, in chain order: a refused record's link is not kept.
+  const taken = checked.filter((r) => !refused.some((x) => x.uuid === r.uuid && x.status === 409));
+  const chained = [...taken.map(linkOf).filter((l): l is Link => l !== null), ...links];
+  if (chained.length) await env.DB.batch(linkStatements(env.DB, chained));
   return json({ accepted, duplicates, refused });
 }
 
@@ -101,9 +120,19 @@ async function route(request: Request, env: Env): Promise<Response> {
   const url = new URL(request.url);
   const path = url.pathname.replace(/\/+$/, "");
   if (path === "/api/health") return json({ ok: true });
+  const method = request.method;
+  if (path === "/api/admin/retention") {
+    const by = await authorizeAdmin(request, env.LCD_ADMIN_TOKEN);
+    if (method !== "POST") throw new HttpError(405, `${method} is not allowed on ${path}`);
+    return json(await retention(env.DB, await readJson(request, MAX_SINGLE_BODY), by));
+  }
+  if (path === "/api/chain") {
+    await authorize(request, env.LCD_API_TOKEN);
+    if (method !== "GET") throw new HttpError(405, `${method} is not allowed on ${path}`);
+    return json(await chainPage(env.DB, url.searchParams));
+  }
   if (!path.startsWith("/api/commands/")) throw new HttpError(404, `no route for ${path}`);
   await authorize(request, env.LCD_API_TOKEN);
-  const method = request.method;
   switch (`${method} ${path}`) {
     case "POST /api/commands/log":
       return logOne(request, env);
@@ -122,7 +151,7 @@ async function route(request: Request, env: Env): Promise<Response> {
     } catch {
       throw new HttpError(400, `${record[1]} is not a percent-encoded record id`);
     }
-    const row = await env.DB.prepare("SELECT * FROM command_history WHERE uuid = ?1").bind(uuid).first<Record<string, unknown>>();
+    const row = await env.DB.prepare(`${SELECT_RECORDS} WHERE uuid = ?1`).bind(uuid).first<Record<string, unknown>>();
     if (!row) throw new HttpError(404, `no record ${record[1]}`);
     return json(fromRow(row));
   }

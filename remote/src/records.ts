@@ -31,6 +31,11 @@ export interface CommandRecord {
   redacted: number | null;
   /** The end came before the start; the client clamped the duration to zero. */
   end_clamped: boolean;
+  /** The record's link in its session's hash chain, as lcd made it (docs/INTEGRITY.md). */
+  chain_seq: number | null;
+  prev_hash: string | null;
+  hash: string | null;
+  local_digest: string | null;
 }
 
 const MAX_COMMAND = 64 * 1024;
@@ -88,7 +93,7 @@ export function checkRecord(input: unknown, where: string, uuidRequired: boolean
     const v = o[key];
     if (v === undefined || v === null) return null;
     if (typeof v !== "number" || !Number.isInteger(v) || v < min) {
-      throw new HttpError(400, `${where}.${key} must be an integer${min === 0 ? " >= 0" : ""}`);
+      throw new HttpError(400, `${where}.${key} must be an integer${min > Number.MIN_SAFE_INTEGER ? ` >= ${min}` : ""}`);
     }
     return v;
   };
@@ -124,7 +129,14 @@ export function checkRecord(input: unknown, where: string, uuidRequired: boolean
     started_at: time("started_at"),
     ended_at: time("ended_at"),
     end_clamped: flag("end_clamped"),
+    chain_seq: integer("chain_seq", 1),
+    prev_hash: sha256(o, "prev_hash", where),
+    hash: sha256(o, "hash", where),
+    local_digest: sha256(o, "local_digest", where),
   };
+  if ((record.chain_seq === null) !== (record.hash === null)) {
+    throw new HttpError(400, `${where}: chain_seq and hash come together`);
+  }
   for (const [key, max] of TEXT_FIELDS) {
     (record as Record<string, unknown>)[key] = text(key, max);
   }
@@ -132,11 +144,21 @@ export function checkRecord(input: unknown, where: string, uuidRequired: boolean
   return record as CommandRecord;
 }
 
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/** A SHA-256 in lowercase hex, or null when not given. */
+export function sha256(o: Record<string, unknown>, key: string, where: string): string | null {
+  const v = o[key];
+  if (v === undefined || v === null) return null;
+  if (typeof v !== "string" || !SHA256.test(v)) throw new HttpError(400, `${where}.${key} must be a SHA-256 in lowercase hex`);
+  return v;
+}
+
 const COLUMNS: Array<keyof CommandRecord> = [
   "uuid", "command", "command_type", "subcommand", "arguments", "working_directory", "exit_code",
   "duration_ms", "stdout", "stderr", "executed_by", "repo_full_name", "session", "host", "shell",
   "status", "pipestatus", "git_host", "git_branch", "git_commit", "git_commit_after", "environment",
-  "started_at", "ended_at", "redacted", "end_clamped",
+  "started_at", "ended_at", "redacted", "end_clamped", "chain_seq", "prev_hash", "hash", "local_digest",
 ];
 
 /** The INSERT of one record; a uuid already stored changes nothing. */
@@ -158,7 +180,7 @@ export function insert(db: D1Database, r: CommandRecord): D1PreparedStatement {
  * a stored uuid is another record wearing its id.
  */
 const IDENTITY: Array<keyof CommandRecord> = [
-  "command", "working_directory", "session", "host", "executed_by", "shell", "started_at",
+  "command", "working_directory", "session", "host", "executed_by", "shell", "started_at", "hash",
 ];
 
 /** The fields of `incoming` (those it gives) that differ from the stored row. */
@@ -170,6 +192,13 @@ export function conflicts(stored: Record<string, unknown>, incoming: CommandReco
 export function selectIdentity(db: D1Database, uuid: string): D1PreparedStatement {
   return db.prepare(`SELECT ${IDENTITY.join(", ")} FROM command_history WHERE uuid = ?1`).bind(uuid);
 }
+
+/**
+ * Every column of command_history and the chain verdict on the record's link
+ * (`chain`: ok, gap, broken; null when no link is held for it).
+ */
+export const SELECT_RECORDS =
+  "SELECT *, (SELECT state FROM chain_links l WHERE l.uuid = command_history.uuid) AS chain FROM command_history";
 
 /** A stored row as the API shows it. */
 export function fromRow(row: Record<string, unknown>): CommandRecord & { id: number; created_at: string } {

@@ -17,6 +17,8 @@ use serde_json::Value;
 
 /// The token the test Worker accepts.
 pub const TOKEN: &str = "test-token-0123456789";
+/// The admin secret of the test Worker (`LCD_ADMIN_TOKEN`).
+pub const ADMIN_TOKEN: &str = "test-admin-token-9876543210";
 
 fn remote_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../remote")
@@ -106,6 +108,7 @@ impl RemoteWorker {
         let log = std::fs::File::create(&self.log)?;
         let (port, state, var) =
             (self.worker_port.to_string(), self.state_dir.display().to_string(), format!("LCD_API_TOKEN:{TOKEN}"));
+        let admin = format!("LCD_ADMIN_TOKEN:{ADMIN_TOKEN}");
         // Each Worker its own inspector port: the default (9229) is shared.
         let inspector = free_port()?.to_string();
         let child = wrangler_command(&[
@@ -121,6 +124,8 @@ impl RemoteWorker {
             &state,
             "--var",
             &var,
+            "--var",
+            &admin,
             "--show-interactive-dev-session=false",
         ])?
         .stdin(Stdio::null())

@@ -25,7 +25,7 @@ pub use chain::{check as check_chains, record_part as chain_record_part, Cut, Fi
 pub use github::{DeployFilter, GithubProgress, GithubRecord, GithubStage};
 pub use incoming::Record;
 pub use migrations::SCHEMA_VERSION;
-pub use outbox::{OutboxState, SinkFilter};
+pub use outbox::{OutboxState, Pending, SinkFilter};
 pub use read::{HistoryQuery, Order, Outcome};
 pub use record::{
     ChainState, Column, CommandRow, CommandType, EnvVars, Phase, Pipestatus, RecordStatus, RemoteRecord, Time,

@@ -303,3 +303,202 @@ fn the_python_verifier_agrees_with_lcd_verify_on_a_real_export() -> Result<()> {
     assert!(!out.status.success() && said.contains(&format!("record {} (place", id_of(1, 4))), "{said}");
     Ok(())
 }
+
+/// The team store's half: the real Worker under `wrangler dev --local`.
+mod remote {
+    use super::*;
+    use lcd_testkit::remote::{RemoteWorker, ADMIN_TOKEN, TOKEN};
+    use lcd_testkit::InProcessDaemon;
+    use serde_json::json;
+
+    fn forwarding(env: &TestEnv, worker: &RemoteWorker) -> Result<InProcessDaemon> {
+        let url = worker.url();
+        env.write_config(&format!("[remote]\nurl = '{url}'\ntoken = '{TOKEN}'\n"))?;
+        env.start_daemon_with_config(&format!(
+            "[remote]\nurl = '{url}'\ntoken = '{TOKEN}'\nbatch_size = 50\nretry_max_s = 2\n"
+        ))
+    }
+
+    fn wait_links(worker: &RemoteWorker, n: u64) -> Result<()> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let rows = worker.d1("SELECT count(*) AS n FROM chain_links")?;
+            let held = rows[0]["n"].as_u64().unwrap_or(0);
+            if held >= n {
+                return Ok(());
+            }
+            ensure!(std::time::Instant::now() < deadline, "the Worker holds {held} of {n} links");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    #[test]
+    fn an_update_on_the_local_d1_is_named_by_lcd_verify_remote() -> Result<()> {
+        let env = env()?;
+        let worker = RemoteWorker::start(&env.root.join("d1"))?;
+        let _daemon = forwarding(&env, &worker)?;
+        // Tracked commands go whole; `ls` only as its link.
+        let sess = session(&session_id(1));
+        let mut events = Vec::new();
+        for seq in 1..=6 {
+            let command = if seq % 2 == 0 { format!("ls {seq}") } else { format!("terraform apply {seq}") };
+            events.extend(command_events(&sess, seq, &command, 0));
+        }
+        deliver(&env, events, false)?;
+        wait_links(&worker, 6)?;
+        let held = worker.d1("SELECT count(*) AS n FROM command_history")?;
+        assert_eq!(held[0]["n"], 3, "only the tracked commands leave the machine whole");
+        assert_intact(&env, &["--remote"])?;
+        // Every record the store holds says its link checked out.
+        let (status, body) = worker.request("GET", "/api/commands/history", Some(TOKEN), None)?;
+        assert_eq!(status, 200);
+        let states: Vec<&Value> = body["records"].as_array().unwrap().iter().map(|r| &r["chain"]).collect();
+        assert_eq!(states, [&json!("ok"), &json!("ok"), &json!("ok")], "{body}");
+        let shown: Vec<Value> = serde_json::from_str(&env.lcd(&["query", "--remote", "--format", "json"])?)?;
+        assert!(shown.iter().all(|r| r["chain"] == "ok"), "{shown:?}");
+
+        worker
+            .d1(&format!("UPDATE command_history SET command = 'terraform plan 3' WHERE uuid = '{}'", id_of(1, 3)))?;
+        let (code, out) = verify(&env, &["--remote"])?;
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains(&format!("record {} (place 3) was changed", id_of(1, 3))), "{out}");
+        assert!(out.ends_with("in the team store\n"), "{out}");
+        // The local database is untouched and says so.
+        assert_intact(&env, &[])?;
+        Ok(())
+    }
+
+    #[test]
+    fn a_link_rewritten_in_d1_differs_from_this_machine_and_breaks_the_next() -> Result<()> {
+        let env = env()?;
+        let worker = RemoteWorker::start(&env.root.join("d1"))?;
+        let _daemon = forwarding(&env, &worker)?;
+        deliver(&env, commands(1, 4, "git push origin"), false)?;
+        wait_links(&worker, 4)?;
+        let fake = "0".repeat(64);
+        worker.d1(&format!("UPDATE chain_links SET hash = '{fake}' WHERE uuid = '{}'", id_of(1, 2)))?;
+        worker.d1(&format!("DELETE FROM command_history WHERE uuid = '{}'", id_of(1, 2)))?;
+        let (code, out) = verify(&env, &["--remote"])?;
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains(&format!("record {} (place 2) has another hash in the team store", id_of(1, 2))), "{out}");
+        assert!(out.contains(&format!("record {} (place 3) does not link", id_of(1, 3))), "{out}");
+        Ok(())
+    }
+
+    #[test]
+    fn a_record_deleted_from_d1_mid_session_is_a_gap() -> Result<()> {
+        let env = env()?;
+        let worker = RemoteWorker::start(&env.root.join("d1"))?;
+        let _daemon = forwarding(&env, &worker)?;
+        deliver(&env, commands(1, 5, "kubectl apply -f"), false)?;
+        wait_links(&worker, 5)?;
+        let id = id_of(1, 3);
+        worker.d1(&format!(
+            "DELETE FROM command_history WHERE uuid = '{id}'; DELETE FROM chain_links WHERE uuid = '{id}'"
+        ))?;
+        let (code, out) = verify(&env, &["--remote"])?;
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains(&format!("gap: place 3 is missing, before record {}", id_of(1, 4))), "{out}");
+        Ok(())
+    }
+
+    #[test]
+    fn a_retention_cut_leaves_verify_remote_passing() -> Result<()> {
+        let env = env()?;
+        let worker = RemoteWorker::start(&env.root.join("d1"))?;
+        let _daemon = forwarding(&env, &worker)?;
+        // The test records start on 2025-06-15, 10 s apart: 9000 of them
+        // cover 2025-06-15 to 06-16; cut before the 16th.
+        let sess = session(&session_id(1));
+        let events: Vec<Event> = (1..=9000)
+            .filter(|seq| seq % 1000 == 1 || seq % 1000 == 2)
+            .flat_map(|seq| command_events(&sess, seq, &format!("terraform apply {seq}"), 0))
+            .collect();
+        deliver(&env, events, false)?;
+        wait_links(&worker, 18)?;
+        let days: Vec<Value> =
+            worker.d1("SELECT substr(started_at, 1, 10) AS day, count(*) AS n FROM chain_links GROUP BY day")?;
+        assert!(days.len() >= 2, "{days:?}");
+        let cut_day = days[1]["day"].as_str().unwrap().to_string();
+        // Not with the team's token, nor with garbage.
+        let body = json!({ "before": cut_day }).to_string();
+        let (status, _) = worker.request("POST", "/api/admin/retention", Some(TOKEN), Some(body.clone()))?;
+        assert_eq!(status, 401);
+        for garbage in
+            [r#"{"before": "2025-06-16T12:00:00Z"}"#, r#"{"before": "yesterday"}"#, "[]", r#"{"before": "2999-01-01"}"#]
+        {
+            let (status, answer) =
+                worker.request("POST", "/api/admin/retention", Some(ADMIN_TOKEN), Some(garbage.into()))?;
+            assert_eq!(status, 400, "{garbage}: {answer}");
+        }
+        let (status, answer) = worker.request("POST", "/api/admin/retention", Some(ADMIN_TOKEN), Some(body))?;
+        assert_eq!(status, 200, "{answer}");
+        let deleted = answer["deleted"].as_u64().unwrap();
+        assert_eq!(deleted, days[0]["n"].as_u64().unwrap(), "{answer}");
+        let cuts = worker.d1("SELECT count, cut_by FROM chain_cuts")?;
+        assert_eq!(cuts[0]["count"].as_u64(), Some(deleted));
+        let line = assert_intact(&env, &["--remote"])?;
+        assert!(line.contains("across 1 cuts"), "{line}");
+        // Later records of the session still link across the cut.
+        deliver(&env, commands(1, 9002, "git fetch").split_off(2 * 9001), false)?;
+        wait_links(&worker, 19 - deleted)?;
+        assert_intact(&env, &["--remote"])?;
+        Ok(())
+    }
+
+    #[test]
+    fn a_teammate_cannot_change_or_delete_a_stored_record_through_the_api() -> Result<()> {
+        let env = env()?;
+        let worker = RemoteWorker::start(&env.root.join("d1"))?;
+        let _daemon = forwarding(&env, &worker)?;
+        deliver(&env, commands(1, 2, "terraform apply"), false)?;
+        wait_links(&worker, 2)?;
+        let (_, stored) = worker.request("GET", &format!("/api/commands/record/{}", id_of(1, 1)), Some(TOKEN), None)?;
+        // The same uuid with another body: refused, the stored one stays.
+        let mut changed = stored.clone();
+        changed["command"] = json!("terraform apply -target=nothing");
+        for key in ["id", "created_at", "chain", "stdout", "stderr"] {
+            changed.as_object_mut().unwrap().remove(key);
+        }
+        let body = json!({ "records": [changed] }).to_string();
+        let (status, answer) = worker.request("POST", "/api/commands/batch", Some(TOKEN), Some(body))?;
+        assert_eq!(status, 200);
+        assert_eq!(answer["refused"][0]["status"], 409, "{answer}");
+        // A made-up link for a place already held is not taken either.
+        let fake = json!({ "records": [], "links": [{ "uuid": "x-1", "session": session_id(1), "chain_seq": 2, "prev_hash": "1".repeat(64), "hash": "2".repeat(64) }] });
+        let (status, _) = worker.request("POST", "/api/commands/batch", Some(TOKEN), Some(fake.to_string()))?;
+        assert_eq!(status, 200);
+        // A link that claims the next place with a wrong prev_hash is kept as broken.
+        let forged = json!({ "records": [], "links": [{ "uuid": "x-3", "session": session_id(1), "chain_seq": 3, "prev_hash": "1".repeat(64), "hash": "3".repeat(64) }] });
+        worker.request("POST", "/api/commands/batch", Some(TOKEN), Some(forged.to_string()))?;
+        let states = worker.d1("SELECT uuid, state FROM chain_links ORDER BY chain_seq")?;
+        assert_eq!(states.len(), 3, "{states:?}");
+        assert_eq!(
+            (states[1]["uuid"].as_str(), states[2]["state"].as_str()),
+            (Some(id_of(1, 2).as_str()), Some("broken"))
+        );
+        // Garbage links are refused with a reason, and nothing is stored.
+        for garbage in [
+            json!({"records": [], "links": {}}),
+            json!({"records": [], "links": [{"uuid": "y", "session": "s", "chain_seq": 0, "hash": "a"}]}),
+        ] {
+            let (status, answer) =
+                worker.request("POST", "/api/commands/batch", Some(TOKEN), Some(garbage.to_string()))?;
+            assert_eq!(status, 400, "{answer}");
+        }
+        for (method, path) in [
+            ("DELETE", format!("/api/commands/record/{}", id_of(1, 1))),
+            ("PUT", "/api/commands/batch".into()),
+            ("POST", "/api/chain".into()),
+        ] {
+            let (status, _) = worker.request(method, &path, Some(TOKEN), Some("{}".into()))?;
+            assert!(status == 404 || status == 405, "{method} {path}: {status}");
+        }
+        let (_, after) = worker.request("GET", &format!("/api/commands/record/{}", id_of(1, 1)), Some(TOKEN), None)?;
+        assert_eq!(after["command"], stored["command"]);
+        let (code, out) = verify(&env, &["--remote"])?;
+        assert_eq!(code, 1, "the forged link is named: {out}");
+        assert!(out.contains("record x-3 (place 3) does not link"), "{out}");
+        Ok(())
+    }
+}
