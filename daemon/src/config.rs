@@ -18,6 +18,9 @@ pub struct Config {
     pub remote: Option<RemoteConfig>,
     /// `[github]`: deploy runs become GitHub deployments; absent means none.
     pub github: Option<GithubConfig>,
+    /// `[admin]`: the team store's admin token, for `lcd team token`; the
+    /// daemon never reads it.
+    pub admin: Option<AdminConfig>,
 }
 
 /// A config section with a token: the section's own fields, then where its
@@ -232,6 +235,17 @@ pub struct RemoteConfig {
 }
 }
 
+section_with_token! {
+/// `[admin]`: where `lcd team token` finds the team store's admin token (the
+/// Worker's `LCD_ADMIN_TOKEN`, or a token with the admin role). The variable
+/// `LCD_ADMIN_TOKEN` sets `token` here, as `LCD_<SECTION>_<KEY>` does.
+pub struct AdminConfig {
+    /// The team store, when not the `[remote] url`.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+}
+
 fn default_retry_max_s() -> u64 {
     300
 }
@@ -342,7 +356,7 @@ impl DaemonConfig {
     }
 }
 
-const SECTIONS: &[&str] = &["daemon", "capture", "remote", "github"];
+const SECTIONS: &[&str] = &["daemon", "capture", "remote", "github", "admin"];
 
 impl Config {
     /// Reads `path` (absent means defaults), then applies `LCD_*` variables.
@@ -360,7 +374,31 @@ impl Config {
     pub fn refused_tokens(&self) -> Vec<(&'static str, &str)> {
         let remote = self.remote.as_ref().and_then(|r| r.token_refused.as_deref()).map(|why| ("remote", why));
         let github = self.github.as_ref().and_then(|g| g.token_refused.as_deref()).map(|why| ("github", why));
-        remote.into_iter().chain(github).collect()
+        let admin = self.admin.as_ref().and_then(|a| a.token_refused.as_deref()).map(|why| ("admin", why));
+        remote.into_iter().chain(github).chain(admin).collect()
+    }
+
+    /// Each section with a token: its name, the token, and where a refusal goes.
+    fn tokens_mut(&mut self) -> Vec<(&'static str, &mut Option<String>, &mut Option<String>)> {
+        let remote = self.remote.as_mut().map(|r| ("remote", &mut r.token, &mut r.token_refused));
+        let github = self.github.as_mut().map(|g| ("github", &mut g.token, &mut g.token_refused));
+        let admin = self.admin.as_mut().map(|a| ("admin", &mut a.token, &mut a.token_refused));
+        remote.into_iter().chain(github).chain(admin).collect()
+    }
+
+    /// The team store's URL and the admin token, for `lcd team token`.
+    pub fn admin_access(&self) -> Result<(String, String)> {
+        let url = self
+            .admin
+            .as_ref()
+            .and_then(|a| a.url.clone())
+            .or_else(|| self.remote.as_ref().map(|r| r.url.clone()))
+            .context("no team store is configured: set [remote] url (or [admin] url)")?;
+        let token =
+            self.admin.as_ref().map(|a| a.auth().resolve("admin")).transpose()?.flatten().context(
+                "no admin token: set LCD_ADMIN_TOKEN, or token_env / token_command under [admin] in the config",
+            )?;
+        Ok((url, token))
     }
 
     /// [`Config::load`] for `lcd init`, which runs at every shell start:
@@ -395,6 +433,9 @@ impl Config {
         self.capture.check_patterns()?;
         if let Some(remote) = &self.remote {
             check_token_url("[remote] url", &remote.url)?;
+        }
+        if let Some(url) = self.admin.as_ref().and_then(|a| a.url.as_ref()) {
+            check_token_url("[admin] url", url)?;
         }
         if let Some(github) = &self.github {
             check_token_url("[github] api_url", &github.api_url)?;
@@ -461,11 +502,16 @@ fn check_token_url(key: &str, url: &str) -> Result<()> {
 
 /// A token written in the config file is only accepted if nobody else can
 /// read the file: otherwise it is forgotten and the reason kept in its place.
+/// A token from the environment (`LCD_ADMIN_TOKEN`) was never in the file.
 fn refuse_tokens_in_readable_file(config: &mut Config, path: &Path) {
     use std::os::unix::fs::PermissionsExt;
-    let remote = config.remote.as_mut().map(|r| (&mut r.token, &mut r.token_refused));
-    let github = config.github.as_mut().map(|g| (&mut g.token, &mut g.token_refused));
-    let written: Vec<_> = remote.into_iter().chain(github).filter(|(token, _)| token.is_some()).collect();
+    let from_env = |section: &str| std::env::var_os(format!("LCD_{}_TOKEN", section.to_ascii_uppercase())).is_some();
+    let written: Vec<_> = config
+        .tokens_mut()
+        .into_iter()
+        .filter(|(section, token, _)| token.is_some() && !from_env(section))
+        .map(|(_, token, refused)| (token, refused))
+        .collect();
     if written.is_empty() {
         return;
     }

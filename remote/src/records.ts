@@ -31,6 +31,8 @@ export interface CommandRecord {
   redacted: number | null;
   /** The end came before the start; the client clamped the duration to zero. */
   end_clamped: boolean;
+  /** Who delivered it: the user of the token (or the Access identity). Set by the Worker, never by the body. */
+  received_from: string;
 }
 
 const MAX_COMMAND = 64 * 1024;
@@ -67,12 +69,17 @@ const TEXT_FIELDS: Array<[keyof CommandRecord, number]> = [
  * Checks one record and fills defaults. `where` names it in errors
  * ("records[3]"). With `uuidRequired`, a missing uuid is an error (batches must
  * be idempotent); otherwise one is made (the seed's single-record shape).
+ * `receivedFrom` is who delivered it: a record that names its own sender is
+ * refused rather than corrected, so that a client trying it hears so.
  */
-export function checkRecord(input: unknown, where: string, uuidRequired: boolean): CommandRecord {
+export function checkRecord(input: unknown, where: string, uuidRequired: boolean, receivedFrom: string): CommandRecord {
   if (typeof input !== "object" || input === null || Array.isArray(input)) {
     throw new HttpError(400, `${where} is not an object`);
   }
   const o = input as Record<string, unknown>;
+  if ("received_from" in o) {
+    throw new HttpError(400, `${where}.received_from is set by the team store from the token that delivered the record; a client may not send it`);
+  }
   const text = (key: string, max: number, required = false): string | null => {
     const v = o[key];
     if (v === undefined || v === null) {
@@ -124,6 +131,7 @@ export function checkRecord(input: unknown, where: string, uuidRequired: boolean
     started_at: time("started_at"),
     ended_at: time("ended_at"),
     end_clamped: flag("end_clamped"),
+    received_from: receivedFrom,
   };
   for (const [key, max] of TEXT_FIELDS) {
     (record as Record<string, unknown>)[key] = text(key, max);
@@ -136,7 +144,7 @@ const COLUMNS: Array<keyof CommandRecord> = [
   "uuid", "command", "command_type", "subcommand", "arguments", "working_directory", "exit_code",
   "duration_ms", "stdout", "stderr", "executed_by", "repo_full_name", "session", "host", "shell",
   "status", "pipestatus", "git_host", "git_branch", "git_commit", "git_commit_after", "environment",
-  "started_at", "ended_at", "redacted", "end_clamped",
+  "started_at", "ended_at", "redacted", "end_clamped", "received_from",
 ];
 
 /** The INSERT of one record; a uuid already stored changes nothing. */
@@ -153,12 +161,13 @@ export function insert(db: D1Database, r: CommandRecord): D1PreparedStatement {
 }
 
 /**
- * What a record says about the command itself, set once when it started: a
- * copy sent again (a retry) says the same; a record that says otherwise under
- * a stored uuid is another record wearing its id.
+ * What a record says about the command itself, set once when it started, and
+ * who delivered it: a copy sent again (a retry) says the same; a record that
+ * says otherwise under a stored uuid, or comes from another user, is another
+ * record wearing its id.
  */
 const IDENTITY: Array<keyof CommandRecord> = [
-  "command", "working_directory", "session", "host", "executed_by", "shell", "started_at",
+  "command", "working_directory", "session", "host", "executed_by", "shell", "started_at", "received_from",
 ];
 
 /** The fields of `incoming` (those it gives) that differ from the stored row. */

@@ -16,6 +16,7 @@ pub mod setup;
 pub mod show;
 pub mod stats;
 pub mod status;
+pub mod team;
 mod when;
 
 use std::process::ExitCode;
@@ -62,6 +63,9 @@ pub enum Command {
     /// Records a sink set aside, and sending them again.
     #[command(subcommand)]
     Forward(forward::Command),
+    /// The team store's per-user tokens: lcd team token create|list|revoke.
+    #[command(subcommand)]
+    Team(team::Command),
     /// Run the daemon under systemd (Linux) or launchd (macOS).
     #[command(subcommand)]
     Service(service::Command),
@@ -91,6 +95,7 @@ pub fn main() -> Result<ExitCode> {
         Command::Daemon(command) => daemon::run(command, &paths),
         Command::Service(command) => service::run(command, &paths),
         Command::Forward(command) => forward::run(command, &paths),
+        Command::Team(command) => team::run(command, &paths),
     }
 }
 

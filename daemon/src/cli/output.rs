@@ -38,6 +38,9 @@ pub struct FormatArg {
 /// Columns of the default table.
 pub const TABLE_FIELDS: &[&str] = &["time", "duration", "exit", "cwd", "command"];
 
+/// Columns of the default table of the team's history (`lcd query --remote`).
+pub const REMOTE_TABLE_FIELDS: &[&str] = &["time", "duration", "exit", "user", "cwd", "command"];
+
 /// The table's own columns, which stand for JSON fields in the other formats.
 const TABLE_ALIASES: &[(&str, &str)] = &[("time", "started_at"), ("duration", "duration_ms"), ("exit", "exit_code")];
 
@@ -240,8 +243,25 @@ fn table_cell(field: &str, row: &CommandRow, object: &Value, style: Style) -> Ce
             Cell { text, colour: Some(colour) }
         }
         "cwd" => plain_cell(row.cwd.as_deref().map(tilde).unwrap_or_default()),
+        "user" => plain_cell(user_cell(row)),
         "command" => plain_cell(row.command.clone()),
         other => plain_cell(plain(&object[json_key(other)])),
+    }
+}
+
+/// A table of plain cells (already made safe to show), aligned, no colour.
+pub fn write_plain_table(out: &mut impl Write, names: &[&str], rows: &[Vec<String>]) -> io::Result<()> {
+    let cells: Vec<Vec<Cell>> =
+        rows.iter().map(|r| r.iter().map(|text| Cell { text: text.clone(), colour: None }).collect()).collect();
+    write_table(out, names, &cells, Style { colour: false, relative_times: false, width: None, now: 0 })
+}
+
+/// The user a record names and, when the team store got it from someone
+/// else (another user's token), who that was: both, never one for the other.
+fn user_cell(row: &CommandRow) -> String {
+    match &row.received_from {
+        Some(from) if *from != row.user => format!("{} (sent by {from})", row.user),
+        _ => row.user.clone(),
     }
 }
 
@@ -330,6 +350,16 @@ mod tests {
         assert_eq!(visible("\u{9b}31m"), "\\u{9b}31m");
         assert_eq!(visible("if admin \u{202e}\u{2066} fi"), "if admin \\u{202e}\\u{2066} fi");
         assert_eq!(visible("café ünïcode ✓"), "café ünïcode ✓");
+    }
+
+    #[test]
+    fn a_user_that_differs_from_its_sender_shows_both() {
+        let mut row = CommandRow { user: "bob".into(), received_from: Some("bob".into()), ..CommandRow::default() };
+        assert_eq!(user_cell(&row), "bob");
+        row.received_from = Some("alice".into());
+        assert_eq!(user_cell(&row), "bob (sent by alice)");
+        row.received_from = None;
+        assert_eq!(user_cell(&row), "bob");
     }
 
     #[test]

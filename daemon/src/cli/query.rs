@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 use jiff::Zoned;
 
-use super::output::{parse_fields, write_records, Format, Style};
+use super::output::{parse_fields, write_records, Format, Style, REMOTE_TABLE_FIELDS};
 use super::when::{parse_duration_ms, parse_instant};
 use crate::paths::Paths;
 use crate::store::{HistoryQuery, Order, Outcome};
@@ -160,8 +160,14 @@ fn absolute(dir: &str) -> Result<String> {
 
 pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
     let query = args.to_query(Zoned::now)?;
-    let fields = args.fields.as_deref().map(parse_fields).transpose()?;
     let format = args.format.unwrap_or(Format::Table);
+    let fields = match args.fields.as_deref().map(parse_fields).transpose()? {
+        // The team's history says whose each command is.
+        None if args.remote && format == Format::Table => {
+            Some(REMOTE_TABLE_FIELDS.iter().map(|f| f.to_string()).collect())
+        }
+        fields => fields,
+    };
     let rows = if args.remote {
         super::remote::history(paths, &query)?
     } else {

@@ -40,9 +40,14 @@ pub enum Phase {
     /// Set by the write path's checks once both halves of a row are stored;
     /// no statement binds it.
     Checked,
+    /// Set by the team store when it takes the record (who delivered it):
+    /// read back from it, never sent (`readOnly` in the schema), and no
+    /// column of the local table, where such a field reads as its default.
+    Remote,
 }
 
-/// One column of `commands`.
+/// One field of the record: a column of `commands`, unless its phase is
+/// [`Phase::Remote`].
 #[derive(Debug, Clone, Copy)]
 pub struct Column {
     pub name: &'static str,
@@ -68,7 +73,8 @@ macro_rules! command_record {
         }
 
         impl CommandRow {
-            /// Every column, in declaration order.
+            /// Every field, in declaration order ([`Phase::Remote`] ones
+            /// are no columns of `commands`).
             pub const COLUMNS: &'static [Column] = &[
                 $( Column {
                     name: stringify!($name),
@@ -80,7 +86,10 @@ macro_rules! command_record {
 
             /// Reads a row selected with [`select_list`], by column name.
             pub(crate) fn from_row(row: &rusqlite::Row) -> rusqlite::Result<CommandRow> {
-                Ok(CommandRow { $( $name: row.get(stringify!($name))?, )* })
+                Ok(CommandRow { $( $name: match Phase::$phase {
+                    Phase::Remote => Default::default(),
+                    _ => row.get(stringify!($name))?,
+                }, )* })
             }
 
             /// Each column's value, in [`CommandRow::COLUMNS`] order.
@@ -102,8 +111,9 @@ macro_rules! command_record {
 
         /// A command in the team store's shape: what the forwarder POSTs to
         /// `/api/commands/batch` and what `GET /api/commands/history` returns.
-        /// `remote/schema/record.schema.json` is its JSON Schema.
-        #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+        /// `remote/schema/record.schema.json` is its JSON Schema. What lcd
+        /// sends leaves out the fields only the store sets (`readOnly`).
+        #[derive(Debug, Clone, PartialEq, Default, Deserialize, JsonSchema)]
         pub struct RemoteRecord {
             $( $(
                 #[serde(default, deserialize_with = "null_as_default")]
@@ -120,6 +130,26 @@ macro_rules! command_record {
 
         /// Fields of [`RemoteRecord`] the team store cannot do without.
         const REMOTE_REQUIRED: &[&str] = &[$( $( $( { let _ = stringify!($required); stringify!($remote) }, )? )? )*];
+
+        /// Each field of [`RemoteRecord`] taken from the table, with its phase.
+        const REMOTE_FIELDS: &[(&str, Phase)] = &[$( $( (stringify!($remote), Phase::$phase), )? )*];
+
+        impl Serialize for RemoteRecord {
+            /// What lcd sends: every field but those the store sets.
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeStruct;
+                let sent = REMOTE_FIELDS.iter().filter(|(_, phase)| *phase != Phase::Remote).count() + 2;
+                let mut record = serializer.serialize_struct("RemoteRecord", sent)?;
+                $( $(
+                    if Phase::$phase != Phase::Remote {
+                        record.serialize_field(stringify!($remote), &self.$remote)?;
+                    }
+                )? )*
+                record.serialize_field("arguments", &self.arguments)?;
+                record.serialize_field("duration_ms", &self.duration_ms)?;
+                record.end()
+            }
+        }
 
         impl From<&CommandRow> for RemoteRecord {
             fn from(row: &CommandRow) -> RemoteRecord {
@@ -190,6 +220,10 @@ command_record! {
     /// The end came with a time before the start (a clock stepped back, or a
     /// forged end): `ended_at` was set to `started_at`, the duration to zero.
     end_clamped: bool, Checked, json = true, remote = end_clamped;
+    /// Who delivered the record to the team store: the user of its token
+    /// (or the Cloudflare Access email), set by the Worker, never sent by lcd.
+    /// `user` beside it is what the client said.
+    received_from: Option<String>, Remote, json = true, remote = received_from;
 }
 
 impl CommandRow {
@@ -229,7 +263,12 @@ impl CommandRow {
 pub(crate) fn select_list() -> &'static str {
     static LIST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     LIST.get_or_init(|| {
-        CommandRow::COLUMNS.iter().map(|c| format!("c.{0} AS {0}", c.name)).collect::<Vec<_>>().join(", ")
+        CommandRow::COLUMNS
+            .iter()
+            .filter(|c| c.phase != Phase::Remote)
+            .map(|c| format!("c.{0} AS {0}", c.name))
+            .collect::<Vec<_>>()
+            .join(", ")
     })
 }
 
@@ -251,6 +290,10 @@ impl RemoteRecord {
                     property["description"] = description;
                 }
             }
+        }
+        // The store's own fields: a client that sends one is refused.
+        for (name, _) in REMOTE_FIELDS.iter().filter(|(_, phase)| *phase == Phase::Remote) {
+            schema["properties"][name]["readOnly"] = true.into();
         }
         schema["required"] = REMOTE_REQUIRED.iter().map(|&f| serde_json::Value::from(f)).collect();
         schema
@@ -625,6 +668,19 @@ mod tests {
             (back.id, back.user, back.started_at, back.pipestatus),
             (row.id, row.user, row.started_at, row.pipestatus)
         );
+    }
+
+    #[test]
+    fn received_from_is_read_from_the_team_store_and_never_sent() {
+        let record: RemoteRecord =
+            serde_json::from_str(r#"{"uuid": "x", "command": "ls", "user": "bob", "received_from": "alice"}"#).unwrap();
+        assert_eq!(record.received_from.as_deref(), Some("alice"));
+        let sent = serde_json::to_value(&record).unwrap();
+        assert!(sent.get("received_from").is_none(), "{sent}");
+        assert_eq!(sent["uuid"], "x");
+        assert_eq!(CommandRow::from(record).received_from.as_deref(), Some("alice"));
+        assert_eq!(RemoteRecord::schema()["properties"]["received_from"]["readOnly"], true);
+        assert!(!select_list().contains("received_from"), "no such column in the local table");
     }
 
     #[test]
