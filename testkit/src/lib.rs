@@ -2,6 +2,7 @@
 //! bash in a pseudo-terminal ([`pty`]), a private home per test ([`env`]),
 //! and the daemon run in-process, waited for by its ready signal.
 
+pub mod access;
 pub mod daemon;
 pub mod env;
 pub mod git;

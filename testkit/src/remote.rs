@@ -436,3 +436,40 @@ fn forward(request: &[u8], upstream: u16) -> Result<Vec<u8>> {
     server.write_all(&request[end + 4..])?;
     read_message(&mut server)
 }
+
+/// A server that gives every request the same answer: a JSON key set, or
+/// the garbage a server that is not lcd's Worker answers with. Counts what
+/// it was asked.
+pub struct StaticServer {
+    pub port: u16,
+    pub requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl StaticServer {
+    pub fn start(status: u16, content_type: &str, body: &str) -> Result<StaticServer> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&requests);
+        let answer = format!(
+            "HTTP/1.1 {status} Static\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        std::thread::spawn(move || {
+            for mut client in listener.incoming().flatten() {
+                let _ = client.set_read_timeout(Some(Duration::from_secs(10)));
+                if let Ok(request) = read_message(&mut client) {
+                    let line = String::from_utf8_lossy(&request).lines().next().unwrap_or_default().to_string();
+                    seen.lock().unwrap().push(line);
+                    let _ = client.write_all(answer.as_bytes());
+                }
+                let _ = client.shutdown(std::net::Shutdown::Both);
+            }
+        });
+        Ok(StaticServer { port, requests })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}

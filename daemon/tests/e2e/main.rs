@@ -11,6 +11,7 @@ mod enrichment;
 mod forged;
 mod github;
 mod hostile;
+mod identity;
 mod init_script;
 mod packaging;
 mod query;

@@ -13,14 +13,14 @@ use serde_json::{json, Value};
 use super::env;
 
 /// The daemon, in-process, forwarding to `url`.
-fn daemon(env: &TestEnv, url: &str, token: &str) -> Result<InProcessDaemon> {
+pub(crate) fn daemon(env: &TestEnv, url: &str, token: &str) -> Result<InProcessDaemon> {
     env.start_daemon_with_config(&format!(
         "[remote]\nurl = '{url}'\ntoken = '{token}'\nbatch_size = 50\nretry_max_s = 2\n"
     ))
 }
 
 /// The config file `lcd query --remote` and a daemon process read.
-fn write_config(env: &TestEnv, url: &str, token: &str) -> Result<()> {
+pub(crate) fn write_config(env: &TestEnv, url: &str, token: &str) -> Result<()> {
     env.write_config(&format!("[remote]\nurl = '{url}'\ntoken = '{token}'\n"))
 }
 
@@ -30,7 +30,7 @@ fn stored(worker: &RemoteWorker) -> Result<(u64, u64)> {
     Ok((rows[0]["n"].as_u64().unwrap_or(0), rows[0]["d"].as_u64().unwrap_or(0)))
 }
 
-fn wait_stored(worker: &RemoteWorker, want: u64, timeout: Duration) -> Result<()> {
+pub(crate) fn wait_stored(worker: &RemoteWorker, want: u64, timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
         let (n, distinct) = stored(worker)?;
@@ -45,7 +45,7 @@ fn wait_stored(worker: &RemoteWorker, want: u64, timeout: Duration) -> Result<()
 }
 
 /// Sends `n` git records (a tracked tool, so forwarded) straight to the daemon.
-fn send(env: &TestEnv, client: u64, n: u64) -> Result<()> {
+pub(crate) fn send(env: &TestEnv, client: u64, n: u64) -> Result<()> {
     let session = session(&session_id(client));
     let events: Vec<_> =
         (1..=n).flat_map(|seq| command_events(&session, seq, &format!("git push origin b{seq}"), 0)).collect();
