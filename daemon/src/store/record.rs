@@ -97,12 +97,16 @@ macro_rules! command_record {
                 vec![$( &self.$name as &dyn ToSql, )*]
             }
 
-            /// The columns `lcd query --format json` shows, by name.
+            /// The columns `lcd query --format json` shows, by name. A field
+            /// the team store sets is left out of a record it never saw.
             fn json_columns(&self) -> serde_json::Map<String, serde_json::Value> {
                 let mut map = serde_json::Map::new();
                 $(
                     if $json {
-                        map.insert(stringify!($name).into(), serde_json::to_value(&self.$name).expect("columns serialize"));
+                        let value = serde_json::to_value(&self.$name).expect("columns serialize");
+                        if !(Phase::$phase == Phase::Remote && value.is_null()) {
+                            map.insert(stringify!($name).into(), value);
+                        }
                     }
                 )*
                 map
@@ -681,6 +685,7 @@ mod tests {
         assert_eq!(CommandRow::from(record).received_from.as_deref(), Some("alice"));
         assert_eq!(RemoteRecord::schema()["properties"]["received_from"]["readOnly"], true);
         assert!(!select_list().contains("received_from"), "no such column in the local table");
+        assert!(CommandRow::default().to_json().get("received_from").is_none(), "a local record names no sender");
     }
 
     #[test]
