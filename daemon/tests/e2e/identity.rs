@@ -296,9 +296,11 @@ fn the_forwarder_delivers_with_a_per_user_writer_token_and_a_reader_token_stops_
     let sink = &status["sinks"][0];
     assert_eq!((sink["state"].as_str(), sink["backlog"].as_u64()), (Some("stopped"), Some(5)), "{status}");
     assert!(sink["last_error"].as_str().unwrap().contains("403"), "{status}");
-    let doctor = String::from_utf8(env.lcd_output(&["doctor"])?.stdout)?;
-    assert!(doctor.contains("the token is a reader's"), "{doctor}");
     assert_eq!(worker.d1("SELECT count(*) AS n FROM command_history")?[0]["n"], 2);
+    // doctor asks the store whose token it is.
+    drop(daemon);
+    let doctor = String::from_utf8(env.lcd_output(&["doctor"])?.stdout)?;
+    assert!(doctor.contains("(carol, reader)") && doctor.contains("the token is a reader's"), "{doctor}");
     Ok(())
 }
 
