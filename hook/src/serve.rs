@@ -319,6 +319,9 @@ pub struct Translator {
     /// The id each start was given, for its end: ids are random, made here
     /// once per command, so only this helper knows them.
     ids: Vec<(u64, RecordId)>,
+    /// The commit HEAD was at when this helper last looked, and in which
+    /// git folder: where a look back through the reflog stops.
+    last_head: Option<(PathBuf, String)>,
 }
 
 impl Translator {
@@ -329,7 +332,14 @@ impl Translator {
         if let Some(tty) = &mut session.tty {
             truncate_marked(tty, MAX_FIELD_LEN);
         }
-        Translator { session, last_history: None, skipped: Vec::new(), repos: Vec::new(), ids: Vec::new() }
+        Translator {
+            session,
+            last_history: None,
+            skipped: Vec::new(),
+            repos: Vec::new(),
+            ids: Vec::new(),
+            last_head: None,
+        }
     }
 
     pub fn translate(&mut self, record: ShellRecord) -> Option<Event> {
@@ -366,7 +376,10 @@ impl Translator {
             return None;
         }
         let repo = Repo::discover(Path::new(&cwd));
-        let mut git = repo.as_ref().map(Repo::snapshot);
+        let mut git = repo.as_ref().map(|repo| {
+            let known = self.last_head.as_ref().filter(|(dir, _)| *dir == repo.git_dir).map(|(_, c)| c.as_str());
+            repo.snapshot_at(at, known)
+        });
         if let Some(repo) = repo {
             // Commands run one at a time; a few are enough to cover a restart.
             self.repos.retain(|(s, _)| *s + 16 > seq);
@@ -433,8 +446,12 @@ impl Translator {
     /// left out: its start is settled as `unknown` when the next one comes.
     fn end(&mut self, end: ShellEnd) -> Option<Event> {
         let id = self.ids.iter().position(|(s, _)| *s == end.seq).map(|i| self.ids.remove(i).1)?;
-        let git_commit_after =
-            self.repos.iter().position(|(s, _)| *s == end.seq).and_then(|i| self.repos.remove(i).1.head().1);
+        let git_commit_after = self.repos.iter().position(|(s, _)| *s == end.seq).and_then(|i| {
+            let repo = self.repos.remove(i).1;
+            let commit = repo.head().1;
+            self.last_head = commit.clone().map(|c| (repo.git_dir, c));
+            commit
+        });
         Some(Event::End(CommandEnd {
             id,
             session: self.session.clone(),

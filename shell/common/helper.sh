@@ -21,7 +21,7 @@ _lcd_start_helper() {
 {%- if let Some(n) = spool_max_bytes %}
       --spool-max-bytes {{ n }} \
 {%- endif %}
-      ${_lcd_unlink:+--unlink} ${_lcd_unlink:+"$_lcd_unlink"} <&"$r" 3<&0 >/dev/null 2>&1
+      ${_lcd_unlink:+--unlink} ${_lcd_unlink:+"$_lcd_unlink"} 3<&0 <&"$r" >/dev/null 2>&1
 {%- if shell == Shell::Zsh %} &!
 {%- else %} &
 {%- endif %}

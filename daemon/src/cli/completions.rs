@@ -16,7 +16,11 @@ pub struct Args {
 
 pub fn completions(args: Args) -> Result<ExitCode> {
     let mut command = Cli::command();
-    clap_complete::generate(args.shell, &mut command, "lcd", &mut std::io::stdout().lock());
+    // Into memory first: clap_complete panics when its writer fails, and a
+    // closed pipe (`lcd completions zsh | head -1`) must end quietly.
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut command, "lcd", &mut script);
+    std::io::Write::write_all(&mut std::io::stdout().lock(), &script)?;
     Ok(ExitCode::SUCCESS)
 }
 

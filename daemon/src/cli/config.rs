@@ -43,10 +43,10 @@ const TEMPLATE: &str = "\
 pub fn run(command: Command, paths: &Paths) -> Result<ExitCode> {
     let file = paths.config_file();
     match command {
-        Command::Path => println!("{}", file.display()),
+        Command::Path => outln!("{}", file.display())?,
         Command::Show => {
             let config = Config::load(&file)?;
-            print!("{}", config.to_toml_redacted()?);
+            out!("{}", config.to_toml_redacted()?)?;
         }
         Command::Edit => {
             if !file.exists() {
@@ -66,10 +66,10 @@ pub fn run(command: Command, paths: &Paths) -> Result<ExitCode> {
                     for (section, why) in config.refused_tokens() {
                         eprintln!("lcd: [{section}] token not used: {why}");
                     }
-                    println!(
+                    outln!(
                         "{} is valid; running daemons pick it up with: lcd daemon reload, or restart",
                         file.display()
-                    )
+                    )?
                 }
                 Err(e) => {
                     eprintln!("lcd: {e:#}");

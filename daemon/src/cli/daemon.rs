@@ -58,7 +58,7 @@ pub fn run(command: Command, paths: &Paths) -> Result<ExitCode> {
                 return Err(std::io::Error::last_os_error())
                     .with_context(|| format!("signalling the daemon (pid {pid})"));
             }
-            println!("asked the daemon (pid {pid}) to reload its configuration");
+            outln!("asked the daemon (pid {pid}) to reload its configuration")?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -120,7 +120,7 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
 fn start(paths: &Paths, args: &StartArgs) -> Result<()> {
     if let Some(pid) = answering_pid(paths) {
         if !args.quiet {
-            println!("lcd daemon already running (pid {pid})");
+            outln!("lcd daemon already running (pid {pid})")?;
         }
         return Ok(());
     }
@@ -140,7 +140,7 @@ fn start(paths: &Paths, args: &StartArgs) -> Result<()> {
             match line.split_once(' ') {
                 Some(("ready", pid)) => {
                     if !args.quiet {
-                        println!("lcd daemon started (pid {pid}), listening on {}", paths.socket.display());
+                        outln!("lcd daemon started (pid {pid}), listening on {}", paths.socket.display())?;
                     }
                     Ok(())
                 }
@@ -198,7 +198,7 @@ fn read_ready_line(pipe: &mut File) -> Result<String> {
 
 fn stop(paths: &Paths) -> Result<()> {
     let Some(pid) = running_daemon_pid(&paths.pid_file()) else {
-        println!("lcd daemon is not running");
+        outln!("lcd daemon is not running")?;
         return Ok(());
     };
     // SAFETY: sending SIGTERM to the pid the daemon's lock file names.
@@ -212,7 +212,7 @@ fn stop(paths: &Paths) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    println!("lcd daemon stopped (pid {pid})");
+    outln!("lcd daemon stopped (pid {pid})")?;
     Ok(())
 }
 

@@ -62,8 +62,8 @@ pub fn run(paths: &Paths) -> Result<ExitCode> {
             Level::Fail => "FAIL",
         };
         match &check.fix {
-            Some(fix) => println!("{mark}  {} — {fix}", check.what),
-            None => println!("{mark}  {}", check.what),
+            Some(fix) => outln!("{mark}  {} — {fix}", check.what)?,
+            None => outln!("{mark}  {}", check.what)?,
         }
         failed |= check.level == Level::Fail;
     }

@@ -27,21 +27,21 @@ pub fn run(command: Command, paths: &Paths) -> Result<ExitCode> {
     match command {
         Command::Failed { sink } => {
             let Some(store) = super::open_history(paths)? else {
-                println!("nothing recorded yet");
+                outln!("nothing recorded yet")?;
                 return Ok(ExitCode::SUCCESS);
             };
             let failed = store.outbox_failed(&sink)?;
             if failed.is_empty() {
-                println!("{sink}: nothing set aside");
+                outln!("{sink}: nothing set aside")?;
             }
             for (pk, reason) in failed {
-                println!("{sink}: record #{pk}: {}", super::output::visible(&reason));
+                outln!("{sink}: record #{pk}: {}", super::output::visible(&reason))?;
             }
         }
         Command::Retry { sink } => {
             let mut sender = connect_or_start(paths)?;
             match sender.request(&Request::RetryFailed { sink: sink.clone() })? {
-                Reply::Requeued { count } => println!("{sink}: {count} records back in the queue"),
+                Reply::Requeued { count } => outln!("{sink}: {count} records back in the queue")?,
                 other => bail!("unexpected answer from the daemon: {other:?}"),
             }
         }

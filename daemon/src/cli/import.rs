@@ -45,7 +45,7 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
     };
     let commands = to_commands(shell, &entries, &file)?;
     if commands.is_empty() {
-        println!("{}: no commands to import", file.display());
+        outln!("{}: no commands to import", file.display())?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut sender = connect_or_start(paths)?;
@@ -60,11 +60,11 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
         }
     }
     let skipped = commands.len() as u64 - added - already;
-    println!(
+    outln!(
         "Imported {added} commands from {} ({already} were there already{}).",
         file.display(),
         if skipped > 0 { format!(", {skipped} left out by never-record rules") } else { String::new() }
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -36,7 +36,7 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
         eprintln!("lcd: {e:#}; using the default settings");
         Config::default()
     });
-    print!(
+    out!(
         "{}",
         render(&InitOptions {
             shell: args.shell,
@@ -47,7 +47,7 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
             env: &config.capture.env,
             spool_max_bytes: config.daemon.spool_max_bytes,
         })
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,5 +1,21 @@
 //! The `lcd` command line: one module per subcommand.
 
+/// `println!` and `print!` that hand back the write's error instead of
+/// panicking: `lcd status | head -1` closes the pipe early, and the
+/// program then ends quietly (see [`is_broken_pipe`]).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        ::std::writeln!(::std::io::stdout().lock(), $($arg)*)
+    }};
+}
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        ::std::write!(::std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
 pub mod completions;
 pub mod config;
 pub mod daemon;

@@ -46,10 +46,10 @@ pub fn run(command: Command, paths: &Paths) -> Result<ExitCode> {
     let lcd = std::env::current_exe()?;
     match &command {
         // The units name lcd(1): installed with them, removed with them.
-        Command::Install => println!("wrote {}", service::install_man_page(&lcd, &completions::man_page()?)?.display()),
+        Command::Install => outln!("wrote {}", service::install_man_page(&lcd, &completions::man_page()?)?.display())?,
         Command::Uninstall => {
             for page in service::uninstall_man_page(&lcd)? {
-                println!("removed {}", page.display());
+                outln!("removed {}", page.display())?;
             }
         }
         Command::Status | Command::Print { .. } => {}
@@ -57,10 +57,10 @@ pub fn run(command: Command, paths: &Paths) -> Result<ExitCode> {
     match (command, Manager::native()) {
         (Command::Print { manager: Manager::Systemd }, _) => {
             for (name, text) in systemd::units(&lcd) {
-                println!("# {name}\n{text}");
+                outln!("# {name}\n{text}")?;
             }
         }
-        (Command::Print { manager: Manager::Launchd }, _) => print!("{}", launchd::plist(&lcd, &paths.daemon_log())),
+        (Command::Print { manager: Manager::Launchd }, _) => out!("{}", launchd::plist(&lcd, &paths.daemon_log()))?,
         (Command::Install, Manager::Systemd) => {
             // systemd is to own the socket: a daemon started on demand gives it up.
             if daemon::answering_pid(paths).is_some() {
@@ -68,7 +68,7 @@ pub fn run(command: Command, paths: &Paths) -> Result<ExitCode> {
             }
             let installed = systemd::install(&lcd)?;
             for file in &installed.files {
-                println!("wrote {}", file.display());
+                outln!("wrote {}", file.display())?;
             }
             if !installed.enabled {
                 eprintln!("systemd is not running for your user here (systemctl --user does not answer), so nothing was enabled.");
@@ -78,46 +78,46 @@ pub fn run(command: Command, paths: &Paths) -> Result<ExitCode> {
                 eprintln!("Once logged in to a systemd session: systemctl --user daemon-reload && systemctl --user enable --now lcd.socket");
                 return Ok(ExitCode::FAILURE);
             }
-            println!("enabled lcd.socket: the daemon starts with the first command typed");
+            outln!("enabled lcd.socket: the daemon starts with the first command typed")?;
         }
         (Command::Install, Manager::Launchd) => {
             let path = launchd::install(&lcd, &paths.daemon_log())?;
-            println!("wrote and loaded {}", path.display());
+            outln!("wrote and loaded {}", path.display())?;
         }
         (Command::Uninstall, Manager::Systemd) => {
             let removed = systemd::uninstall()?;
             if removed.is_empty() {
-                println!("no lcd units were installed");
+                outln!("no lcd units were installed")?;
             }
             for file in removed {
-                println!("removed {}", file.display());
+                outln!("removed {}", file.display())?;
             }
         }
         (Command::Uninstall, Manager::Launchd) => match launchd::uninstall()? {
-            Some(path) => println!("unloaded and removed {}", path.display()),
-            None => println!("no lcd agent was installed"),
+            Some(path) => outln!("unloaded and removed {}", path.display())?,
+            None => outln!("no lcd agent was installed")?,
         },
         (Command::Status, Manager::Systemd) => {
             let dir = systemd::unit_dir()?;
             for name in ["lcd.socket", "lcd.service"] {
                 let path = dir.join(name);
-                println!(
+                outln!(
                     "{name}: {}",
                     if path.exists() { format!("installed ({})", path.display()) } else { "not installed".into() }
-                );
+                )?;
             }
             if systemd::available() {
                 for (unit, enabled, active) in systemd::state() {
-                    println!("{unit}: {enabled}, {active}");
+                    outln!("{unit}: {enabled}, {active}")?;
                 }
             } else {
-                println!("systemd is not running for your user here");
+                outln!("systemd is not running for your user here")?;
             }
         }
         (Command::Status, Manager::Launchd) => {
             let path = launchd::plist_path()?;
-            println!("{}: {}", path.display(), if path.exists() { "installed" } else { "not installed" });
-            println!("launchd: {}", if launchd::loaded() { "loaded" } else { "not loaded" });
+            outln!("{}: {}", path.display(), if path.exists() { "installed" } else { "not installed" })?;
+            outln!("launchd: {}", if launchd::loaded() { "loaded" } else { "not loaded" })?;
         }
     }
     Ok(ExitCode::SUCCESS)

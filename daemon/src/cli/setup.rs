@@ -28,11 +28,11 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
         let line = format!("eval \"$(lcd init {shell})\"");
         let current = fs::read_to_string(&rc).unwrap_or_default();
         if current.lines().any(|l| l.contains(&format!("lcd init {shell}"))) {
-            println!("{}: already loads lcd", rc.display());
+            outln!("{}: already loads lcd", rc.display())?;
             continue;
         }
         if args.dry_run {
-            println!("{}: would add: {line}", rc.display());
+            outln!("{}: would add: {line}", rc.display())?;
             continue;
         }
         let mut file = fs::OpenOptions::new()
@@ -42,11 +42,11 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
             .with_context(|| format!("opening {}", rc.display()))?;
         let sep = if current.is_empty() || current.ends_with('\n') { "" } else { "\n" };
         writeln!(file, "{sep}# lcd: record every command (https://github.com/lcd)\n{line}")?;
-        println!("{}: added {line}", rc.display());
+        outln!("{}: added {line}", rc.display())?;
     }
     if !args.dry_run {
         daemon::run(daemon::Command::Start(StartArgs { quiet: false }), paths)?;
-        println!("Open a new shell: its commands are recorded from then on. Read them back with: lcd query");
+        outln!("Open a new shell: its commands are recorded from then on. Read them back with: lcd query")?;
     }
     Ok(ExitCode::SUCCESS)
 }

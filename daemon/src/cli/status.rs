@@ -87,30 +87,30 @@ impl Report {
 pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
     let r = Report::gather(paths);
     match args.format {
-        TableOrJson::Json => println!("{}", serde_json::to_string_pretty(&r.to_json(paths))?),
+        TableOrJson::Json => outln!("{}", serde_json::to_string_pretty(&r.to_json(paths))?)?,
         TableOrJson::Table => {
             match &r.daemon {
-                Some(d) => println!(
+                Some(d) => outln!(
                     "daemon:    running, pid {}, up {}, version {} (protocol {})",
                     d.pid,
                     uptime(d.uptime_s),
                     d.version,
                     d.protocol
-                ),
-                None => println!("daemon:    not running (start it with: lcd daemon start, or: lcd service install)"),
+                )?,
+                None => outln!("daemon:    not running (start it with: lcd daemon start, or: lcd service install)")?,
             }
             if let Some(skew) = r.daemon.as_ref().and_then(version_skew) {
-                println!("warning:   {skew}");
+                outln!("warning:   {skew}")?;
             }
-            println!("socket:    {}", paths.socket.display());
+            outln!("socket:    {}", paths.socket.display())?;
             let size = r.database_bytes.map(|b| format!(", {:.1} MB", b as f64 / 1_048_576.0)).unwrap_or_default();
-            println!("database:  {}{size}; {}", paths.database().display(), r.database_state);
+            outln!("database:  {}{size}; {}", paths.database().display(), r.database_state)?;
             if let Some((today, all)) = r.records {
-                println!("records:   {today} today, {all} in all");
+                outln!("records:   {today} today, {all} in all")?;
             }
-            println!("spool:     {} bytes waiting in {}", r.spool_bytes, paths.spool_dir().display());
+            outln!("spool:     {} bytes waiting in {}", r.spool_bytes, paths.spool_dir().display())?;
             if let Some(gap) = &r.spool_gap {
-                println!("dropped:   {}", spool_gap_line(gap));
+                outln!("dropped:   {}", spool_gap_line(gap))?;
             }
             match r.daemon.as_ref().map(|d| d.sinks.as_slice()) {
                 Some(sinks) if !sinks.is_empty() => {
@@ -120,16 +120,16 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
                             SinkHealth::Retrying => "retrying",
                             SinkHealth::Stopped => "stopped",
                         };
-                        println!(
+                        outln!(
                             "sink:      {}: {state}, {} waiting, last success {}, last error {}",
                             s.name,
                             s.backlog,
                             s.last_success.as_deref().unwrap_or("never"),
                             super::output::visible(s.last_error.as_deref().unwrap_or("none"))
-                        );
+                        )?;
                     }
                 }
-                _ => println!("sinks:     none configured (local only)"),
+                _ => outln!("sinks:     none configured (local only)")?,
             }
         }
     }

@@ -7,6 +7,7 @@
 mod macros;
 
 mod capture;
+mod cli;
 mod enrichment;
 mod forged;
 mod github;

@@ -1,0 +1,52 @@
+//! The command line as a person meets it: output piped into other tools,
+//! messages that say what to do.
+
+use std::process::Stdio;
+
+use anyhow::{Context, Result};
+
+use super::env;
+
+#[test]
+fn every_subcommand_exits_quietly_when_its_reader_closes_the_pipe() -> Result<()> {
+    // `lcd status | head -1`: the reader is gone before lcd writes. Each
+    // write then fails with EPIPE; lcd must end at once, exit 0, say nothing
+    // (a panic printed "failed printing to stdout" and exited 134).
+    let env = env()?;
+    let _daemon = env.start_daemon()?;
+    let history = env.home().join("history");
+    std::fs::write(&history, ": 1700000000:0;terraform plan\n: 1700000100:2;git push\n")?;
+    env.lcd(&["import", "zsh", &history.display().to_string()])?;
+    for args in [
+        &["status"][..],
+        &["status", "--format", "json"],
+        &["doctor"],
+        &["completions", "zsh"],
+        &["completions", "bash"],
+        &["man"],
+        &["init", "zsh"],
+        &["init", "bash"],
+        &["query"],
+        &["stats"],
+        &["config", "path"],
+        &["config", "show"],
+        &["forward", "failed"],
+        &["service", "status"],
+        &["--help"],
+        &["--version"],
+    ] {
+        let (reader, writer) = std::io::pipe()?;
+        drop(reader);
+        let out = env
+            .lcd_command(args)
+            .stdout(Stdio::from(writer))
+            .stderr(Stdio::piped())
+            .output()
+            .with_context(|| format!("running lcd {args:?}"))?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "lcd {args:?}: {stderr}");
+        assert_ne!(out.status.code(), Some(134), "lcd {args:?} aborted: {stderr}");
+        assert!(out.status.code().is_some(), "lcd {args:?} died by a signal: {:?}", out.status);
+    }
+    Ok(())
+}
