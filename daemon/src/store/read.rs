@@ -206,6 +206,11 @@ impl Store {
         Ok(self.conn().query_row("SELECT max(started_at) FROM commands", [], |r| r.get(0))?)
     }
 
+    /// When the oldest command started (µs).
+    pub fn oldest(&self) -> Result<Option<i64>, StoreError> {
+        Ok(self.conn().query_row("SELECT min(started_at) FROM commands", [], |r| r.get(0))?)
+    }
+
     /// One command by its id (or a unique prefix of it).
     pub fn find(&self, id_prefix: &str) -> Result<Vec<CommandRow>, StoreError> {
         let sql = format!("SELECT {} FROM commands c WHERE c.id >= ?1 AND c.id < ?1 || 'g' LIMIT 2", select_list());

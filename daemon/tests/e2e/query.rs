@@ -401,6 +401,27 @@ fn history_written_by_bash_is_imported_once() -> Result<()> {
 }
 
 #[test]
+fn bash_history_without_timestamps_is_imported_before_everything_timed_and_not_as_today() -> Result<()> {
+    let (env, _daemon) = filled()?;
+    let before: Value = serde_json::from_str(&env.lcd(&["stats", "--since", "1000d", "--format", "json"])?)?;
+    // No HISTTIMEFORMAT: a line each, no times; a CR kept as it was typed.
+    let file = env.home().join("bash_history");
+    std::fs::write(&file, "echo untimed-one\necho untimed-two\r\n")?;
+    let imported = env.lcd(&["import", "bash", &file.display().to_string()])?;
+    assert!(imported.contains("Imported 2 commands"), "{imported}");
+    let all: Vec<Value> = serde_json::from_str(&env.lcd(&["query", "--all", "--format", "json"])?)?;
+    let commands: Vec<&str> = all.iter().map(|r| r["command"].as_str().unwrap()).collect();
+    assert_eq!(commands.len(), 12);
+    assert_eq!(&commands[10..], ["echo untimed-two\r", "echo untimed-one"], "untimed imports go last: {commands:?}");
+    let newest: Vec<Value> = serde_json::from_str(&env.lcd(&["query", "-n", "1", "--format", "json"])?)?;
+    assert_eq!(newest[0]["command"], "sleep 600", "the newest command is still the newest");
+    let after: Value = serde_json::from_str(&env.lcd(&["stats", "--since", "1000d", "--format", "json"])?)?;
+    assert_eq!(after["total_commands_today"], before["total_commands_today"], "untimed imports count as today");
+    assert_eq!(after["commands"].as_u64(), before["commands"].as_u64().map(|c| c + 2));
+    Ok(())
+}
+
+#[test]
 fn completions_and_man_page_are_generated() -> Result<()> {
     let env = env()?;
     assert!(env.lcd(&["completions", "zsh"])?.contains("#compdef lcd"));
