@@ -136,6 +136,28 @@ pub fn shell_arg() -> impl clap::builder::TypedValueParser<Value = lcd_protocol:
         .map(|name| name.parse::<Shell>().expect("one of the possible values"))
 }
 
+/// Parses a tool name (`--type`): any name is taken, since `[capture.tools]`
+/// adds types, but completion offers the tools lcd tracks (not file names).
+#[derive(Debug, Clone, Copy)]
+pub struct ToolType;
+
+impl clap::builder::TypedValueParser for ToolType {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        command: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        clap::builder::StringValueParser::new().parse_ref(command, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(crate::enrich::tracked_types().into_iter().map(clap::builder::PossibleValue::new)))
+    }
+}
+
 /// Whether `error` comes from writing to a closed pipe (`lcd query | head`),
 /// which ends the program quietly.
 pub fn is_broken_pipe(error: &anyhow::Error) -> bool {

@@ -17,7 +17,7 @@ pub struct Args {
     #[arg(long, value_name = "WHEN")]
     pub before: String,
     /// Only commands of this tool.
-    #[arg(long = "type", short = 't', value_name = "TYPE")]
+    #[arg(long = "type", short = 't', value_name = "TYPE", value_parser = super::ToolType, hide_possible_values = true)]
     pub command_type: Option<String>,
     /// Really delete (without it, only count).
     #[arg(long)]

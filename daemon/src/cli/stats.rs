@@ -21,7 +21,7 @@ pub struct Args {
     #[arg(long, value_name = "OWNER/NAME")]
     pub repo: Option<String>,
     /// Only this tool.
-    #[arg(long = "type", short = 't', value_name = "TYPE")]
+    #[arg(long = "type", short = 't', value_name = "TYPE", value_parser = super::ToolType, hide_possible_values = true)]
     pub command_type: Option<String>,
     #[command(flatten)]
     pub format: FormatArg,

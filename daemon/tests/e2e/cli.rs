@@ -50,3 +50,19 @@ fn every_subcommand_exits_quietly_when_its_reader_closes_the_pipe() -> Result<()
     }
     Ok(())
 }
+
+#[test]
+fn zsh_completion_of_type_offers_tool_names_not_file_names() -> Result<()> {
+    let script = env()?.lcd(&["completions", "zsh"])?;
+    let type_specs: Vec<&str> = script
+        .lines()
+        .filter(|l| l.trim_start().starts_with("'--type=") || l.trim_start().starts_with("'-t+"))
+        .collect();
+    // query, stats and prune, each with -t and --type.
+    assert_eq!(type_specs.len(), 6, "{script}");
+    for spec in type_specs {
+        assert!(spec.contains(":TYPE:(terraform git wrangler"), "{spec}");
+        assert!(!spec.contains("_default") && !spec.contains("_files"), "{spec}");
+    }
+    Ok(())
+}
