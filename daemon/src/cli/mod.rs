@@ -83,8 +83,8 @@ pub enum Command {
     Service(service::Command),
     /// Print shell completions: lcd completions zsh > ~/.zfunc/_lcd
     Completions(completions::Args),
-    /// Print the man page: lcd man | man -l -
-    Man,
+    /// Print a man page: lcd man | man -l -, lcd man query | man -l -
+    Man(completions::ManArgs),
 }
 
 /// Parses the command line and runs the subcommand.
@@ -100,7 +100,7 @@ pub fn main() -> Result<ExitCode> {
         Command::Import(args) => import::run(args, &paths),
         Command::Prune(args) => prune::run(args, &paths),
         Command::Completions(args) => completions::completions(args),
-        Command::Man => completions::man(),
+        Command::Man(args) => completions::man(args),
         Command::Status(args) => status::run(args, &paths),
         Command::Doctor => doctor::run(&paths),
         Command::Config(command) => config::run(command, &paths),

@@ -45,10 +45,16 @@ impl Manager {
 pub fn run(command: Command, paths: &Paths) -> Result<ExitCode> {
     let lcd = std::env::current_exe()?;
     match &command {
-        // The units name lcd(1): installed with them, removed with them.
-        Command::Install => outln!("wrote {}", service::install_man_page(&lcd, &completions::man_page()?)?.display())?,
+        // The units name lcd(1), which names a page per subcommand: all
+        // installed with the units, removed with them.
+        Command::Install => {
+            for page in service::install_man_pages(&lcd, &completions::man_pages()?)? {
+                outln!("wrote {}", page.display())?;
+            }
+        }
         Command::Uninstall => {
-            for page in service::uninstall_man_page(&lcd)? {
+            let names: Vec<String> = completions::man_pages()?.into_iter().map(|(name, _)| name).collect();
+            for page in service::uninstall_man_pages(&lcd, &names)? {
                 outln!("removed {}", page.display())?;
             }
         }

@@ -66,3 +66,43 @@ fn zsh_completion_of_type_offers_tool_names_not_file_names() -> Result<()> {
     }
     Ok(())
 }
+
+/// The pages a man page refers to (`lcd-query(1)` written `lcd\-query(1)` in roff).
+pub fn pages_referred_to(roff: &str) -> Vec<String> {
+    let text = roff.replace("\\-", "-");
+    let mut names: Vec<String> = text
+        .match_indices("(1)")
+        .filter_map(|(at, _)| {
+            let name = text[..at].rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '-')).next()?;
+            name.starts_with("lcd-").then(|| name.to_string())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[test]
+fn lcd_man_prints_the_page_of_every_subcommand_lcd_1_refers_to() -> Result<()> {
+    let env = env()?;
+    let main = env.lcd(&["man"])?;
+    let referred = pages_referred_to(&main);
+    assert!(referred.len() >= 10 && referred.contains(&"lcd-query".to_string()), "{referred:?}");
+    for name in referred {
+        let words: Vec<&str> = name.trim_start_matches("lcd-").split('-').collect();
+        let page = env.lcd(&[&["man"], &words[..]].concat())?;
+        assert!(page.contains(&format!(".TH {name} 1")), "lcd man {words:?}:\n{page}");
+        // A page of subcommands refers to theirs, which exist too.
+        for nested in pages_referred_to(&page) {
+            let words: Vec<&str> = nested.trim_start_matches("lcd-").split('-').collect();
+            env.lcd(&[&["man"], &words[..]].concat())?;
+        }
+    }
+    assert!(env.lcd(&["man", "query"])?.contains("\\-\\-session"));
+    let unknown = env.lcd_output(&["man", "nope"])?;
+    assert!(!unknown.status.success() && String::from_utf8_lossy(&unknown.stderr).contains("config edit"));
+    let dir = env.home().join("man1");
+    env.lcd(&["man", "--out", &dir.display().to_string()])?;
+    assert!(dir.join("lcd.1").exists() && dir.join("lcd-config-edit.1").exists());
+    Ok(())
+}

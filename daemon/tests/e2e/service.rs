@@ -61,6 +61,15 @@ fn the_installed_units_pass_systemd_analyze_verify_with_their_man_page() -> Resu
     let out = installed(&["service", "install"])?;
     let page = env.root.join("share/man/man1/lcd.1");
     assert!(page.exists(), "no man page at {}: {}", page.display(), String::from_utf8_lossy(&out.stdout));
+    // And every page lcd(1) refers to, which man then finds by name.
+    let referred = super::cli::pages_referred_to(&std::fs::read_to_string(&page)?);
+    assert!(referred.contains(&"lcd-query".to_string()), "{referred:?}");
+    for name in &referred {
+        assert!(page.with_file_name(format!("{name}.1")).exists(), "lcd(1) refers to {name}(1), not installed");
+    }
+    let man =
+        Command::new("man").arg("-M").arg(env.root.join("share/man")).args(["-P", "cat", "lcd-query"]).output()?;
+    assert!(String::from_utf8_lossy(&man.stdout).contains("--wide"), "{}", String::from_utf8_lossy(&man.stderr));
     let units = env.home().join(".config/systemd/user");
     let service = std::fs::read_to_string(units.join("lcd.service"))?;
     assert!(service.contains("Documentation=man:lcd(1)"), "{service}");
@@ -76,6 +85,7 @@ fn the_installed_units_pass_systemd_analyze_verify_with_their_man_page() -> Resu
     assert!(out.status.success() && complaints.trim().is_empty(), "systemd-analyze verify: {complaints}");
     let out = installed(&["service", "uninstall"])?;
     assert!(out.status.success() && !page.exists(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!page.with_file_name("lcd-query.1").exists(), "uninstall left lcd-query(1)");
     Ok(())
 }
 
