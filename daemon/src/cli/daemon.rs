@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -18,7 +18,7 @@ use crate::server::{self, running_daemon_pid, DaemonOptions};
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Run in the foreground (for service managers), logging to stderr.
-    Run,
+    Run(RunArgs),
     /// Start in the background; returns once the daemon accepts connections.
     Start(StartArgs),
     /// Stop the running daemon.
@@ -36,14 +36,23 @@ pub struct StartArgs {
     pub quiet: bool,
 }
 
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// The descriptor to write `ready <pid>` (or the error) to, left open
+    /// by `lcd daemon start`, which runs the daemon this way so that `ps`
+    /// shows it as `lcd daemon run`, not as the command that started it.
+    #[arg(long, hide = true, value_name = "FD")]
+    pub ready_fd: Option<i32>,
+}
+
 /// How long `start` and `stop` wait for the daemon.
 const WAIT: Duration = Duration::from_secs(10);
 
 pub fn run(command: Command, paths: &Paths) -> Result<ExitCode> {
     match command {
-        Command::Run => {
+        Command::Run(args) => {
             init_logging();
-            run_foreground(paths, None)?;
+            run_foreground(paths, args.ready_fd.map(inherited_pipe).transpose()?)?;
         }
         Command::Start(args) => start(paths, &args)?,
         Command::Stop => stop(paths)?,
@@ -52,7 +61,9 @@ pub fn run(command: Command, paths: &Paths) -> Result<ExitCode> {
             start(paths, &args)?;
         }
         Command::Reload => {
-            let Some(pid) = running_daemon_pid(&paths.pid_file()) else { bail!("lcd daemon is not running") };
+            let Some(pid) = running_daemon_pid(&paths.pid_file()) else {
+                bail!("the daemon is not running; start it with: lcd daemon start")
+            };
             // SAFETY: signalling the pid the daemon's lock file names.
             if unsafe { libc::kill(pid as libc::pid_t, libc::SIGHUP) } != 0 {
                 return Err(std::io::Error::last_os_error())
@@ -151,21 +162,35 @@ fn start(paths: &Paths, args: &StartArgs) -> Result<()> {
         daemonize::Outcome::Parent(Err(e)) => bail!("could not detach the daemon: {e}"),
         daemonize::Outcome::Child(Ok(_)) => {
             drop(read_end);
-            init_logging();
-            let code = match run_foreground(paths, Some(write_end)) {
-                Ok(()) => 0,
-                Err(e) => {
-                    tracing::error!("{e:#}");
-                    1
-                }
-            };
-            std::process::exit(code);
+            // A new program, not this one carried on: `ps` then shows the
+            // daemon as `lcd daemon run`, not as `lcd setup` or `lcd query`.
+            let error = std::env::current_exe()
+                .map(|lcd| {
+                    std::os::unix::process::CommandExt::exec(
+                        std::process::Command::new(lcd)
+                            .args(["daemon", "run", "--ready-fd"])
+                            .arg(write_end.as_raw_fd().to_string()),
+                    )
+                })
+                .unwrap_or_else(|e| e);
+            let _ = writeln!(&write_end, "error could not run lcd daemon run: {error}");
+            std::process::exit(1);
         }
         daemonize::Outcome::Child(Err(e)) => {
             let _ = writeln!(&write_end, "error could not detach: {e}");
             std::process::exit(1);
         }
     }
+}
+
+/// The write end of the ready pipe `lcd daemon start` left open as `fd`.
+fn inherited_pipe(fd: i32) -> Result<File> {
+    // SAFETY: F_GETFD only reads the flags of a descriptor, open or not.
+    if fd < 3 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        bail!("--ready-fd {fd} is not an open descriptor");
+    }
+    // SAFETY: the descriptor is open and handed to this process alone.
+    Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
 /// A pipe for the detached daemon to say it is ready.

@@ -13,11 +13,13 @@ use crate::paths::Paths;
 pub enum Command {
     /// List the records a sink set aside, with the server's reason.
     Failed {
+        /// Which sink: remote (the team store) or github.
         #[arg(long, default_value = "remote")]
         sink: String,
     },
-    /// Put them back in the queue, to be sent again.
+    /// Put the records a sink set aside back in its queue, to be sent again.
     Retry {
+        /// Which sink: remote (the team store) or github.
         #[arg(long, default_value = "remote")]
         sink: String,
     },

@@ -75,7 +75,7 @@ pub enum Command {
     /// Run, start or stop the daemon.
     #[command(subcommand)]
     Daemon(daemon::Command),
-    /// Records a sink set aside, and sending them again.
+    /// List the records a sink set aside (refused by its server), or send them again.
     #[command(subcommand)]
     Forward(forward::Command),
     /// Run the daemon under systemd (Linux) or launchd (macOS).
@@ -164,4 +164,31 @@ pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
     error
         .chain()
         .any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every argument of `command` and its subcommands, with the command's name.
+    fn args(command: &clap::Command, name: String, out: &mut Vec<(String, clap::Arg)>) {
+        out.extend(command.get_arguments().map(|a| (name.clone(), a.clone())));
+        for sub in command.get_subcommands() {
+            args(sub, format!("{name} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn no_help_text_states_a_default_clap_already_shows() {
+        let mut all = Vec::new();
+        args(&Cli::command(), "lcd".into(), &mut all);
+        for (command, arg) in all {
+            let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+            if !arg.get_default_values().is_empty() {
+                assert!(!help.contains("default"), "{command} --{}: {help:?} [default: ...] again", arg.get_id());
+            }
+        }
+    }
 }

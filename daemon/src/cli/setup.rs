@@ -18,6 +18,10 @@ pub struct Args {
     pub dry_run: bool,
 }
 
+/// The line above the one `lcd setup` adds: what it is, and where to read
+/// more on this machine (no web address that might not exist).
+const RC_COMMENT: &str = "# lcd: records every command typed in this shell; see: lcd --help, lcd man";
+
 pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
     let home = PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?);
     for (shell, rc) in [("zsh", ".zshrc"), ("bash", ".bashrc")] {
@@ -41,7 +45,7 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
             .open(&rc)
             .with_context(|| format!("opening {}", rc.display()))?;
         let sep = if current.is_empty() || current.ends_with('\n') { "" } else { "\n" };
-        writeln!(file, "{sep}# lcd: record every command (https://github.com/lcd)\n{line}")?;
+        writeln!(file, "{sep}{RC_COMMENT}\n{line}")?;
         outln!("{}: added {line}", rc.display())?;
     }
     if !args.dry_run {

@@ -6,7 +6,7 @@ use anyhow::Result;
 use jiff::Zoned;
 use lcd_protocol::sender::Sender;
 use lcd_protocol::spool::{Gap, Spool};
-use lcd_protocol::{DaemonStatus, SinkHealth};
+use lcd_protocol::{DaemonStatus, SinkHealth, SinkStatus};
 use serde_json::{json, Value};
 
 use super::daemon::ask_status;
@@ -115,18 +115,7 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
             match r.daemon.as_ref().map(|d| d.sinks.as_slice()) {
                 Some(sinks) if !sinks.is_empty() => {
                     for s in sinks {
-                        let state = match s.state {
-                            SinkHealth::Ok => "ok",
-                            SinkHealth::Retrying => "retrying",
-                            SinkHealth::Stopped => "stopped",
-                        };
-                        outln!(
-                            "sink:      {}: {state}, {} waiting, last success {}, last error {}",
-                            s.name,
-                            s.backlog,
-                            s.last_success.as_deref().unwrap_or("never"),
-                            super::output::visible(s.last_error.as_deref().unwrap_or("none"))
-                        )?;
+                        outln!("sink:      {}", sink_line(s))?;
                     }
                 }
                 _ => outln!("sinks:     none configured (local only)")?,
@@ -134,6 +123,31 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One sink's state in a line. The last error is shown only while the sink
+/// is failing: once a delivery succeeded after it, it is history (`--format
+/// json` keeps it), and records it set aside are counted instead.
+fn sink_line(s: &SinkStatus) -> String {
+    let state = match s.state {
+        SinkHealth::Ok => "ok",
+        SinkHealth::Retrying => "retrying",
+        SinkHealth::Stopped => "stopped",
+    };
+    let mut line = format!(
+        "{}: {state}, {} waiting, last success {}",
+        s.name,
+        s.backlog,
+        s.last_success.as_deref().unwrap_or("never")
+    );
+    match (s.state, &s.last_error) {
+        (SinkHealth::Ok, _) | (_, None) => {}
+        (_, Some(error)) => line.push_str(&format!(", last error {}", super::output::visible(error))),
+    }
+    if s.failed > 0 {
+        line.push_str(&format!(", {} set aside (lcd forward failed --sink {})", s.failed, s.name));
+    }
+    line
 }
 
 /// The loss a full spool caused, in a sentence (`lcd status`, `lcd doctor`).
@@ -189,5 +203,23 @@ mod tests {
         let older = daemon("0.0.1", 0);
         let message = version_skew(&older).unwrap();
         assert!(message.contains("0.0.1") && message.contains("lcd daemon restart"), "{message}");
+    }
+
+    #[test]
+    fn status_shows_no_old_last_error_after_a_later_success() {
+        let failing = SinkStatus {
+            name: "remote".into(),
+            target: "https://lcd.example.com".into(),
+            state: SinkHealth::Retrying,
+            backlog: 3,
+            failed: 0,
+            last_success: Some("2026-01-01T00:00:00.000Z".into()),
+            last_error: Some("HTTP 503".into()),
+        };
+        assert!(sink_line(&failing).contains("retrying") && sink_line(&failing).contains("last error HTTP 503"));
+        let recovered = SinkStatus { state: SinkHealth::Ok, backlog: 0, ..failing.clone() };
+        assert_eq!(sink_line(&recovered), "remote: ok, 0 waiting, last success 2026-01-01T00:00:00.000Z");
+        let set_aside = SinkStatus { failed: 2, ..recovered };
+        assert!(sink_line(&set_aside).ends_with(", 2 set aside (lcd forward failed --sink remote)"));
     }
 }

@@ -106,3 +106,45 @@ fn lcd_man_prints_the_page_of_every_subcommand_lcd_1_refers_to() -> Result<()> {
     assert!(dir.join("lcd.1").exists() && dir.join("lcd-config-edit.1").exists());
     Ok(())
 }
+
+#[test]
+fn the_wording_a_newcomer_reads_says_each_thing_once_and_right() -> Result<()> {
+    let env = env()?;
+    let reload = env.lcd_output(&["daemon", "reload"])?;
+    let said = String::from_utf8_lossy(&reload.stderr);
+    assert!(!reload.status.success() && said.contains("not running") && !said.contains("lcd: lcd "), "{said}");
+    let _daemon = env.start_daemon()?;
+    let history = env.home().join("history");
+    std::fs::write(&history, format!(": {}:0;git status\n", lcd::time::now_micros() / 1_000_000))?;
+    env.lcd(&["import", "zsh", &history.display().to_string()])?;
+    let today = env.lcd(&["stats", "--since", "today"])?;
+    let first = today.lines().next().unwrap_or_default();
+    assert_eq!(first.matches("today").count(), 1, "{today}");
+    assert!(env.lcd(&["stats", "--since", "7d"])?.lines().next().unwrap_or_default().contains("; today: 1"));
+    let forward = env.lcd(&["forward", "--help"])?;
+    assert!(forward.starts_with("List the records a sink set aside") && !forward.contains("Put them"), "{forward}");
+    assert!(env.lcd(&["forward", "failed", "--help"])?.contains("Which sink"));
+    // The unit's comment names the packaged path; only ExecStart gets this lcd's.
+    let units = env.lcd(&["service", "print", "systemd"])?;
+    assert!(units.contains("in place of /usr/bin/lcd;"), "{units}");
+    assert!(units.contains(&format!("ExecStart={} daemon run", env!("CARGO_BIN_EXE_lcd"))), "{units}");
+    Ok(())
+}
+
+#[test]
+fn lcd_setup_links_nowhere_dead_and_its_daemon_shows_in_ps_as_lcd_daemon_run() -> Result<()> {
+    let env = env()?;
+    let out = env.lcd_output(&["setup"])?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let result = (|| -> Result<()> {
+        let bashrc = std::fs::read_to_string(env.home().join(".bashrc"))?;
+        assert!(bashrc.contains("# lcd: records every command") && !bashrc.contains("https://"), "{bashrc}");
+        let pid = env.status()?["daemon"]["pid"].as_u64().context("no daemon pid")?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))?;
+        let argv: Vec<String> = cmdline.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+        assert_eq!(argv.get(1..3), Some(&["daemon".to_string(), "run".to_string()][..]), "ps shows {argv:?}");
+        Ok(())
+    })();
+    env.lcd(&["daemon", "stop"])?;
+    result
+}
