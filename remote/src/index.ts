@@ -6,7 +6,9 @@
 //   GET  /api/commands/history  filters: type, sub, repo, host, user, session, branch,
 //                               since, until, failed, q; limit, cursor
 //   GET  /api/commands/stats    the dashboard figures
-//   GET  /api/commands/record/<uuid>  one record (the log_url of a GitHub deployment)
+//   GET  /api/commands/record/<uuid>  one record, as JSON
+//   GET  /r/<uuid>              a page showing one record (a GitHub deployment's log_url);
+//                               it asks for the token and reads the record API (page.ts)
 //   GET  /api/health            unauthenticated liveness
 //
 // Every /api/commands route wants `Authorization: Bearer <LCD_API_TOKEN>`.
@@ -14,6 +16,7 @@
 import { authorize } from "./auth";
 import { history, stats } from "./history";
 import { error, HttpError, json, readJson } from "./http";
+import { recordPage, recordScript, SCRIPT_PATH } from "./page";
 import { checkRecord, CommandRecord, conflicts, fromRow, insert, selectIdentity } from "./records";
 
 export interface Env {
@@ -101,6 +104,10 @@ async function route(request: Request, env: Env): Promise<Response> {
   const url = new URL(request.url);
   const path = url.pathname.replace(/\/+$/, "");
   if (path === "/api/health") return json({ ok: true });
+  // The record page holds no data: it is served to anyone, and its script
+  // asks for the token before it reads anything.
+  if (request.method === "GET" && path === SCRIPT_PATH) return recordScript();
+  if (request.method === "GET" && /^\/r\/[^/]+$/.test(path)) return recordPage();
   if (!path.startsWith("/api/commands/")) throw new HttpError(404, `no route for ${path}`);
   await authorize(request, env.LCD_API_TOKEN);
   const method = request.method;

@@ -174,6 +174,19 @@ impl RemoteWorker {
         Ok(parsed[0]["results"].as_array().cloned().unwrap_or_default())
     }
 
+    /// A GET of a page of the Worker, with no token: (status, headers with
+    /// lower-case names, body text).
+    pub fn get_page(&self, path: &str) -> Result<(u16, Vec<(String, String)>, String)> {
+        let response = reqwest::blocking::get(format!("{}{path}", self.url()))?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| (name.as_str().to_string(), value.to_str().unwrap_or_default().to_string()))
+            .collect();
+        Ok((status, headers, response.text()?))
+    }
+
     /// An HTTP request to the Worker: (status, JSON body).
     pub fn request(&self, method: &str, path: &str, token: Option<&str>, body: Option<String>) -> Result<(u16, Value)> {
         let client = reqwest::blocking::Client::new();
