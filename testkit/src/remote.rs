@@ -174,9 +174,8 @@ impl RemoteWorker {
         Ok(parsed[0]["results"].as_array().cloned().unwrap_or_default())
     }
 
-    /// A GET of a page of the Worker, with no token: (status, headers with
-    /// lower-case names, body text).
-    pub fn get_page(&self, path: &str) -> Result<(u16, Vec<(String, String)>, String)> {
+    /// A GET of a page of the Worker, with no token.
+    pub fn get_page(&self, path: &str) -> Result<Page> {
         let response = reqwest::blocking::get(format!("{}{path}", self.url()))?;
         let status = response.status().as_u16();
         let headers = response
@@ -184,7 +183,7 @@ impl RemoteWorker {
             .iter()
             .map(|(name, value)| (name.as_str().to_string(), value.to_str().unwrap_or_default().to_string()))
             .collect();
-        Ok((status, headers, response.text()?))
+        Ok(Page { status, headers, body: response.text()? })
     }
 
     /// An HTTP request to the Worker: (status, JSON body).
@@ -201,6 +200,21 @@ impl RemoteWorker {
         let status = response.status().as_u16();
         let text = response.text()?;
         Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
+    }
+}
+
+/// A page the Worker served.
+pub struct Page {
+    pub status: u16,
+    /// Names in lower case, as HTTP/2 and the fetch API give them.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Page {
+    /// The value of header `name` (lower case), or nothing.
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.iter().find(|(n, _)| n == name).map_or("", |(_, v)| v.as_str())
     }
 }
 

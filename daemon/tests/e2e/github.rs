@@ -353,24 +353,24 @@ fn a_deployments_log_url_opens_a_page_that_asks_for_the_token_and_reads_the_reco
         assert_eq!(status.body["log_url"], format!("{}{page_path}", worker.url()), "{}", status.body);
     }
     // The page: served without a token, holding no record, running no inline script.
-    let (code, headers, html) = worker.get_page(&page_path)?;
-    let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or_default();
-    assert_eq!(code, 200, "{html}");
-    assert!(header("content-type").starts_with("text/html"), "{headers:?}");
-    assert!(header("content-security-policy").contains("script-src 'self'"), "{headers:?}");
-    assert_eq!(header("referrer-policy"), "no-referrer");
+    let page = worker.get_page(&page_path)?;
+    let html = &page.body;
+    assert_eq!(page.status, 200, "{html}");
+    assert!(page.header("content-type").starts_with("text/html"), "{:?}", page.headers);
+    assert!(page.header("content-security-policy").contains("script-src 'self'"), "{:?}", page.headers);
+    assert_eq!(page.header("referrer-policy"), "no-referrer");
     assert!(html.contains("<script src=\"/r/assets/record.js\"></script>") && html.matches("<script").count() == 1);
     assert!(!html.contains(&id) && !html.contains("terraform"), "the page itself holds the record:\n{html}");
     // Its script: the token from the fragment or a form, kept per tab, sent to the record API.
-    let (code, headers, script) = worker.get_page("/r/assets/record.js")?;
-    assert_eq!(code, 200);
-    assert!(headers.iter().any(|(n, v)| n == "content-type" && v.starts_with("text/javascript")), "{headers:?}");
+    let script = worker.get_page("/r/assets/record.js")?;
+    assert_eq!(script.status, 200);
+    assert!(script.header("content-type").starts_with("text/javascript"), "{:?}", script.headers);
     for needle in
         ["sessionStorage", "location.hash", "\"token\"", "/api/commands/record/", "\"Bearer \"", "textContent"]
     {
-        assert!(script.contains(needle), "the script lacks {needle}");
+        assert!(script.body.contains(needle), "the script lacks {needle}");
     }
-    assert!(!script.contains("innerHTML"), "record text must not be parsed as HTML");
+    assert!(!script.body.contains("innerHTML"), "record text must not be parsed as HTML");
     // What the script reads: the record, with the token only.
     let record_path = format!("/api/commands/record/{id}");
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -385,7 +385,7 @@ fn a_deployments_log_url_opens_a_page_that_asks_for_the_token_and_reads_the_reco
     let (code, _) = worker.request("GET", &record_path, None, None)?;
     assert_eq!(code, 401);
     // A hostile link: the id is never written into the page.
-    let (code, _, html) = worker.get_page("/r/%3Cscript%3Ealert(1)%3C%2Fscript%3E")?;
-    assert!(code == 200 && !html.contains("alert"), "{html}");
+    let hostile = worker.get_page("/r/%3Cscript%3Ealert(1)%3C%2Fscript%3E")?;
+    assert!(hostile.status == 200 && !hostile.body.contains("alert"), "{}", hostile.body);
     Ok(())
 }
