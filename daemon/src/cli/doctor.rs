@@ -154,6 +154,13 @@ fn daemon(paths: &Paths) -> Vec<Check> {
     match ask_status(&mut Sender::new(&paths.socket)) {
         Ok(d) => {
             let mut checks = vec![ok(format!("daemon: running (pid {}, version {})", d.pid, d.version))];
+            if let Some(error) = &d.config.error {
+                let with = d.config.running_with.as_deref().unwrap_or("the settings it had");
+                checks.push(fail(
+                    format!("daemon: records with {with}: the config file is broken:\n{error}"),
+                    "fix it (lcd config edit), then: lcd daemon reload",
+                ));
+            }
             if let Some(skew) = version_skew(&d) {
                 checks.push(warn(format!("daemon: {skew}"), "lcd daemon restart"));
             }
@@ -222,10 +229,25 @@ fn clock(paths: &Paths) -> Vec<Check> {
     }
 }
 
+/// Why the running daemon cannot use sink `name`, if it says so: its token
+/// comes from its own environment and commands, not doctor's.
+fn stopped_in_daemon(paths: &Paths, name: &str, what: &str) -> Option<Check> {
+    let status = ask_status(&mut Sender::new(&paths.socket)).ok()?;
+    let sink = status.sinks.into_iter().find(|s| s.name == name && s.state == lcd_protocol::SinkHealth::Stopped)?;
+    let why = sink.last_error.unwrap_or_else(|| "no reason given".into());
+    Some(fail(
+        format!("{what}: the daemon stopped sending: {}", super::output::visible(&why)),
+        "fix it, then: lcd daemon reload",
+    ))
+}
+
 /// The remote store: reachable, and taking our token.
 fn remote(paths: &Paths) -> Vec<Check> {
     let Ok(config) = Config::load(&paths.config_file()) else { return vec![] };
     let Some(remote) = config.remote else { return vec![ok("remote store: not configured (records stay local)")] };
+    if let Some(check) = stopped_in_daemon(paths, "remote", "remote store") {
+        return vec![check];
+    }
     let url = format!("{}/api/commands/stats?since=1h", remote.url.trim_end_matches('/'));
     vec![reachable("remote store", &remote.url, &url, remote.auth().resolve("remote"), "[remote]")]
 }
@@ -234,6 +256,9 @@ fn remote(paths: &Paths) -> Vec<Check> {
 fn github(paths: &Paths) -> Vec<Check> {
     let Ok(config) = Config::load(&paths.config_file()) else { return vec![] };
     let Some(github) = config.github else { return vec![ok("GitHub: not configured (no deployments reported)")] };
+    if let Some(check) = stopped_in_daemon(paths, "github", "GitHub") {
+        return vec![check];
+    }
     let url = format!("{}/rate_limit", github.api_url.trim_end_matches('/'));
     vec![reachable("GitHub", &github.api_url, &url, github.auth().resolve("github"), "[github]")]
 }

@@ -61,3 +61,82 @@ fn a_prompt_command_replaced_out_of_sight_warns_once_and_init_repairs_it_bash() 
     env.wait_finished("echo repaired")?;
     Ok(())
 }
+
+/// Stops the background daemon a test started with `lcd daemon start`.
+struct StopsDaemon<'a>(&'a lcd_testkit::TestEnv);
+
+impl Drop for StopsDaemon<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.lcd_output(&["daemon", "stop"]);
+    }
+}
+
+#[test]
+fn a_broken_config_never_stops_capture_and_every_command_says_what_is_wrong() -> Result<()> {
+    // Once: `lcd daemon reload` said it asked and exited 0 while the daemon
+    // refused, `restart` stopped the daemon and could not start it, status
+    // showed nothing wrong, and a new shell claimed the defaults applied.
+    let env = env()?;
+    let good = "[capture]\nignore_commands = ['^secret-tool']\n";
+    env.write_config(good)?;
+    env.lcd(&["daemon", "start"])?;
+    let _stop = StopsDaemon(&env);
+    env.write_config("[capture]\nignore_commands = ['^secret-tool'\n")?;
+    let reload = env.lcd_output(&["daemon", "reload"])?;
+    let said = String::from_utf8_lossy(&reload.stderr);
+    assert!(!reload.status.success(), "reload of a broken file exited 0: {said}");
+    assert!(said.contains("broken") && said.contains("line 2"), "{said}");
+    let status = env.lcd(&["status"])?;
+    assert!(status.contains("config:    BROKEN") && status.contains("line 2"), "{status}");
+    let restart = env.lcd_output(&["daemon", "restart"])?;
+    assert!(restart.status.success(), "restart: {}", String::from_utf8_lossy(&restart.stderr));
+    assert!(String::from_utf8_lossy(&restart.stderr).contains("last good settings"));
+    let status = env.lcd(&["status"])?;
+    assert!(status.contains("daemon:    running"), "{status}");
+    assert!(status.contains("BROKEN: the daemon records with the last good settings"), "{status}");
+    let doctor = String::from_utf8(env.lcd_output(&["doctor"])?.stdout)?;
+    assert!(doctor.contains("the config file is broken") && doctor.contains("line 2"), "{doctor}");
+    // A new shell says so in full, once, and records with the last good
+    // rules (the ignored command stays out).
+    let mut sh = env.shell(ShellKind::Bash)?;
+    sh.run("eval \"$(lcd init bash)\"")?;
+    let screen = sh.screen();
+    assert_eq!(screen.matches("the config file is broken").count(), 1, "{screen}");
+    assert!(screen.contains("line 2"), "{screen}");
+    sh.run("secret-tool store x 2>/dev/null")?;
+    sh.run("echo still recorded")?;
+    let records = env.wait_finished("echo still recorded")?;
+    assert!(records.iter().all(|r| !r["command"].as_str().unwrap_or("").starts_with("secret-tool")), "{records:#?}");
+    // Fixed: the reload takes it and says so.
+    env.write_config(good)?;
+    let reload = env.lcd_output(&["daemon", "reload"])?;
+    assert!(reload.status.success(), "{}", String::from_utf8_lossy(&reload.stderr));
+    assert!(!env.lcd(&["status"])?.contains("BROKEN"));
+    Ok(())
+}
+
+#[test]
+fn reload_says_when_the_daemon_cannot_read_its_token() -> Result<()> {
+    // The daemon's environment is fixed when it starts: a token variable
+    // exported later in a shell never reaches it, and reload must say so.
+    let env = env()?;
+    env.lcd(&["daemon", "start"])?;
+    let _stop = StopsDaemon(&env);
+    env.write_config("[remote]\nurl = 'http://127.0.0.1:9'\ntoken_env = 'LCD_TEST_TOKEN'\n")?;
+    let reload = env.lcd_command(&["daemon", "reload"]).env("LCD_TEST_TOKEN", "set-in-this-shell-only").output()?;
+    let said = String::from_utf8_lossy(&reload.stderr);
+    assert!(!reload.status.success(), "{said}");
+    assert!(
+        said.contains("$LCD_TEST_TOKEN is not set in the daemon's environment") && said.contains("restart"),
+        "{said}"
+    );
+    let doctor = String::from_utf8(
+        env.lcd_command(&["doctor"]).env("LCD_TEST_TOKEN", "set-in-this-shell-only").output()?.stdout,
+    )?;
+    assert!(doctor.contains("the daemon stopped sending"), "{doctor}");
+    env.write_config("[remote]\nurl = 'http://127.0.0.1:9'\ntoken_command = 'no-such-token-program'\n")?;
+    let reload = env.lcd_output(&["daemon", "reload"])?;
+    let said = String::from_utf8_lossy(&reload.stderr);
+    assert!(said.contains("its program is not found"), "{said}");
+    Ok(())
+}
