@@ -330,6 +330,9 @@ pub struct DaemonConfig {
     /// is away; what does not fit is dropped and counted (`lcd status`).
     /// Read by the daemon and by `lcd init` for the shells' helpers.
     pub spool_max_bytes: u64,
+    /// `lcd status` warns about a command reported running this long in a
+    /// shell that runs no process: its hooks may have stopped sending.
+    pub stuck_after_s: u64,
 }
 
 impl Default for DaemonConfig {
@@ -345,6 +348,7 @@ impl Default for DaemonConfig {
             orphan_check_s: 30,
             retention_days: 0,
             spool_max_bytes: lcd_protocol::spool::DEFAULT_MAX_BYTES,
+            stuck_after_s: 60,
         }
     }
 }

@@ -23,6 +23,6 @@ pub mod sys;
 
 pub use protocol::{
     CommandEnd, CommandStart, ConfigStatus, DaemonStatus, Event, GitSnapshot, Reply, Request, Session, Shell,
-    SinkHealth, SinkStatus,
+    ShellStatus, SinkHealth, SinkStatus,
 };
 pub use record_id::RecordId;

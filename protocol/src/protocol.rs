@@ -244,6 +244,27 @@ pub struct DaemonStatus {
     /// Whether the config file is in effect; older daemons did not say.
     #[serde(default, skip_serializing_if = "ConfigStatus::is_unknown")]
     pub config: ConfigStatus,
+    /// The shells on this machine that sent records and are still open;
+    /// older daemons did not say.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shells: Vec<ShellStatus>,
+}
+
+/// One open shell, as the daemon last heard from it.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShellStatus {
+    pub session: String,
+    pub shell: String,
+    pub pid: u32,
+    pub tty: Option<String>,
+    /// When its last record arrived (daemon's clock).
+    pub last_record_at: Micros,
+    /// The command it reported started and not yet ended: its number in the
+    /// session and when it started. (Never its text: the command may be one
+    /// lcd is told not to record.)
+    pub running: Option<(u64, Micros)>,
+    /// Why its hooks may have stopped sending, when the daemon suspects so.
+    pub suspect: Option<String>,
 }
 
 impl ConfigStatus {

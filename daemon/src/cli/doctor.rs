@@ -43,7 +43,7 @@ fn fail(what: impl Into<String>, fix: impl Into<String>) -> Check {
 
 pub fn run(paths: &Paths) -> Result<ExitCode> {
     let checks = [
-        hooks(),
+        hooks(paths),
         hook_binary(),
         folders(paths),
         config(paths),
@@ -70,22 +70,56 @@ pub fn run(paths: &Paths) -> Result<ExitCode> {
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
-fn hooks() -> Vec<Check> {
-    match std::env::var("LCD_SESSION") {
-        Ok(session) if !session.is_empty() => {
-            vec![ok(format!("shell hooks: loaded in this shell (session {session})"))]
+/// This shell's hooks, by a round trip: running `lcd doctor` in a hooked
+/// shell made its hooks report this very command's start, which the daemon
+/// must have heard of by now.
+fn hooks(paths: &Paths) -> Vec<Check> {
+    let session = std::env::var("LCD_SESSION").ok().filter(|s| !s.is_empty());
+    let Some(session) = session else {
+        let shell = std::env::var("SHELL")
+            .ok()
+            .and_then(|s| s.rsplit('/').next().map(String::from))
+            .unwrap_or_else(|| "zsh".into());
+        let rc = if shell == "bash" { "~/.bashrc" } else { "~/.zshrc" };
+        return vec![fail(
+            "shell hooks: not loaded in this shell",
+            format!("add eval \"$(lcd init {shell})\" to {rc} (or run: lcd setup), then open a new shell"),
+        )];
+    };
+    let started = now_micros();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let known = loop {
+        let Ok(status) = ask_status(&mut Sender::new(&paths.socket)) else {
+            return vec![warn(
+                format!("shell hooks: loaded (session {session}); not checked, no daemon answers"),
+                "start it: lcd daemon start",
+            )];
+        };
+        let known = status.shells.into_iter().find(|s| s.session == session);
+        // This command's start: reported within the last moments.
+        if known.as_ref().is_some_and(|s| s.running.is_some_and(|(_, at)| at >= started - 10_000_000)) {
+            return vec![ok(format!(
+                "shell hooks: this shell's record of `lcd doctor` reached the daemon (session {session})"
+            ))];
         }
-        _ => {
-            let shell = std::env::var("SHELL")
-                .ok()
-                .and_then(|s| s.rsplit('/').next().map(String::from))
-                .unwrap_or_else(|| "zsh".into());
-            let rc = if shell == "bash" { "~/.bashrc" } else { "~/.zshrc" };
-            vec![fail(
-                "shell hooks: not loaded in this shell",
-                format!("add eval \"$(lcd init {shell})\" to {rc} (or run: lcd setup), then open a new shell"),
-            )]
+        if std::time::Instant::now() >= deadline {
+            break known;
         }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    match known {
+        // Another DEBUG trap sends bash's starts with their ends.
+        Some(shell) => vec![warn(
+            format!(
+                "shell hooks: loaded; this shell last sent a record {} ago, but not this command's start yet",
+                crate::time::human_duration((started - shell.last_record_at).max(0) / 1000)
+            ),
+            "if commands typed here do not show in lcd query, load the hooks again: eval \"$(lcd init SHELL)\"",
+        )],
+        None => vec![fail(
+            format!("shell hooks: loaded in this shell (session {session}), but nothing from it reached the daemon"),
+            format!("see {}; load the hooks again: eval \"$(lcd init SHELL)\"", paths.hook_log().display()),
+        )],
     }
 }
 

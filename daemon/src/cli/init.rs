@@ -138,7 +138,7 @@ pub fn render(options: &InitOptions) -> String {
         lcd: Quoted::new(options.lcd),
         socket: Quoted::new(&paths.socket),
         spool: Quoted::new(&paths.spool_dir()),
-        hook_log: Quoted::new(&paths.state_dir.join("hook.log")),
+        hook_log: Quoted::new(&paths.hook_log()),
         runtime: Quoted::new(&paths.runtime_dir),
         fifo: options.fifo.map(Quoted::new),
         env: options.env,

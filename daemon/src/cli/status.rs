@@ -149,6 +149,11 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
             if let Some(gap) = &r.spool_gap {
                 outln!("dropped:   {}", spool_gap_line(gap))?;
             }
+            if let Some(d) = &r.daemon {
+                for line in shell_lines(&d.shells) {
+                    outln!("{line}")?;
+                }
+            }
             match r.daemon.as_ref().map(|d| d.sinks.as_slice()) {
                 Some(sinks) if !sinks.is_empty() => {
                     for s in sinks {
@@ -171,6 +176,35 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The open shells the daemon hears from, one line each, with a warning
+/// line under one whose hooks seem to have stopped.
+fn shell_lines(shells: &[lcd_protocol::ShellStatus]) -> Vec<String> {
+    let now = crate::time::now_micros();
+    let mut lines = vec![match shells.len() {
+        0 => "shells:    none open has sent a record".to_string(),
+        1 => "shells:    1 open".to_string(),
+        n => format!("shells:    {n} open"),
+    }];
+    for s in shells {
+        let running = s.running.map(|(seq, since)| {
+            format!(", command #{seq} running for {}", crate::time::human_duration((now - since).max(0) / 1000))
+        });
+        lines.push(format!(
+            "           {} pid {} on {}, last record {} ago{} (session {})",
+            s.shell,
+            s.pid,
+            super::output::visible(s.tty.as_deref().unwrap_or("no terminal")),
+            crate::time::human_duration((now - s.last_record_at).max(0) / 1000),
+            running.unwrap_or_default(),
+            super::output::visible(&s.session),
+        ));
+        if let Some(why) = &s.suspect {
+            lines.push(format!("  warning: {}", super::output::visible(why)));
+        }
+    }
+    lines
 }
 
 /// The loss a full spool caused, in a sentence (`lcd status`, `lcd doctor`).

@@ -8,6 +8,7 @@ mod connection;
 mod listener;
 mod lock;
 mod registry;
+mod sessions;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -32,6 +33,7 @@ use crate::time::now_micros;
 
 pub use lock::{running_daemon_pid, PidLock};
 use registry::Registry;
+use sessions::Sessions;
 
 /// How the daemon runs.
 #[derive(Debug, Clone)]
@@ -85,6 +87,8 @@ pub(crate) struct Shared {
     pub forwarders: Mutex<Vec<(SinkState, tokio::task::JoinHandle<()>)>>,
     /// Whether the config file is in effect; updated on SIGHUP.
     pub config: RwLock<ConfigState>,
+    /// The shells heard from.
+    pub sessions: Sessions,
 }
 
 /// What `lcd status` and `lcd daemon reload` learn of the config file.
@@ -125,6 +129,7 @@ impl Shared {
                     running_with: state.problem.as_ref().map(|p| p.fallback.to_string()),
                 }
             },
+            shells: self.sessions.open(self.settings().stuck_after_s),
         }
     }
 
@@ -224,6 +229,7 @@ pub async fn run(
         connections: Registry::default(),
         forwarders: Mutex::new(Vec::new()),
         config: RwLock::new(ConfigState { problem, loads: 1 }),
+        sessions: Sessions::new(),
     });
     shared.start_forwarders(&config);
     // Installed before "ready": a SIGHUP must never find its default (exit).

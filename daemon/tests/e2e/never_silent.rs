@@ -140,3 +140,55 @@ fn reload_says_when_the_daemon_cannot_read_its_token() -> Result<()> {
     assert!(said.contains("its program is not found"), "{said}");
     Ok(())
 }
+
+shell_test!(status_lists_each_open_shell_with_its_terminal_and_forgets_it_once_closed, |env, kind: ShellKind| {
+    let _daemon = env.start_daemon()?;
+    let mut sh = env.hooked_shell(kind)?;
+    sh.run("tty > ~/tty.txt; echo $LCD_SESSION > ~/session.txt")?;
+    env.wait_finished("tty > ~/tty.txt; echo $LCD_SESSION > ~/session.txt")?;
+    let tty = std::fs::read_to_string(env.home().join("tty.txt"))?.trim().to_string();
+    let session = std::fs::read_to_string(env.home().join("session.txt"))?.trim().to_string();
+    let status = env.status()?;
+    let shells = status["daemon"]["shells"].as_array().cloned().unwrap_or_default();
+    let this = shells.iter().find(|s| s["session"] == session.as_str()).unwrap_or_else(|| panic!("{status:#}"));
+    assert_eq!(this["tty"], tty.as_str());
+    assert_eq!(this["shell"], kind.name());
+    assert!(this["running"].is_null(), "{this}");
+    let table = env.lcd(&["status"])?;
+    assert!(table.contains("shells:    1 open") && table.contains(&tty), "{table}");
+    sh.exit()?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while env.status()?["daemon"]["shells"].as_array().is_some_and(|s| !s.is_empty()) {
+        assert!(std::time::Instant::now() < deadline, "a closed shell is still listed");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Ok(())
+});
+
+#[test]
+fn status_flags_a_shell_whose_command_never_ended_while_it_runs_nothing_bash() -> Result<()> {
+    let env = env()?;
+    let _daemon = env.start_daemon_with_config("[daemon]\nstuck_after_s = 1\n")?;
+    let mut sh = env.hooked_shell(ShellKind::Bash)?;
+    sh.run("setprompt() { PROMPT_COMMAND='history -a'; }")?;
+    sh.run("setprompt")?;
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let table = env.lcd(&["status"])?;
+    assert!(table.contains("running for") && table.contains("its hooks may have stopped"), "{table}");
+    assert!(table.contains("eval \"$(lcd init bash)\""), "{table}");
+    Ok(())
+}
+
+shell_test!(doctor_checks_this_shells_hooks_by_a_round_trip, |env, kind: ShellKind| {
+    let _daemon = env.start_daemon()?;
+    let mut sh = env.hooked_shell(kind)?;
+    sh.run("lcd doctor > ~/doctor.txt 2>&1")?;
+    let doctor = std::fs::read_to_string(env.home().join("doctor.txt"))?;
+    assert!(doctor.contains("shell hooks: this shell's record of `lcd doctor` reached the daemon"), "{doctor}");
+    // A session variable alone (copied, or hooks gone) is not hooks.
+    let mut plain = env.shell(kind)?;
+    plain.run("export LCD_SESSION=0190aaaa-0000-7000-8000-000000000000; lcd doctor > ~/doctor.txt 2>&1")?;
+    let doctor = std::fs::read_to_string(env.home().join("doctor.txt"))?;
+    assert!(doctor.contains("but nothing from it reached the daemon"), "{doctor}");
+    Ok(())
+});
