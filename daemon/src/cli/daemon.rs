@@ -325,6 +325,7 @@ mod tests {
                 connections: 0,
                 sinks: vec![],
                 config: Default::default(),
+                shells: vec![],
             }
         );
     }
