@@ -19,7 +19,7 @@
 _lcd_start() {
   _lcd_started=1
   _lcd_seq=$(( _lcd_seq + 1 ))
-  _lcd_helper_alive || _lcd_start_helper
+  _lcd_helper_alive || _lcd_start_helper || \builtin return 0
   # One field per allowlisted variable that is exported, none for the others.
   \builtin local -a env
 {%- for name in env %}
@@ -119,8 +119,9 @@ _lcd_end() {
   if [[ -n ${_lcd_t-} ]]; then
     # A line made only of a subshell runs no DEBUG trap here: start it now.
     [[ -n ${_lcd_started-} ]] || _lcd_start ""
-    _lcd_helper_alive || _lcd_start_helper
-    \builtin printf 'E\0n=%s\0t=%s\0s=%s\0p=%s\0\36\0' "$_lcd_seq" "$EPOCHREALTIME" "$1" "$2" 1>&"$_lcd_fd" 2>/dev/null
+    if _lcd_helper_alive || _lcd_start_helper; then
+      \builtin printf 'E\0n=%s\0t=%s\0s=%s\0p=%s\0\36\0' "$_lcd_seq" "$EPOCHREALTIME" "$1" "$2" 1>&"$_lcd_fd" 2>/dev/null
+    fi
     # Our trap removed itself; put it back (never over someone else's).
     [[ -z ${_lcd_debug_on-} || -z ${_lcd_started-} ]] || \builtin trap '_lcd_debug' DEBUG
   fi

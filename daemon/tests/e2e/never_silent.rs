@@ -192,3 +192,61 @@ shell_test!(doctor_checks_this_shells_hooks_by_a_round_trip, |env, kind: ShellKi
     assert!(doctor.contains("but nothing from it reached the daemon"), "{doctor}");
     Ok(())
 });
+
+shell_test!(a_shell_whose_helper_is_gone_for_good_says_so_once_and_never_hangs, |env, kind: ShellKind| {
+    // lcd-hook removed (an uninstall, an upgrade that moved it) and the
+    // helper killed: nothing drains the FIFO any more. The shell once
+    // blocked in its write when the pipe's 64 KiB filled.
+    let _daemon = env.start_daemon()?;
+    let bin = env.home().join("bin");
+    std::fs::create_dir_all(&bin)?;
+    for name in ["lcd", "lcd-hook"] {
+        std::fs::copy(env.lcd.with_file_name(name), bin.join(name))?;
+    }
+    let mut sh = env.shell(kind)?;
+    sh.run(&format!("eval \"$('{}' init {})\"", bin.join("lcd").display(), kind.name()))?;
+    sh.run("echo before")?;
+    env.wait_finished("echo before")?;
+    std::fs::remove_file(bin.join("lcd-hook"))?;
+    sh.run("pkill -f 'lcd-hook serve.*'\"$LCD_SESSION\"; sleep 0.2")?;
+    // About 130 KiB of records, twice what the pipe holds.
+    let long = ": ".to_string() + &"x".repeat(4000);
+    for _ in 0..32 {
+        sh.type_line(&long)?;
+        sh.wait_prompt_for(std::time::Duration::from_secs(5))?;
+    }
+    sh.run("echo still responsive > ~/alive")?;
+    assert!(env.home().join("alive").exists());
+    let warning = "lcd: recording stopped:";
+    assert_eq!(sh.screen().matches(warning).count(), 1, "{}", sh.screen());
+    assert!(sh.screen().contains("lcd-hook is missing; reinstall lcd-hook"), "{}", sh.screen());
+    Ok(())
+});
+
+shell_test!(a_frozen_helper_costs_records_never_the_prompt, |env, kind: ShellKind| {
+    // A helper stopped (SIGSTOP, a debugger) reads nothing; once the FIFO's
+    // 64 KiB are full a blocking write would hang the shell for good. The
+    // helper makes the shell's end non-blocking: records are lost instead.
+    let _daemon = env.start_daemon()?;
+    let mut sh = env.hooked_shell(kind)?;
+    sh.run("echo $LCD_SESSION > ~/session")?;
+    let session = std::fs::read_to_string(env.home().join("session"))?.trim().to_string();
+    env.wait_finished("echo $LCD_SESSION > ~/session")?;
+    let helper = std::process::Command::new("pgrep").args(["-f", &format!("lcd-hook serve.*{session}")]).output()?;
+    let pid: i32 = String::from_utf8(helper.stdout)?.trim().parse()?;
+    // SAFETY: signalling this test's own helper process.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let long = ": ".to_string() + &"y".repeat(4000);
+    for _ in 0..32 {
+        sh.type_line(&long)?;
+        sh.wait_prompt_for(std::time::Duration::from_secs(5))?;
+    }
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    // The record the full pipe cut in two is lost with its neighbour;
+    // recording goes on after them.
+    sh.run("echo thawed")?;
+    sh.run("echo thawed again")?;
+    env.wait_finished("echo thawed again")?;
+    Ok(())
+});
