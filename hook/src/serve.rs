@@ -59,8 +59,8 @@ pub struct ServeConfig {
 ///
 /// ```text
 /// lcd-hook serve --socket PATH --spool DIR --session ID --shell NAME --pid N
-///                [--tty-fd N] [--start-daemon LCD] [--log FILE] [--unlink FIFO]
-///                [--spool-max-bytes N]
+///                [--tty-fd N] [--nonblock-fd N] [--start-daemon LCD] [--log FILE]
+///                [--unlink FIFO] [--spool-max-bytes N]
 /// ```
 pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<ServeConfig> {
     let mut args = args.into_iter();
@@ -80,6 +80,16 @@ pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<
                 // that we can name it; we never write to it.
                 let fd: RawFd = value.to_str()?.parse().ok()?;
                 tty = sys::tty_name(fd);
+                sys::close(fd);
+            }
+            "--nonblock-fd" => {
+                // The shell's own end of the FIFO, lent so that we make its
+                // writes non-blocking (a flag of the open file, which the
+                // shell shares with this copy and cannot set itself): with
+                // no helper left to read, a full FIFO must lose a record,
+                // never hang the shell. We never write to it.
+                let fd: RawFd = value.to_str()?.parse().ok()?;
+                sys::set_nonblocking(fd);
                 sys::close(fd);
             }
             "--start-daemon" => start_daemon = Some(PathBuf::from(value)),
@@ -215,6 +225,9 @@ fn read_loop(config: &ServeConfig, fd: RawFd, records: &SyncSender<ShellRecord>,
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            // zsh lends us its own descriptor, which --nonblock-fd made
+            // non-blocking: nothing to read after all, wait again.
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && !closing => {}
             Err(_) if closing => return, // drained (EAGAIN)
             Err(e) => {
                 log.line(&format!("reading from the shell failed: {e}"));

@@ -37,6 +37,7 @@ const TEMPLATE: &str = r#"# The lcd configuration. Every setting is optional; ea
 # replay_interval_ms = 1000      # how often the spool is replayed
 # orphan_check_s = 30            # how often commands of shells that are gone are closed
 # spool_max_bytes = 268435456    # the spool's bound (256 MiB) while the daemon is away
+# stuck_after_s = 60             # lcd status warns of a command running this long in a shell that runs nothing
 
 # [capture]
 # env = ["TF_WORKSPACE", "AWS_PROFILE", "AWS_REGION", "CLOUDSDK_CORE_PROJECT", "KUBECONFIG"]

@@ -57,22 +57,62 @@ pub fn run(command: Command, paths: &Paths) -> Result<ExitCode> {
         Command::Start(args) => start(paths, &args)?,
         Command::Stop => stop(paths)?,
         Command::Restart(args) => {
+            // The daemon starts whatever the file says; say first what it
+            // will run with if the file is broken.
+            if let Err(e) = crate::config::Config::load(&paths.config_file()) {
+                eprintln!("lcd: the config file is broken; the daemon restarts with the last good settings:\n{e:#}");
+            }
             stop(paths)?;
             start(paths, &args)?;
         }
-        Command::Reload => {
-            let Some(pid) = running_daemon_pid(&paths.pid_file()) else {
-                bail!("the daemon is not running; start it with: lcd daemon start")
-            };
-            // SAFETY: signalling the pid the daemon's lock file names.
-            if unsafe { libc::kill(pid as libc::pid_t, libc::SIGHUP) } != 0 {
-                return Err(std::io::Error::last_os_error())
-                    .with_context(|| format!("signalling the daemon (pid {pid})"));
-            }
-            outln!("asked the daemon (pid {pid}) to reload its configuration")?;
-        }
+        Command::Reload => return reload(paths),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// SIGHUP, then the daemon's answer: whether it took the file, and what its
+/// sinks make of it (a token source it cannot read says why).
+fn reload(paths: &Paths) -> Result<ExitCode> {
+    let Some(pid) = running_daemon_pid(&paths.pid_file()) else {
+        bail!("the daemon is not running; start it with: lcd daemon start")
+    };
+    let mut sender = Sender::new(&paths.socket);
+    let before = ask_status(&mut sender).ok().map(|s| s.config.loads).unwrap_or(0);
+    // SAFETY: signalling the pid the daemon's lock file names.
+    if unsafe { libc::kill(pid as libc::pid_t, libc::SIGHUP) } != 0 {
+        return Err(std::io::Error::last_os_error()).with_context(|| format!("signalling the daemon (pid {pid})"));
+    }
+    if before == 0 {
+        // A daemon from before reload answers: it cannot tell us.
+        outln!("asked the daemon (pid {pid}) to reload its configuration; see {}", paths.daemon_log().display())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let deadline = std::time::Instant::now() + WAIT;
+    let status = loop {
+        let mut sender = Sender::new(&paths.socket);
+        match ask_status(&mut sender) {
+            Ok(status) if status.config.loads > before => break status,
+            _ if std::time::Instant::now() >= deadline => {
+                bail!("the daemon (pid {pid}) did not answer the reload; see {}", paths.daemon_log().display())
+            }
+            _ => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    if let Some(error) = &status.config.error {
+        let with = status.config.running_with.as_deref().unwrap_or("its current settings");
+        eprintln!("lcd: the daemon did not reload: the config file is broken; it keeps recording with {with}.");
+        eprintln!("{error}");
+        eprintln!("Fix it with: lcd config edit");
+        return Ok(ExitCode::FAILURE);
+    }
+    outln!("the daemon (pid {pid}) reloaded {}", paths.config_file().display())?;
+    let mut code = ExitCode::SUCCESS;
+    for sink in status.sinks.iter().filter(|s| s.state == lcd_protocol::SinkHealth::Stopped) {
+        let why = sink.last_error.as_deref().unwrap_or("no reason given");
+        eprintln!("lcd: sink {} is stopped: {}", sink.name, super::output::visible(why));
+        code = ExitCode::FAILURE;
+    }
+    Ok(code)
 }
 
 /// Logs go to stderr; `RUST_LOG` picks the level (default `info`).
@@ -102,7 +142,7 @@ fn run_foreground(paths: &Paths, ready_pipe: Option<File>) -> Result<()> {
                 }
             }
         };
-        let options = DaemonOptions::load(paths.clone())?;
+        let options = DaemonOptions::load(paths.clone());
         let daemon = server::run(options, ready_tx, shutdown_signal()?);
         let (result, ()) = tokio::join!(daemon, notify);
         result
@@ -309,6 +349,8 @@ mod tests {
                 database: PathBuf::from("/data/lcd/lcd.db"),
                 connections: 0,
                 sinks: vec![],
+                config: Default::default(),
+                shells: vec![],
             }
         );
     }

@@ -68,11 +68,18 @@ pub fn run(command: Command, paths: &Paths) -> Result<ExitCode> {
         }
         (Command::Print { manager: Manager::Launchd }, _) => out!("{}", launchd::plist(&lcd, &paths.daemon_log()))?,
         (Command::Install, Manager::Systemd) => {
-            // systemd is to own the socket: a daemon started on demand gives it up.
-            if daemon::answering_pid(paths).is_some() {
+            // systemd is to own the socket: a daemon started on demand gives
+            // it up, but only once systemd is there to take it. A failed
+            // install leaves the daemon as it was.
+            let was_running = systemd::available() && daemon::answering_pid(paths).is_some();
+            if was_running {
                 daemon::run(daemon::Command::Stop, paths)?;
             }
-            let installed = systemd::install(&lcd)?;
+            let installed = systemd::install(&lcd);
+            if was_running && !installed.as_ref().is_ok_and(|i| i.enabled) {
+                daemon::run(daemon::Command::Start(daemon::StartArgs { quiet: true }), paths)?;
+            }
+            let installed = installed?;
             for file in &installed.files {
                 outln!("wrote {}", file.display())?;
             }
@@ -112,19 +119,39 @@ pub fn run(command: Command, paths: &Paths) -> Result<ExitCode> {
                     if path.exists() { format!("installed ({})", path.display()) } else { "not installed".into() }
                 )?;
             }
+            let mut managed = false;
             if systemd::available() {
                 for (unit, enabled, active) in systemd::state() {
+                    managed |= unit == "lcd.socket" && enabled == "enabled" && active == "active";
                     outln!("{unit}: {enabled}, {active}")?;
                 }
             } else {
                 outln!("systemd is not running for your user here")?;
             }
+            return service_verdict(managed, paths);
         }
         (Command::Status, Manager::Launchd) => {
             let path = launchd::plist_path()?;
+            let loaded = launchd::loaded();
             outln!("{}: {}", path.display(), if path.exists() { "installed" } else { "not installed" })?;
-            outln!("launchd: {}", if launchd::loaded() { "loaded" } else { "not loaded" })?;
+            outln!("launchd: {}", if loaded { "loaded" } else { "not loaded" })?;
+            return service_verdict(loaded, paths);
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The last line of `lcd service status` and its exit code: 0 only when the
+/// service manager runs lcd, 3 (as `systemctl status` has it) otherwise,
+/// saying whether a daemon runs anyway.
+fn service_verdict(managed: bool, paths: &Paths) -> Result<ExitCode> {
+    if managed {
+        outln!("service: running under the service manager")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    match daemon::answering_pid(paths) {
+        Some(pid) => outln!("service: not in effect; a daemon started on demand runs (pid {pid})")?,
+        None => outln!("service: not in effect, and no daemon runs (shells spool until one starts)")?,
+    }
+    Ok(ExitCode::from(3))
 }

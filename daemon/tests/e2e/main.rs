@@ -13,6 +13,8 @@ mod forged;
 mod github;
 mod hostile;
 mod init_script;
+mod neighbours;
+mod never_silent;
 mod packaging;
 mod query;
 mod remote;
