@@ -6,7 +6,9 @@
 //   GET  /api/commands/history  filters: type, sub, repo, host, user, from, session, branch,
 //                               since, until, failed, q; limit, cursor
 //   GET  /api/commands/stats    the dashboard figures
-//   GET  /api/commands/record/<uuid>  one record (the log_url of a GitHub deployment)
+//   GET  /api/commands/record/<uuid>  one record, as JSON
+//   GET  /r/<uuid>              a page showing one record (a GitHub deployment's log_url);
+//                               it asks for the token and reads the record API (page.ts)
 //   GET  /api/whoami            {user, role, via, deprecated?}: who the credentials say you are
 //   POST|GET /api/admin/tokens, DELETE /api/admin/tokens/<id>   per-user tokens (tokens.ts)
 //   GET  /api/health            unauthenticated liveness
@@ -26,6 +28,7 @@ import { allow, identify, Identity, readScope } from "./auth";
 import type { Env } from "./env";
 import { history, stats } from "./history";
 import { error, HttpError, json, readJson } from "./http";
+import { recordPage, recordScript, SCRIPT_PATH } from "./page";
 import { checkRecord, CommandRecord, conflicts, fromRow, insert, selectIdentity } from "./records";
 import { createToken, listTokens, revokeToken } from "./tokens";
 
@@ -116,6 +119,10 @@ function whoami(who: Identity): Response {
 async function route(request: Request, env: Env): Promise<Response> {
   const url = new URL(request.url);
   const path = url.pathname.replace(/\/+$/, "");
+  // The record page holds no data: it is served to anyone, and its script
+  // asks for the token before it reads anything.
+  if (request.method === "GET" && path === SCRIPT_PATH) return recordScript();
+  if (request.method === "GET" && /^\/r\/[^/]+$/.test(path)) return recordPage();
   const method = request.method;
   if (path === "/api/health") return json({ ok: true });
   const known = path === "/api/whoami" || path.startsWith("/api/commands/") || path.startsWith("/api/admin/");

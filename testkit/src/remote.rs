@@ -190,6 +190,18 @@ impl RemoteWorker {
         Ok(parsed[0]["results"].as_array().cloned().unwrap_or_default())
     }
 
+    /// A GET of a page of the Worker, with no token.
+    pub fn get_page(&self, path: &str) -> Result<Page> {
+        let response = reqwest::blocking::get(format!("{}{path}", self.url()))?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| (name.as_str().to_string(), value.to_str().unwrap_or_default().to_string()))
+            .collect();
+        Ok(Page { status, headers, body: response.text()? })
+    }
+
     /// An HTTP request to the Worker: (status, JSON body).
     pub fn request(&self, method: &str, path: &str, token: Option<&str>, body: Option<String>) -> Result<(u16, Value)> {
         let auth = token.map(|t| format!("Bearer {t}"));
@@ -226,6 +238,21 @@ impl RemoteWorker {
         let (status, answer) = self.request("POST", "/api/admin/tokens", Some(ADMIN_TOKEN), Some(body))?;
         anyhow::ensure!(status == 201, "creating a token for {user} answered {status}: {answer}");
         answer["token"].as_str().map(String::from).context("no token in the answer")
+    }
+}
+
+/// A page the Worker served.
+pub struct Page {
+    pub status: u16,
+    /// Names in lower case, as HTTP/2 and the fetch API give them.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Page {
+    /// The value of header `name` (lower case), or nothing.
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.iter().find(|(n, _)| n == name).map_or("", |(_, v)| v.as_str())
     }
 }
 

@@ -43,7 +43,7 @@ fn fail(what: impl Into<String>, fix: impl Into<String>) -> Check {
 
 pub fn run(paths: &Paths) -> Result<ExitCode> {
     let checks = [
-        hooks(),
+        hooks(paths),
         hook_binary(),
         folders(paths),
         config(paths),
@@ -62,30 +62,64 @@ pub fn run(paths: &Paths) -> Result<ExitCode> {
             Level::Fail => "FAIL",
         };
         match &check.fix {
-            Some(fix) => println!("{mark}  {} — {fix}", check.what),
-            None => println!("{mark}  {}", check.what),
+            Some(fix) => outln!("{mark}  {} — {fix}", check.what)?,
+            None => outln!("{mark}  {}", check.what)?,
         }
         failed |= check.level == Level::Fail;
     }
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
-fn hooks() -> Vec<Check> {
-    match std::env::var("LCD_SESSION") {
-        Ok(session) if !session.is_empty() => {
-            vec![ok(format!("shell hooks: loaded in this shell (session {session})"))]
+/// This shell's hooks, by a round trip: running `lcd doctor` in a hooked
+/// shell made its hooks report this very command's start, which the daemon
+/// must have heard of by now.
+fn hooks(paths: &Paths) -> Vec<Check> {
+    let session = std::env::var("LCD_SESSION").ok().filter(|s| !s.is_empty());
+    let Some(session) = session else {
+        let shell = std::env::var("SHELL")
+            .ok()
+            .and_then(|s| s.rsplit('/').next().map(String::from))
+            .unwrap_or_else(|| "zsh".into());
+        let rc = if shell == "bash" { "~/.bashrc" } else { "~/.zshrc" };
+        return vec![fail(
+            "shell hooks: not loaded in this shell",
+            format!("add eval \"$(lcd init {shell})\" to {rc} (or run: lcd setup), then open a new shell"),
+        )];
+    };
+    let started = now_micros();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let known = loop {
+        let Ok(status) = ask_status(&mut Sender::new(&paths.socket)) else {
+            return vec![warn(
+                format!("shell hooks: loaded (session {session}); not checked, no daemon answers"),
+                "start it: lcd daemon start",
+            )];
+        };
+        let known = status.shells.into_iter().find(|s| s.session == session);
+        // This command's start: reported within the last moments.
+        if known.as_ref().is_some_and(|s| s.running.is_some_and(|(_, at)| at >= started - 10_000_000)) {
+            return vec![ok(format!(
+                "shell hooks: this shell's record of `lcd doctor` reached the daemon (session {session})"
+            ))];
         }
-        _ => {
-            let shell = std::env::var("SHELL")
-                .ok()
-                .and_then(|s| s.rsplit('/').next().map(String::from))
-                .unwrap_or_else(|| "zsh".into());
-            let rc = if shell == "bash" { "~/.bashrc" } else { "~/.zshrc" };
-            vec![fail(
-                "shell hooks: not loaded in this shell",
-                format!("add eval \"$(lcd init {shell})\" to {rc} (or run: lcd setup), then open a new shell"),
-            )]
+        if std::time::Instant::now() >= deadline {
+            break known;
         }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    match known {
+        // Another DEBUG trap sends bash's starts with their ends.
+        Some(shell) => vec![warn(
+            format!(
+                "shell hooks: loaded; this shell last sent a record {} ago, but not this command's start yet",
+                crate::time::human_duration((started - shell.last_record_at).max(0) / 1000)
+            ),
+            "if commands typed here do not show in lcd query, load the hooks again: eval \"$(lcd init SHELL)\"",
+        )],
+        None => vec![fail(
+            format!("shell hooks: loaded in this shell (session {session}), but nothing from it reached the daemon"),
+            format!("see {}; load the hooks again: eval \"$(lcd init SHELL)\"", paths.hook_log().display()),
+        )],
     }
 }
 
@@ -154,6 +188,13 @@ fn daemon(paths: &Paths) -> Vec<Check> {
     match ask_status(&mut Sender::new(&paths.socket)) {
         Ok(d) => {
             let mut checks = vec![ok(format!("daemon: running (pid {}, version {})", d.pid, d.version))];
+            if let Some(error) = &d.config.error {
+                let with = d.config.running_with.as_deref().unwrap_or("the settings it had");
+                checks.push(fail(
+                    format!("daemon: records with {with}: the config file is broken:\n{error}"),
+                    "fix it (lcd config edit), then: lcd daemon reload",
+                ));
+            }
             if let Some(skew) = version_skew(&d) {
                 checks.push(warn(format!("daemon: {skew}"), "lcd daemon restart"));
             }
@@ -222,10 +263,27 @@ fn clock(paths: &Paths) -> Vec<Check> {
     }
 }
 
+/// Why the running daemon cannot use sink `name`, if it says so: its token
+/// comes from its own environment and commands, not doctor's.
+fn stopped_in_daemon(paths: &Paths, name: &str, what: &str) -> Option<Check> {
+    let status = ask_status(&mut Sender::new(&paths.socket)).ok()?;
+    let sink = status.sinks.into_iter().find(|s| s.name == name && s.state == lcd_protocol::SinkHealth::Stopped)?;
+    // Only where its token comes from differs between it and us; what the
+    // server answers, doctor asks itself.
+    let why = sink.last_error.filter(|why| why.contains("] token"))?;
+    Some(fail(
+        format!("{what}: the daemon stopped sending: {}", super::output::visible(&why)),
+        "fix it, then: lcd daemon reload",
+    ))
+}
+
 /// The remote store: reachable, taking our token, and whose token it is.
 fn remote(paths: &Paths) -> Vec<Check> {
     let Ok(config) = Config::load(&paths.config_file()) else { return vec![] };
     let Some(remote) = config.remote else { return vec![ok("remote store: not configured (records stay local)")] };
+    if let Some(check) = stopped_in_daemon(paths, "remote", "remote store") {
+        return vec![check];
+    }
     let base = remote.url.trim_end_matches('/');
     let token = remote.auth().resolve("remote");
     let asked = reachable("remote store", &remote.url, &format!("{base}/api/whoami"), token, "[remote]");
@@ -295,6 +353,9 @@ fn admin_check(admin: &Option<crate::config::AdminConfig>, remote_url: &str) -> 
 fn github(paths: &Paths) -> Vec<Check> {
     let Ok(config) = Config::load(&paths.config_file()) else { return vec![] };
     let Some(github) = config.github else { return vec![ok("GitHub: not configured (no deployments reported)")] };
+    if let Some(check) = stopped_in_daemon(paths, "github", "GitHub") {
+        return vec![check];
+    }
     let url = format!("{}/rate_limit", github.api_url.trim_end_matches('/'));
     vec![reachable("GitHub", &github.api_url, &url, github.auth().resolve("github"), "[github]").check]
 }

@@ -24,7 +24,7 @@ pub use github::{DeployFilter, GithubProgress, GithubRecord, GithubStage};
 pub use incoming::Record;
 pub use migrations::SCHEMA_VERSION;
 pub use outbox::{OutboxState, SinkFilter};
-pub use read::{HistoryQuery, Order, Outcome};
+pub use read::{HistoryQuery, Known, Order, Outcome};
 pub use record::{Column, CommandRow, CommandType, EnvVars, Phase, Pipestatus, RecordStatus, RemoteRecord, Time};
 pub use stats::{Stats, DEPLOY_SQL};
 pub use writer::{Maintenance, WriteError, Writer};
