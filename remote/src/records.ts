@@ -36,6 +36,8 @@ export interface CommandRecord {
   prev_hash: string | null;
   hash: string | null;
   local_digest: string | null;
+  /** Who delivered it: the user of the token (or the Access identity). Set by the Worker, never by the body. */
+  received_from: string;
 }
 
 const MAX_COMMAND = 64 * 1024;
@@ -72,12 +74,20 @@ const TEXT_FIELDS: Array<[keyof CommandRecord, number]> = [
  * Checks one record and fills defaults. `where` names it in errors
  * ("records[3]"). With `uuidRequired`, a missing uuid is an error (batches must
  * be idempotent); otherwise one is made (the seed's single-record shape).
+ * `receivedFrom` is who delivered it: a record that names its own sender is
+ * refused rather than corrected, so that a client trying it hears so.
  */
-export function checkRecord(input: unknown, where: string, uuidRequired: boolean): CommandRecord {
+export function checkRecord(input: unknown, where: string, uuidRequired: boolean, receivedFrom: string): CommandRecord {
   if (typeof input !== "object" || input === null || Array.isArray(input)) {
     throw new HttpError(400, `${where} is not an object`);
   }
   const o = input as Record<string, unknown>;
+  if ("received_from" in o) {
+    throw new HttpError(400, `${where}.received_from is set by the team store from the token that delivered the record; a client may not send it`);
+  }
+  if ("chain" in o) {
+    throw new HttpError(400, `${where}.chain is set by the team store when it checks the record's link; a client may not send it`);
+  }
   const text = (key: string, max: number, required = false): string | null => {
     const v = o[key];
     if (v === undefined || v === null) {
@@ -133,6 +143,7 @@ export function checkRecord(input: unknown, where: string, uuidRequired: boolean
     prev_hash: sha256(o, "prev_hash", where),
     hash: sha256(o, "hash", where),
     local_digest: sha256(o, "local_digest", where),
+    received_from: receivedFrom,
   };
   if ((record.chain_seq === null) !== (record.hash === null)) {
     throw new HttpError(400, `${where}: chain_seq and hash come together`);
@@ -158,7 +169,7 @@ const COLUMNS: Array<keyof CommandRecord> = [
   "uuid", "command", "command_type", "subcommand", "arguments", "working_directory", "exit_code",
   "duration_ms", "stdout", "stderr", "executed_by", "repo_full_name", "session", "host", "shell",
   "status", "pipestatus", "git_host", "git_branch", "git_commit", "git_commit_after", "environment",
-  "started_at", "ended_at", "redacted", "end_clamped", "chain_seq", "prev_hash", "hash", "local_digest",
+  "started_at", "ended_at", "redacted", "end_clamped", "chain_seq", "prev_hash", "hash", "local_digest", "received_from",
 ];
 
 /** The INSERT of one record; a uuid already stored changes nothing. */
@@ -175,12 +186,13 @@ export function insert(db: D1Database, r: CommandRecord): D1PreparedStatement {
 }
 
 /**
- * What a record says about the command itself, set once when it started: a
- * copy sent again (a retry) says the same; a record that says otherwise under
- * a stored uuid is another record wearing its id.
+ * What a record says about the command itself, set once when it started, and
+ * who delivered it: a copy sent again (a retry) says the same; a record that
+ * says otherwise under a stored uuid, or comes from another user, is another
+ * record wearing its id.
  */
 const IDENTITY: Array<keyof CommandRecord> = [
-  "command", "working_directory", "session", "host", "executed_by", "shell", "started_at", "hash",
+  "command", "working_directory", "session", "host", "executed_by", "shell", "started_at", "hash", "received_from",
 ];
 
 /** The fields of `incoming` (those it gives) that differ from the stored row. */

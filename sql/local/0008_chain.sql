@@ -27,6 +27,3 @@ CREATE TABLE chain_cuts (
     PRIMARY KEY (session, first_seq)
 ) WITHOUT ROWID;
 
--- The team store's verdict on a record's link (ok, gap, broken), as
--- `lcd query --remote` shows it; never set in the local database.
-ALTER TABLE commands ADD COLUMN chain TEXT;

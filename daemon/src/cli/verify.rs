@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::open_history;
-use super::remote::RemoteReader;
+use super::remote::StoreClient;
 use crate::paths::Paths;
 use crate::store::{chain_record_part, Cut, Finding, Link, RemoteRecord, Verdict};
 
@@ -109,13 +109,13 @@ struct Unlinked {
 /// Checks the team store's chains, and each of its links against this
 /// machine's copy of the same place where there is one.
 fn remote(paths: &Paths) -> Result<Verdict> {
-    let reader = RemoteReader::open(paths)?;
+    let store = StoreClient::open(paths)?;
     let (mut links, mut cuts, mut unlinked) = (Vec::new(), Vec::new(), Vec::new());
     let mut cursor: Option<String> = None;
     loop {
         let mut params = vec![("limit", "1000".to_string())];
         params.extend(cursor.take().map(|c| ("cursor", c)));
-        let page: ChainPage = reader.get("/api/chain", &params)?;
+        let page: ChainPage = store.get("/api/chain", &params)?;
         links.extend(page.links.into_iter().map(|l| Link {
             local_digest: l.record.as_ref().map(|r| r.local_digest.clone().unwrap_or_default()),
             record: l.record.as_ref().map(chain_record_part),

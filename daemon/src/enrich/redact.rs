@@ -29,6 +29,8 @@ fn builtin_patterns() -> Vec<String> {
         r"\b(?P<s>xox[abposr]-[A-Za-z0-9-]{10,})".into(),
         r"\b(?P<s>(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,})".into(),
         r"\b(?P<s>npm_[A-Za-z0-9]{30,})".into(),
+        // lcd's own team store tokens (`lcd team token create`).
+        r"\b(?P<s>lcd_[A-Za-z0-9]{43})\b".into(),
         r"\b(?P<s>(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|ABIA|ACCA)[A-Z0-9]{16})\b".into(),
         r"\b(?P<s>AIza[0-9A-Za-z_-]{35})".into(),
         r"\b(?P<s>sk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,})".into(),
@@ -125,6 +127,15 @@ mod tests {
         let once = r.redact("export GITHUB_TOKEN=ghp_abcdefghijklmnopqrstuvwxyz0123456789");
         assert_eq!(r.redact(&once), once);
         assert_eq!(hidden_in(&once), 1);
+    }
+
+    #[test]
+    fn a_team_store_token_is_hidden_wherever_it_is_typed() {
+        let r = Redactor::new(&[]).unwrap();
+        let token = "lcd_0123456789abcdefghijABCDEFGHIJklmnopqrstuvw";
+        assert_eq!(r.redact(&format!("export LCD_REMOTE_X={token}")), "export LCD_REMOTE_X=[REDACTED]");
+        assert_eq!(r.redact(&format!("echo {token} | pbcopy")), "echo [REDACTED] | pbcopy");
+        assert_eq!(r.redact("cd lcd_notes"), "cd lcd_notes");
     }
 
     #[test]

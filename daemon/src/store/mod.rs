@@ -26,7 +26,7 @@ pub use github::{DeployFilter, GithubProgress, GithubRecord, GithubStage};
 pub use incoming::Record;
 pub use migrations::SCHEMA_VERSION;
 pub use outbox::{OutboxState, Pending, SinkFilter};
-pub use read::{HistoryQuery, Order, Outcome};
+pub use read::{HistoryQuery, Known, Order, Outcome};
 pub use record::{
     ChainState, Column, CommandRow, CommandType, EnvVars, Phase, Pipestatus, RecordStatus, RemoteRecord, Time,
 };

@@ -44,19 +44,25 @@ pub enum Phase {
     /// settled (`store/chain.rs`); no statement binds it, and it is not
     /// hashed itself.
     Chained,
+    /// Set by the team store when it takes the record (who delivered it, how
+    /// its link checked out): read back from it, never sent (`readOnly` in
+    /// the schema), and no column of the local table, where such a field
+    /// reads as its default.
+    Remote,
 }
 
 impl Phase {
     /// Whether a column of this phase goes into the record's hash: every
-    /// fact of the command, not when the store wrote it (bookkeeping) and
-    /// not the chain link itself. Forwarding and GitHub state live in other
-    /// tables and so are never hashed.
+    /// fact of the command, not when the store wrote it (bookkeeping), not
+    /// the chain link itself, not what the team store adds. Forwarding and
+    /// GitHub state live in other tables and so are never hashed.
     pub const fn hashed(self) -> bool {
-        !matches!(self, Phase::Stored | Phase::Chained)
+        !matches!(self, Phase::Stored | Phase::Chained | Phase::Remote)
     }
 }
 
-/// One column of `commands`.
+/// One field of the record: a column of `commands`, unless its phase is
+/// [`Phase::Remote`].
 #[derive(Debug, Clone, Copy)]
 pub struct Column {
     pub name: &'static str,
@@ -84,7 +90,8 @@ macro_rules! command_record {
         }
 
         impl CommandRow {
-            /// Every column, in declaration order.
+            /// Every field, in declaration order ([`Phase::Remote`] ones
+            /// are no columns of `commands`).
             pub const COLUMNS: &'static [Column] = &[
                 $( Column {
                     name: stringify!($name),
@@ -97,7 +104,10 @@ macro_rules! command_record {
 
             /// Reads a row selected with [`select_list`], by column name.
             pub(crate) fn from_row(row: &rusqlite::Row) -> rusqlite::Result<CommandRow> {
-                Ok(CommandRow { $( $name: row.get(stringify!($name))?, )* })
+                Ok(CommandRow { $( $name: match Phase::$phase {
+                    Phase::Remote => Default::default(),
+                    _ => row.get(stringify!($name))?,
+                }, )* })
             }
 
             /// Each column's value, in [`CommandRow::COLUMNS`] order.
@@ -110,12 +120,16 @@ macro_rules! command_record {
                 vec![$( serde_json::to_value(&self.$name).expect("columns serialize"), )*]
             }
 
-            /// The columns `lcd query --format json` shows, by name.
+            /// The columns `lcd query --format json` shows, by name. A field
+            /// the team store sets is left out of a record it never saw.
             fn json_columns(&self) -> serde_json::Map<String, serde_json::Value> {
                 let mut map = serde_json::Map::new();
                 $(
                     if $json {
-                        map.insert(stringify!($name).into(), serde_json::to_value(&self.$name).expect("columns serialize"));
+                        let value = serde_json::to_value(&self.$name).expect("columns serialize");
+                        if !(Phase::$phase == Phase::Remote && value.is_null()) {
+                            map.insert(stringify!($name).into(), value);
+                        }
                     }
                 )*
                 map
@@ -124,8 +138,9 @@ macro_rules! command_record {
 
         /// A command in the team store's shape: what the forwarder POSTs to
         /// `/api/commands/batch` and what `GET /api/commands/history` returns.
-        /// `remote/schema/record.schema.json` is its JSON Schema.
-        #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+        /// `remote/schema/record.schema.json` is its JSON Schema. What lcd
+        /// sends leaves out the fields only the store sets (`readOnly`).
+        #[derive(Debug, Clone, PartialEq, Default, Deserialize, JsonSchema)]
         pub struct RemoteRecord {
             $( $(
                 #[serde(default, deserialize_with = "null_as_default")]
@@ -142,6 +157,26 @@ macro_rules! command_record {
 
         /// Fields of [`RemoteRecord`] the team store cannot do without.
         const REMOTE_REQUIRED: &[&str] = &[$( $( $( { let _ = stringify!($required); stringify!($remote) }, )? )? )*];
+
+        /// Each field of [`RemoteRecord`] taken from the table, with its phase.
+        const REMOTE_FIELDS: &[(&str, Phase)] = &[$( $( (stringify!($remote), Phase::$phase), )? )*];
+
+        impl Serialize for RemoteRecord {
+            /// What lcd sends: every field but those the store sets.
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeStruct;
+                let sent = REMOTE_FIELDS.iter().filter(|(_, phase)| *phase != Phase::Remote).count() + 2;
+                let mut record = serializer.serialize_struct("RemoteRecord", sent)?;
+                $( $(
+                    if Phase::$phase != Phase::Remote {
+                        record.serialize_field(stringify!($remote), &self.$remote)?;
+                    }
+                )? )*
+                record.serialize_field("arguments", &self.arguments)?;
+                record.serialize_field("duration_ms", &self.duration_ms)?;
+                record.end()
+            }
+        }
 
         impl From<&CommandRow> for RemoteRecord {
             fn from(row: &CommandRow) -> RemoteRecord {
@@ -224,10 +259,13 @@ command_record! {
     /// SHA-256 (hex) of the hashed columns the team store does not keep,
     /// so that it can check `hash` without seeing them.
     local_digest: Option<String>, Chained, json = false, remote = local_digest;
-    /// Set by the team store, never taken from what a client sends: how the
-    /// record's link to the previous one of its session checked out there.
-    /// Always empty in the local database.
-    chain: Option<ChainState>, Chained, json = true, remote = chain;
+    /// Who delivered the record to the team store: the user of its token
+    /// (or the Cloudflare Access email), set by the Worker, never sent by lcd.
+    /// `user` beside it is what the client said.
+    received_from: Option<String>, Remote, json = true, remote = received_from;
+    /// How the record's link to the previous one of its session checked out
+    /// at the team store, set by the Worker, never sent by lcd.
+    chain: Option<ChainState>, Remote, json = true, remote = chain;
 }
 
 impl CommandRow {
@@ -267,7 +305,12 @@ impl CommandRow {
 pub(crate) fn select_list() -> &'static str {
     static LIST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     LIST.get_or_init(|| {
-        CommandRow::COLUMNS.iter().map(|c| format!("c.{0} AS {0}", c.name)).collect::<Vec<_>>().join(", ")
+        CommandRow::COLUMNS
+            .iter()
+            .filter(|c| c.phase != Phase::Remote)
+            .map(|c| format!("c.{0} AS {0}", c.name))
+            .collect::<Vec<_>>()
+            .join(", ")
     })
 }
 
@@ -289,6 +332,10 @@ impl RemoteRecord {
                     property["description"] = description;
                 }
             }
+        }
+        // The store's own fields: a client that sends one is refused.
+        for (name, _) in REMOTE_FIELDS.iter().filter(|(_, phase)| *phase == Phase::Remote) {
+            schema["properties"][name]["readOnly"] = true.into();
         }
         schema["required"] = REMOTE_REQUIRED.iter().map(|&f| serde_json::Value::from(f)).collect();
         schema
@@ -682,6 +729,20 @@ mod tests {
             (back.id, back.user, back.started_at, back.pipestatus),
             (row.id, row.user, row.started_at, row.pipestatus)
         );
+    }
+
+    #[test]
+    fn received_from_is_read_from_the_team_store_and_never_sent() {
+        let record: RemoteRecord =
+            serde_json::from_str(r#"{"uuid": "x", "command": "ls", "user": "bob", "received_from": "alice"}"#).unwrap();
+        assert_eq!(record.received_from.as_deref(), Some("alice"));
+        let sent = serde_json::to_value(&record).unwrap();
+        assert!(sent.get("received_from").is_none(), "{sent}");
+        assert_eq!(sent["uuid"], "x");
+        assert_eq!(CommandRow::from(record).received_from.as_deref(), Some("alice"));
+        assert_eq!(RemoteRecord::schema()["properties"]["received_from"]["readOnly"], true);
+        assert!(!select_list().contains("received_from"), "no such column in the local table");
+        assert!(CommandRow::default().to_json().get("received_from").is_none(), "a local record names no sender");
     }
 
     #[test]

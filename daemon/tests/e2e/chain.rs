@@ -311,9 +311,12 @@ mod remote {
     use lcd_testkit::InProcessDaemon;
     use serde_json::json;
 
+    /// The daemon delivers with the shared writer token; the CLI reads the
+    /// team's chain as an auditor would, with a reader's.
     fn forwarding(env: &TestEnv, worker: &RemoteWorker) -> Result<InProcessDaemon> {
         let url = worker.url();
-        env.write_config(&format!("[remote]\nurl = '{url}'\ntoken = '{TOKEN}'\n"))?;
+        let reader = worker.create_token("auditor", "reader")?;
+        env.write_config(&format!("[remote]\nurl = '{url}'\ntoken = '{reader}'\n"))?;
         env.start_daemon_with_config(&format!(
             "[remote]\nurl = '{url}'\ntoken = '{TOKEN}'\nbatch_size = 50\nretry_max_s = 2\n"
         ))
@@ -349,6 +352,9 @@ mod remote {
         let held = worker.d1("SELECT count(*) AS n FROM command_history")?;
         assert_eq!(held[0]["n"], 3, "only the tracked commands leave the machine whole");
         assert_intact(&env, &["--remote"])?;
+        // The whole team's chain is an auditor's to read, not a writer's.
+        let (status, answer) = worker.request("GET", "/api/chain", Some(TOKEN), None)?;
+        assert!(status == 403 && answer["error"].as_str().unwrap().contains("reader or admin"), "{answer}");
         // Every record the store holds says its link checked out.
         let (status, body) = worker.request("GET", "/api/commands/history", Some(TOKEN), None)?;
         assert_eq!(status, 200);
@@ -420,10 +426,10 @@ mod remote {
             worker.d1("SELECT substr(started_at, 1, 10) AS day, count(*) AS n FROM chain_links GROUP BY day")?;
         assert!(days.len() >= 2, "{days:?}");
         let cut_day = days[1]["day"].as_str().unwrap().to_string();
-        // Not with the team's token, nor with garbage.
+        // Not with a writer's token, nor with garbage.
         let body = json!({ "before": cut_day }).to_string();
         let (status, _) = worker.request("POST", "/api/admin/retention", Some(TOKEN), Some(body.clone()))?;
-        assert_eq!(status, 401);
+        assert_eq!(status, 403);
         for garbage in
             [r#"{"before": "2025-06-16T12:00:00Z"}"#, r#"{"before": "yesterday"}"#, "[]", r#"{"before": "2999-01-01"}"#]
         {
@@ -457,7 +463,7 @@ mod remote {
         // The same uuid with another body: refused, the stored one stays.
         let mut changed = stored.clone();
         changed["command"] = json!("terraform apply -target=nothing");
-        for key in ["id", "created_at", "chain", "stdout", "stderr"] {
+        for key in ["id", "created_at", "chain", "received_from", "stdout", "stderr"] {
             changed.as_object_mut().unwrap().remove(key);
         }
         let body = json!({ "records": [changed] }).to_string();
@@ -492,7 +498,8 @@ mod remote {
             ("POST", "/api/chain".into()),
         ] {
             let (status, _) = worker.request(method, &path, Some(TOKEN), Some("{}".into()))?;
-            assert!(status == 404 || status == 405, "{method} {path}: {status}");
+            // 403 for the chain: a writer may not even read it.
+            assert!([403, 404, 405].contains(&status), "{method} {path}: {status}");
         }
         let (_, after) = worker.request("GET", &format!("/api/commands/record/{}", id_of(1, 1)), Some(TOKEN), None)?;
         assert_eq!(after["command"], stored["command"]);
