@@ -13,8 +13,9 @@
 
 # Writes one record: NUL-terminated fields, then a field holding 0x1e.
 _lcd_write() {
-  # A dead helper is replaced first; what it had not read is still in the FIFO.
-  _lcd_helper_alive || _lcd_start_helper
+  # A dead helper is replaced first; what it had not read is still in the
+  # FIFO. With none to be had, nothing is written: no one would read it.
+  _lcd_helper_alive || _lcd_start_helper || \builtin return 0
   # A zsh string can hold NUL (typed with ^V^@, or pasted): written as is it
   # would end the field and let the rest pass for fields and records of its
   # own. Each becomes U+2400, the symbol for NUL (_lcd_init).

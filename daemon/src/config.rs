@@ -18,6 +18,9 @@ pub struct Config {
     pub remote: Option<RemoteConfig>,
     /// `[github]`: deploy runs become GitHub deployments; absent means none.
     pub github: Option<GithubConfig>,
+    /// `[admin]`: the team store's admin token, for `lcd team token`; the
+    /// daemon never reads it.
+    pub admin: Option<AdminConfig>,
 }
 
 /// A config section with a token: the section's own fields, then where its
@@ -199,7 +202,14 @@ impl TokenSource {
             return Ok(Some(token.clone()));
         }
         if let Some(var) = &self.token_env {
-            let value = std::env::var(var).with_context(|| format!("[{section}] token_env: ${var} is not set"))?;
+            // The daemon's environment is the one it started with: a
+            // variable exported later in some shell never reaches it.
+            let value = std::env::var(var).with_context(|| {
+                format!(
+                    "[{section}] token_env: ${var} is not set in the daemon's environment; set it where the daemon \
+                     starts (the service's environment, or the shell that runs lcd daemon start), then: lcd daemon restart"
+                )
+            })?;
             return Ok(Some(value.trim().to_string()));
         }
         if let Some(command) = &self.token_command {
@@ -208,6 +218,12 @@ impl TokenSource {
                 .stdin(std::process::Stdio::null())
                 .output()
                 .with_context(|| format!("[{section}] token_command: cannot run {command:?}"))?;
+            // sh's "command not found" status, with what it said.
+            anyhow::ensure!(
+                out.status.code() != Some(127),
+                "[{section}] token_command {command:?}: its program is not found ({})",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
             anyhow::ensure!(out.status.success(), "[{section}] token_command {command:?} failed ({})", out.status);
             let token = String::from_utf8(out.stdout).context("token_command printed something that is not UTF-8")?;
             anyhow::ensure!(!token.trim().is_empty(), "[{section}] token_command {command:?} printed nothing");
@@ -234,6 +250,17 @@ pub struct RemoteConfig {
     /// The longest wait between two attempts while the store fails (seconds).
     #[serde(default = "default_retry_max_s")]
     pub retry_max_s: u64,
+}
+}
+
+section_with_token! {
+/// `[admin]`: where `lcd team token` finds the team store's admin token (the
+/// Worker's `LCD_ADMIN_TOKEN`, or a token with the admin role). The variable
+/// `LCD_ADMIN_TOKEN` sets `token` here, as `LCD_<SECTION>_<KEY>` does.
+pub struct AdminConfig {
+    /// The team store, when not the `[remote] url`.
+    #[serde(default)]
+    pub url: Option<String>,
 }
 }
 
@@ -327,6 +354,9 @@ pub struct DaemonConfig {
     /// is away; what does not fit is dropped and counted (`lcd status`).
     /// Read by the daemon and by `lcd init` for the shells' helpers.
     pub spool_max_bytes: u64,
+    /// `lcd status` warns about a command reported running this long in a
+    /// shell that runs no process: its hooks may have stopped sending.
+    pub stuck_after_s: u64,
 }
 
 impl Default for DaemonConfig {
@@ -342,6 +372,7 @@ impl Default for DaemonConfig {
             orphan_check_s: 30,
             retention_days: 0,
             spool_max_bytes: lcd_protocol::spool::DEFAULT_MAX_BYTES,
+            stuck_after_s: 60,
         }
     }
 }
@@ -352,7 +383,71 @@ impl DaemonConfig {
     }
 }
 
-const SECTIONS: &[&str] = &["daemon", "capture", "remote", "github"];
+const SECTIONS: &[&str] = &["daemon", "capture", "remote", "github", "admin"];
+
+/// The settings to run with, and what is wrong with the config file when it
+/// could not be used.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    pub problem: Option<ConfigProblem>,
+}
+
+/// Why the config file is not in effect, and what is instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// The whole error, TOML's line, column and excerpt included.
+    pub error: String,
+    pub fallback: Fallback,
+}
+
+/// What runs while the config file is broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fallback {
+    /// The file as it was when it last loaded, kept by the daemon.
+    LastGood { saved: std::time::SystemTime },
+    /// No good copy yet: the built-in defaults.
+    Defaults,
+}
+
+impl std::fmt::Display for Fallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fallback::LastGood { saved } => {
+                let micros = saved.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
+                write!(f, "the last good settings (from {})", crate::time::local_time(micros))
+            }
+            Fallback::Defaults => f.write_str("the default settings"),
+        }
+    }
+}
+
+/// The text of the config file; none (the defaults) when it does not exist.
+fn read_config_text(path: &Path) -> Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Copies the config file that just loaded to `last_good` (private: it may
+/// hold a token), through a temporary file so a crash never leaves half.
+pub fn keep_last_good(path: &Path, last_good: &Path) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let text = read_config_text(path)?;
+    if std::fs::read_to_string(last_good).is_ok_and(|kept| kept == text) {
+        return Ok(());
+    }
+    let temporary = last_good.with_extension("tmp");
+    let _ = std::fs::remove_file(&temporary);
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temporary)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, last_good)?;
+    Ok(())
+}
 
 impl Config {
     /// Reads `path` (absent means defaults), then applies `LCD_*` variables.
@@ -370,7 +465,31 @@ impl Config {
     pub fn refused_tokens(&self) -> Vec<(&'static str, &str)> {
         let remote = self.remote.as_ref().and_then(|r| r.token_refused.as_deref()).map(|why| ("remote", why));
         let github = self.github.as_ref().and_then(|g| g.token_refused.as_deref()).map(|why| ("github", why));
-        remote.into_iter().chain(github).collect()
+        let admin = self.admin.as_ref().and_then(|a| a.token_refused.as_deref()).map(|why| ("admin", why));
+        remote.into_iter().chain(github).chain(admin).collect()
+    }
+
+    /// Each section with a token: its name, the token, and where a refusal goes.
+    fn tokens_mut(&mut self) -> Vec<(&'static str, &mut Option<String>, &mut Option<String>)> {
+        let remote = self.remote.as_mut().map(|r| ("remote", &mut r.token, &mut r.token_refused));
+        let github = self.github.as_mut().map(|g| ("github", &mut g.token, &mut g.token_refused));
+        let admin = self.admin.as_mut().map(|a| ("admin", &mut a.token, &mut a.token_refused));
+        remote.into_iter().chain(github).chain(admin).collect()
+    }
+
+    /// The team store's URL and the admin token, for `lcd team token`.
+    pub fn admin_access(&self) -> Result<(String, String)> {
+        let url = self
+            .admin
+            .as_ref()
+            .and_then(|a| a.url.clone())
+            .or_else(|| self.remote.as_ref().map(|r| r.url.clone()))
+            .context("no team store is configured: set [remote] url (or [admin] url)")?;
+        let token =
+            self.admin.as_ref().map(|a| a.auth().resolve("admin")).transpose()?.flatten().context(
+                "no admin token: set LCD_ADMIN_TOKEN, or token_env / token_command under [admin] in the config",
+            )?;
+        Ok((url, token))
     }
 
     /// [`Config::load`] for `lcd init`, which runs at every shell start:
@@ -383,12 +502,49 @@ impl Config {
     }
 
     fn load_unchecked(path: &Path) -> Result<Config> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        Config::parse(&read_config_text(path)?, std::env::vars()).with_context(|| format!("in {}", path.display()))
+    }
+
+    /// What the daemon runs with: the file when it is valid (its text is
+    /// then kept at `last_good`), else the last good text, else the
+    /// defaults; with what is wrong. A broken file never stops capture.
+    pub fn load_or_last_good(path: &Path, last_good: &Path) -> Loaded {
+        Config::load_with_fallback(path, last_good, true)
+    }
+
+    /// [`Config::load_or_last_good`] for `lcd init` (checks as
+    /// [`Config::load_for_init`] does), which never writes the last good
+    /// copy: only the daemon, which runs with it, does.
+    pub fn load_for_init_or_last_good(path: &Path, last_good: &Path) -> Loaded {
+        Config::load_with_fallback(path, last_good, false)
+    }
+
+    fn load_with_fallback(path: &Path, last_good: &Path, daemon: bool) -> Loaded {
+        let load = |file: &Path| if daemon { Config::load(file) } else { Config::load_for_init(file) };
+        let error = match load(path) {
+            Ok(config) => {
+                if daemon {
+                    if let Err(e) = keep_last_good(path, last_good) {
+                        tracing::warn!("could not keep a copy of the good config: {e:#}");
+                    }
+                }
+                return Loaded { config, problem: None };
+            }
+            Err(e) => format!("{e:#}"),
         };
-        Config::parse(&text, std::env::vars()).with_context(|| format!("in {}", path.display()))
+        let (config, fallback) = match std::fs::metadata(last_good).and_then(|m| m.modified()) {
+            Ok(saved) => match load(last_good) {
+                Ok(mut config) => {
+                    // A token the file shows to others stays refused, even
+                    // from our private copy of it.
+                    refuse_tokens_in_readable_file(&mut config, path);
+                    (config, Fallback::LastGood { saved })
+                }
+                Err(_) => (Config::default(), Fallback::Defaults),
+            },
+            Err(_) => (Config::default(), Fallback::Defaults),
+        };
+        Loaded { config, problem: Some(ConfigProblem { error, fallback }) }
     }
 
     /// The configuration as TOML, secrets replaced by `****`.
@@ -405,6 +561,9 @@ impl Config {
         self.capture.check_patterns()?;
         if let Some(remote) = &self.remote {
             check_token_url("[remote] url", &remote.url)?;
+        }
+        if let Some(url) = self.admin.as_ref().and_then(|a| a.url.as_ref()) {
+            check_token_url("[admin] url", url)?;
         }
         if let Some(github) = &self.github {
             check_token_url("[github] api_url", &github.api_url)?;
@@ -471,11 +630,16 @@ fn check_token_url(key: &str, url: &str) -> Result<()> {
 
 /// A token written in the config file is only accepted if nobody else can
 /// read the file: otherwise it is forgotten and the reason kept in its place.
+/// A token from the environment (`LCD_ADMIN_TOKEN`) was never in the file.
 fn refuse_tokens_in_readable_file(config: &mut Config, path: &Path) {
     use std::os::unix::fs::PermissionsExt;
-    let remote = config.remote.as_mut().map(|r| (&mut r.token, &mut r.token_refused));
-    let github = config.github.as_mut().map(|g| (&mut g.token, &mut g.token_refused));
-    let written: Vec<_> = remote.into_iter().chain(github).filter(|(token, _)| token.is_some()).collect();
+    let from_env = |section: &str| std::env::var_os(format!("LCD_{}_TOKEN", section.to_ascii_uppercase())).is_some();
+    let written: Vec<_> = config
+        .tokens_mut()
+        .into_iter()
+        .filter(|(section, token, _)| token.is_some() && !from_env(section))
+        .map(|(_, token, refused)| (token, refused))
+        .collect();
     if written.is_empty() {
         return;
     }

@@ -29,7 +29,7 @@ mod layering {
         ("enrich", &["store", "config", "time"]),
         ("store", &["time"]),
         ("forward", &["store", "config", "time"]),
-        ("config", &[]),
+        ("config", &["time"]),
         ("paths", &[]),
         ("time", &[]),
     ];

@@ -69,6 +69,17 @@ impl Paths {
     pub fn config_file(&self) -> PathBuf {
         self.config_dir.join("config.toml")
     }
+
+    /// Where lcd-hook writes what went wrong (it never writes to the terminal).
+    pub fn hook_log(&self) -> PathBuf {
+        self.state_dir.join("hook.log")
+    }
+
+    /// The config file as it was when the daemon last loaded it: what runs
+    /// while the file is broken.
+    pub fn last_good_config(&self) -> PathBuf {
+        self.state_dir.join("config.last-good.toml")
+    }
 }
 
 /// Creates `dir` (mode 0700) if missing; refuses one that another user owns,

@@ -14,13 +14,17 @@
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
-use lcd_protocol::small_file::read_small_text;
+use lcd_protocol::protocol::Micros;
+use lcd_protocol::small_file::{read_small_tail, read_small_text};
 use lcd_protocol::GitSnapshot;
 
 /// The bound for one-line files: HEAD, commondir, a `.git` file, a loose ref.
 const MAX_LINE_FILE: usize = 4096;
 /// The bound for the repository's config.
 const MAX_CONFIG: usize = 256 * 1024;
+/// How much of the end of the reflog is read to see how HEAD moved during a
+/// command: a rebase writes one line per commit, about 150 bytes each.
+const MAX_REFLOG_TAIL: usize = 64 * 1024;
 /// The bound for packed-refs: large monorepos reach a few MB; past this the
 /// commit is left unknown rather than read on every command.
 const MAX_PACKED_REFS: usize = 8 << 20;
@@ -63,6 +67,66 @@ impl Repo {
     pub fn snapshot(&self) -> GitSnapshot {
         let (branch, commit) = self.head();
         GitSnapshot { root: self.root.to_string_lossy().into_owned(), branch, commit, remote_url: self.origin_url() }
+    }
+
+    /// The branch and commit as they were when a command started at
+    /// `started`. HEAD is read now, a moment after the start; if the command
+    /// itself already moved HEAD (a fast `git commit` on a busy machine), the
+    /// reflog says so: it was written after the start, and the first of its
+    /// lines since then names the commit HEAD left.
+    ///
+    /// Reflog times are whole seconds, so a line from the start's own second
+    /// may be this command's or the previous one's. `known`, the commit this
+    /// helper last saw in this repository, settles it: the walk back stops
+    /// past the lines that left it. Without it, only the newest line (the file
+    /// changed after the start) and lines from later seconds count.
+    pub fn snapshot_at(&self, started: Micros, known: Option<&str>) -> GitSnapshot {
+        let mut snapshot = self.snapshot();
+        if let Some(before) = self.head_before(started, known) {
+            snapshot.commit = before.commit;
+            if let Some(branch) = before.branch {
+                snapshot.branch = Some(branch);
+            }
+        }
+        snapshot
+    }
+
+    /// Where HEAD was before the moves the reflog records since `started`;
+    /// `None` when it records none.
+    fn head_before(&self, started: Micros, known: Option<&str>) -> Option<HeadBefore> {
+        let (tail, modified) = read_small_tail(&self.git_dir.join("logs").join("HEAD"), MAX_REFLOG_TAIL).ok()?;
+        let modified = modified.duration_since(std::time::UNIX_EPOCH).ok()?.as_micros();
+        if modified < u128::try_from(started).ok()? {
+            return None;
+        }
+        let since = started.div_euclid(1_000_000);
+        let text = String::from_utf8_lossy(&tail);
+        let (mut first, mut reached_known) = (None, false);
+        for (newest, step) in text.lines().rev().filter_map(ReflogLine::parse).enumerate().map(|(i, l)| (i == 0, l)) {
+            let after_start = step.time > since || (step.time == since && (newest || known.is_some()));
+            if !after_start {
+                break;
+            }
+            // Past the line that left `known`, only lines that also left it
+            // (a checkout between branches at one commit) are this command's.
+            let left_known = known == Some(step.old);
+            if reached_known && !left_known {
+                break;
+            }
+            reached_known |= left_known;
+            first = Some(step);
+        }
+        let first = first?;
+        let commit = (is_object_id(first.old) && first.old.bytes().any(|b| b != b'0')).then(|| first.old.to_string());
+        // A checkout names the branch it left; a detached HEAD is a commit id.
+        let branch = first
+            .message
+            .strip_prefix("checkout: moving from ")
+            .and_then(|m| m.split_once(" to "))
+            .map(|(from, _)| from)
+            .filter(|from| !is_object_id(from))
+            .map(str::to_string);
+        Some(HeadBefore { commit, branch })
     }
 
     /// (branch, commit) of HEAD.
@@ -127,6 +191,29 @@ impl Repo {
             }
         }
         None
+    }
+}
+
+/// Where HEAD was when a command started, read back from the reflog.
+struct HeadBefore {
+    commit: Option<String>,
+    branch: Option<String>,
+}
+
+/// One line of `logs/HEAD`: `<old> <new> <name> <<email>> <seconds> <zone>\t<message>`.
+struct ReflogLine<'a> {
+    old: &'a str,
+    time: i64,
+    message: &'a str,
+}
+
+impl<'a> ReflogLine<'a> {
+    fn parse(line: &'a str) -> Option<ReflogLine<'a>> {
+        let (head, message) = line.split_once('\t').unwrap_or((line, ""));
+        let old = head.split(' ').next()?;
+        let (_, when) = head.rsplit_once('>')?;
+        let time = when.split_whitespace().next()?.parse().ok()?;
+        Some(ReflogLine { old, time, message })
     }
 }
 

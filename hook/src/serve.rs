@@ -59,8 +59,8 @@ pub struct ServeConfig {
 ///
 /// ```text
 /// lcd-hook serve --socket PATH --spool DIR --session ID --shell NAME --pid N
-///                [--tty-fd N] [--start-daemon LCD] [--log FILE] [--unlink FIFO]
-///                [--spool-max-bytes N]
+///                [--tty-fd N] [--nonblock-fd N] [--start-daemon LCD] [--log FILE]
+///                [--unlink FIFO] [--spool-max-bytes N]
 /// ```
 pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<ServeConfig> {
     let mut args = args.into_iter();
@@ -80,6 +80,16 @@ pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<
                 // that we can name it; we never write to it.
                 let fd: RawFd = value.to_str()?.parse().ok()?;
                 tty = sys::tty_name(fd);
+                sys::close(fd);
+            }
+            "--nonblock-fd" => {
+                // The shell's own end of the FIFO, lent so that we make its
+                // writes non-blocking (a flag of the open file, which the
+                // shell shares with this copy and cannot set itself): with
+                // no helper left to read, a full FIFO must lose a record,
+                // never hang the shell. We never write to it.
+                let fd: RawFd = value.to_str()?.parse().ok()?;
+                sys::set_nonblocking(fd);
                 sys::close(fd);
             }
             "--start-daemon" => start_daemon = Some(PathBuf::from(value)),
@@ -215,6 +225,9 @@ fn read_loop(config: &ServeConfig, fd: RawFd, records: &SyncSender<ShellRecord>,
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            // zsh lends us its own descriptor, which --nonblock-fd made
+            // non-blocking: nothing to read after all, wait again.
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && !closing => {}
             Err(_) if closing => return, // drained (EAGAIN)
             Err(e) => {
                 log.line(&format!("reading from the shell failed: {e}"));
@@ -319,6 +332,9 @@ pub struct Translator {
     /// The id each start was given, for its end: ids are random, made here
     /// once per command, so only this helper knows them.
     ids: Vec<(u64, RecordId)>,
+    /// The commit HEAD was at when this helper last looked, and in which
+    /// git folder: where a look back through the reflog stops.
+    last_head: Option<(PathBuf, String)>,
 }
 
 impl Translator {
@@ -329,7 +345,14 @@ impl Translator {
         if let Some(tty) = &mut session.tty {
             truncate_marked(tty, MAX_FIELD_LEN);
         }
-        Translator { session, last_history: None, skipped: Vec::new(), repos: Vec::new(), ids: Vec::new() }
+        Translator {
+            session,
+            last_history: None,
+            skipped: Vec::new(),
+            repos: Vec::new(),
+            ids: Vec::new(),
+            last_head: None,
+        }
     }
 
     pub fn translate(&mut self, record: ShellRecord) -> Option<Event> {
@@ -366,7 +389,10 @@ impl Translator {
             return None;
         }
         let repo = Repo::discover(Path::new(&cwd));
-        let mut git = repo.as_ref().map(Repo::snapshot);
+        let mut git = repo.as_ref().map(|repo| {
+            let known = self.last_head.as_ref().filter(|(dir, _)| *dir == repo.git_dir).map(|(_, c)| c.as_str());
+            repo.snapshot_at(at, known)
+        });
         if let Some(repo) = repo {
             // Commands run one at a time; a few are enough to cover a restart.
             self.repos.retain(|(s, _)| *s + 16 > seq);
@@ -433,8 +459,12 @@ impl Translator {
     /// left out: its start is settled as `unknown` when the next one comes.
     fn end(&mut self, end: ShellEnd) -> Option<Event> {
         let id = self.ids.iter().position(|(s, _)| *s == end.seq).map(|i| self.ids.remove(i).1)?;
-        let git_commit_after =
-            self.repos.iter().position(|(s, _)| *s == end.seq).and_then(|i| self.repos.remove(i).1.head().1);
+        let git_commit_after = self.repos.iter().position(|(s, _)| *s == end.seq).and_then(|i| {
+            let repo = self.repos.remove(i).1;
+            let commit = repo.head().1;
+            self.last_head = commit.clone().map(|c| (repo.git_dir, c));
+            commit
+        });
         Some(Event::End(CommandEnd {
             id,
             session: self.session.clone(),

@@ -166,3 +166,62 @@ fn head_after_a_commit_moves() {
     assert_ne!(before, after);
     assert_eq!(after.as_deref(), Some(git(&s.0, &["rev-parse", "HEAD"]).as_str()));
 }
+
+fn now_micros() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64
+}
+
+#[test]
+fn a_start_read_after_the_command_moved_head_still_names_the_commit_it_started_at() {
+    // The helper reads HEAD a moment after the shell reports the start; a
+    // fast `git commit` can be done by then. The reflog says where HEAD was.
+    let s = Scratch::new("late-start");
+    repo(&s.0, None);
+    let first = git(&s.0, &["rev-parse", "HEAD"]);
+    let repo = Repo::discover(&s.0).unwrap();
+    let started = now_micros();
+    git(&s.0, &["commit", "-q", "--allow-empty", "-m", "second"]);
+    let snapshot = repo.snapshot_at(started, None);
+    assert_eq!(snapshot.commit.as_deref(), Some(first.as_str()));
+    assert_eq!(snapshot.branch.as_deref(), Some("main"));
+    // Several moves (a rebase, a pull): back to before the first, up to the
+    // commit the helper last saw.
+    git(&s.0, &["commit", "-q", "--allow-empty", "-m", "third"]);
+    assert_eq!(repo.snapshot_at(started, Some(&first)).commit.as_deref(), Some(first.as_str()));
+}
+
+#[test]
+fn a_late_start_of_a_checkout_names_the_branch_it_left() {
+    let s = Scratch::new("late-checkout");
+    repo(&s.0, None);
+    git(&s.0, &["branch", "feature"]);
+    let repo = Repo::discover(&s.0).unwrap();
+    let seen = git(&s.0, &["rev-parse", "HEAD"]);
+    let started = now_micros();
+    git(&s.0, &["checkout", "-q", "feature"]);
+    git(&s.0, &["commit", "-q", "--allow-empty", "-m", "on feature"]);
+    let snapshot = repo.snapshot_at(started, Some(&seen));
+    assert_eq!(snapshot.branch.as_deref(), Some("main"));
+    assert_eq!(snapshot.commit.as_deref(), Some(git(&s.0, &["rev-parse", "main"]).as_str()));
+}
+
+#[test]
+fn a_start_after_the_previous_commands_move_keeps_head_as_it_is() {
+    // The previous command moved HEAD in the same second this one started:
+    // the reflog's whole-second times cannot tell them apart, the last
+    // commit the helper saw can.
+    let s = Scratch::new("same-second");
+    repo(&s.0, None);
+    let first = git(&s.0, &["rev-parse", "HEAD"]);
+    git(&s.0, &["commit", "-q", "--allow-empty", "-m", "previous command"]);
+    let seen = git(&s.0, &["rev-parse", "HEAD"]);
+    let repo = Repo::discover(&s.0).unwrap();
+    // Not moved since the start: HEAD as it is.
+    assert_eq!(repo.snapshot_at(now_micros(), Some(&seen)).commit.as_deref(), Some(seen.as_str()));
+    // Moved since, in the same second as the previous move: back to `seen`, not `first`.
+    let started = now_micros();
+    git(&s.0, &["commit", "-q", "--allow-empty", "-m", "this command"]);
+    let snapshot = repo.snapshot_at(started, Some(&seen));
+    assert_eq!(snapshot.commit.as_deref(), Some(seen.as_str()));
+    assert_ne!(snapshot.commit.as_deref(), Some(first.as_str()));
+}

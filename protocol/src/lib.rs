@@ -22,6 +22,7 @@ pub mod spool;
 pub mod sys;
 
 pub use protocol::{
-    CommandEnd, CommandStart, DaemonStatus, Event, GitSnapshot, Reply, Request, Session, Shell, SinkHealth, SinkStatus,
+    CommandEnd, CommandStart, ConfigStatus, DaemonStatus, Event, GitSnapshot, Reply, Request, Session, Shell,
+    ShellStatus, SinkHealth, SinkStatus,
 };
 pub use record_id::RecordId;

@@ -241,6 +241,51 @@ pub struct DaemonStatus {
     /// Every configured sink; daemons from before forwarding did not say.
     #[serde(default)]
     pub sinks: Vec<SinkStatus>,
+    /// Whether the config file is in effect; older daemons did not say.
+    #[serde(default, skip_serializing_if = "ConfigStatus::is_unknown")]
+    pub config: ConfigStatus,
+    /// The shells on this machine that sent records and are still open;
+    /// older daemons did not say.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shells: Vec<ShellStatus>,
+}
+
+/// One open shell, as the daemon last heard from it.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShellStatus {
+    pub session: String,
+    pub shell: String,
+    pub pid: u32,
+    pub tty: Option<String>,
+    /// When its last record arrived (daemon's clock).
+    pub last_record_at: Micros,
+    /// The command it reported started and not yet ended: its number in the
+    /// session and when it started. (Never its text: the command may be one
+    /// lcd is told not to record.)
+    pub running: Option<(u64, Micros)>,
+    /// Why its hooks may have stopped sending, when the daemon suspects so.
+    pub suspect: Option<String>,
+}
+
+impl ConfigStatus {
+    /// An older daemon's answer, which did not say.
+    pub fn is_unknown(&self) -> bool {
+        *self == ConfigStatus::default()
+    }
+}
+
+/// The config file as the daemon sees it.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigStatus {
+    /// How often the daemon has read the file (start, then each reload):
+    /// a reload is answered once this grows. 0 from older daemons.
+    pub loads: u64,
+    /// Why the file is not in effect (the whole error, TOML's line and
+    /// column included); `None` when it is.
+    pub error: Option<String>,
+    /// What runs instead while it is broken ("the last good settings (from
+    /// …)", "the default settings").
+    pub running_with: Option<String>,
 }
 
 /// How a sink is doing, as `lcd status` shows it.

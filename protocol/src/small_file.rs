@@ -43,6 +43,20 @@ pub fn read_small_text(path: &Path, max: usize) -> io::Result<String> {
     String::from_utf8(read_small_file(path, max)?).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
+/// The last `max` bytes (or fewer) of the regular file at `path`, and when it
+/// was last modified; refused like [`read_small_file`] for anything but a
+/// regular file. For a log that only grows, whose newest lines are what
+/// matters (git's reflog).
+pub fn read_small_tail(path: &Path, max: usize) -> io::Result<(Vec<u8>, std::time::SystemTime)> {
+    use std::io::{Seek, SeekFrom};
+    let (mut file, len) = open_regular(path)?;
+    let modified = file.metadata()?.modified()?;
+    file.seek(SeekFrom::Start(len.saturating_sub(max as u64)))?;
+    let mut bytes = Vec::with_capacity(max.min(64 * 1024));
+    file.take(max as u64).read_to_end(&mut bytes)?;
+    Ok((bytes, modified))
+}
+
 /// Opens `path` for reading only if it is a regular file and not a symlink;
 /// with the size it has now.
 fn open_regular(path: &Path) -> io::Result<(File, u64)> {
@@ -115,6 +129,18 @@ mod tests {
         symlink("/dev/zero", dir.join("zero")).unwrap();
         assert!(read_small_file(&dir.join("zero"), 4096).is_err());
         assert!(read_small_file(&dir, 4096).is_err());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_tail_is_the_last_bytes_and_refuses_what_a_whole_read_refuses() {
+        let dir = dir("tail");
+        std::fs::write(dir.join("log"), "one\ntwo\nthree\n").unwrap();
+        assert_eq!(read_small_tail(&dir.join("log"), 6).unwrap().0, b"three\n");
+        assert_eq!(read_small_tail(&dir.join("log"), 64).unwrap().0, b"one\ntwo\nthree\n");
+        symlink(dir.join("log"), dir.join("link")).unwrap();
+        assert!(read_small_tail(&dir.join("link"), 64).is_err());
+        assert!(read_small_tail(Path::new("/dev/zero"), 64).is_err());
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -1,7 +1,7 @@
 // GET /api/commands/history and GET /api/commands/stats.
 
 import { HttpError } from "./http";
-import { fromRow } from "./records";
+import { fromRow, SELECT_RECORDS } from "./records";
 
 /** `since`: RFC 3339, or relative like 2h, 3d, 30m. */
 function parseSince(text: string): string {
@@ -15,10 +15,18 @@ function parseSince(text: string): string {
   return new Date(t).toISOString();
 }
 
-/** The WHERE clause and arguments for the filters history and stats share. */
-function filters(params: URLSearchParams): { where: string[]; args: unknown[] } {
+/**
+ * The WHERE clause and arguments for the filters history and stats share.
+ * `scope`: the only sender whose records the caller may see (a writer's
+ * own), or null for all.
+ */
+function filters(params: URLSearchParams, scope: string | null): { where: string[]; args: unknown[] } {
   const where: string[] = [];
   const args: unknown[] = [];
+  if (scope !== null) {
+    args.push(scope);
+    where.push(`received_from = ?${args.length}`);
+  }
   const eq: Array<[string, string]> = [
     ["type", "command_type"],
     ["sub", "subcommand"],
@@ -27,6 +35,7 @@ function filters(params: URLSearchParams): { where: string[]; args: unknown[] } 
     ["user", "executed_by"],
     ["session", "session"],
     ["branch", "git_branch"],
+    ["from", "received_from"],
   ];
   for (const [param, column] of eq) {
     const v = params.get(param);
@@ -71,8 +80,8 @@ function decodeCursor(text: string): [string, number] {
   throw new HttpError(400, "cursor is not one this API gave out");
 }
 
-export async function history(db: D1Database, params: URLSearchParams): Promise<unknown> {
-  const { where, args } = filters(params);
+export async function history(db: D1Database, params: URLSearchParams, scope: string | null): Promise<unknown> {
+  const { where, args } = filters(params, scope);
   const limitText = params.get("limit") ?? "50";
   const limit = Number(limitText);
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, `limit=${limitText}: use 1 to 1000`);
@@ -83,7 +92,7 @@ export async function history(db: D1Database, params: URLSearchParams): Promise<
     where.push(`(coalesce(started_at, '') < ?${args.length - 1} OR (coalesce(started_at, '') = ?${args.length - 1} AND id < ?${args.length}))`);
   }
   args.push(limit + 1);
-  const sql = `SELECT * FROM command_history ${where.length ? "WHERE " + where.join(" AND ") : ""}
+  const sql = `${SELECT_RECORDS} ${where.length ? "WHERE " + where.join(" AND ") : ""}
                ORDER BY coalesce(started_at, '') DESC, id DESC LIMIT ?${args.length}`;
   const { results } = await db.prepare(sql).bind(...args).all<Record<string, unknown>>();
   const rows = results.slice(0, limit).map(fromRow);
@@ -97,8 +106,8 @@ const DEPLOY = `((command_type = 'terraform' AND subcommand IN ('apply', 'destro
   OR (command_type = 'pulumi' AND subcommand IN ('up', 'destroy'))
   OR (command_type = 'helm' AND subcommand IN ('install', 'upgrade')))`;
 
-export async function stats(db: D1Database, params: URLSearchParams): Promise<unknown> {
-  const { where, args } = filters(params);
+export async function stats(db: D1Database, params: URLSearchParams, scope: string | null): Promise<unknown> {
+  const { where, args } = filters(params, scope);
   const cond = where.length ? where.join(" AND ") : "1";
   const today = new Date();
   today.setUTCHours(0, 0, 0, 0);

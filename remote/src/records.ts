@@ -31,6 +31,15 @@ export interface CommandRecord {
   redacted: number | null;
   /** The end came before the start; the client clamped the duration to zero. */
   end_clamped: boolean;
+  /** The record's link in its session's hash chain, as lcd made it (docs/INTEGRITY.md). */
+  chain_seq: number | null;
+  prev_hash: string | null;
+  hash: string | null;
+  local_digest: string | null;
+  /** Only on a copy lcd hid parts of for the store (redact_remote): the digest its link hashed. */
+  record_digest: string | null;
+  /** Who delivered it: the user of the token (or the Access identity). Set by the Worker, never by the body. */
+  received_from: string;
 }
 
 const MAX_COMMAND = 64 * 1024;
@@ -67,12 +76,20 @@ const TEXT_FIELDS: Array<[keyof CommandRecord, number]> = [
  * Checks one record and fills defaults. `where` names it in errors
  * ("records[3]"). With `uuidRequired`, a missing uuid is an error (batches must
  * be idempotent); otherwise one is made (the seed's single-record shape).
+ * `receivedFrom` is who delivered it: a record that names its own sender is
+ * refused rather than corrected, so that a client trying it hears so.
  */
-export function checkRecord(input: unknown, where: string, uuidRequired: boolean): CommandRecord {
+export function checkRecord(input: unknown, where: string, uuidRequired: boolean, receivedFrom: string): CommandRecord {
   if (typeof input !== "object" || input === null || Array.isArray(input)) {
     throw new HttpError(400, `${where} is not an object`);
   }
   const o = input as Record<string, unknown>;
+  if ("received_from" in o) {
+    throw new HttpError(400, `${where}.received_from is set by the team store from the token that delivered the record; a client may not send it`);
+  }
+  if ("chain" in o) {
+    throw new HttpError(400, `${where}.chain is set by the team store when it checks the record's link; a client may not send it`);
+  }
   const text = (key: string, max: number, required = false): string | null => {
     const v = o[key];
     if (v === undefined || v === null) {
@@ -88,7 +105,7 @@ export function checkRecord(input: unknown, where: string, uuidRequired: boolean
     const v = o[key];
     if (v === undefined || v === null) return null;
     if (typeof v !== "number" || !Number.isInteger(v) || v < min) {
-      throw new HttpError(400, `${where}.${key} must be an integer${min === 0 ? " >= 0" : ""}`);
+      throw new HttpError(400, `${where}.${key} must be an integer${min > Number.MIN_SAFE_INTEGER ? ` >= ${min}` : ""}`);
     }
     return v;
   };
@@ -124,7 +141,16 @@ export function checkRecord(input: unknown, where: string, uuidRequired: boolean
     started_at: time("started_at"),
     ended_at: time("ended_at"),
     end_clamped: flag("end_clamped"),
+    chain_seq: integer("chain_seq", 1),
+    prev_hash: sha256(o, "prev_hash", where),
+    hash: sha256(o, "hash", where),
+    local_digest: sha256(o, "local_digest", where),
+    record_digest: sha256(o, "record_digest", where),
+    received_from: receivedFrom,
   };
+  if ((record.chain_seq === null) !== (record.hash === null)) {
+    throw new HttpError(400, `${where}: chain_seq and hash come together`);
+  }
   for (const [key, max] of TEXT_FIELDS) {
     (record as Record<string, unknown>)[key] = text(key, max);
   }
@@ -132,11 +158,21 @@ export function checkRecord(input: unknown, where: string, uuidRequired: boolean
   return record as CommandRecord;
 }
 
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/** A SHA-256 in lowercase hex, or null when not given. */
+export function sha256(o: Record<string, unknown>, key: string, where: string): string | null {
+  const v = o[key];
+  if (v === undefined || v === null) return null;
+  if (typeof v !== "string" || !SHA256.test(v)) throw new HttpError(400, `${where}.${key} must be a SHA-256 in lowercase hex`);
+  return v;
+}
+
 const COLUMNS: Array<keyof CommandRecord> = [
   "uuid", "command", "command_type", "subcommand", "arguments", "working_directory", "exit_code",
   "duration_ms", "stdout", "stderr", "executed_by", "repo_full_name", "session", "host", "shell",
   "status", "pipestatus", "git_host", "git_branch", "git_commit", "git_commit_after", "environment",
-  "started_at", "ended_at", "redacted", "end_clamped",
+  "started_at", "ended_at", "redacted", "end_clamped", "chain_seq", "prev_hash", "hash", "local_digest", "record_digest", "received_from",
 ];
 
 /** The INSERT of one record; a uuid already stored changes nothing. */
@@ -153,12 +189,13 @@ export function insert(db: D1Database, r: CommandRecord): D1PreparedStatement {
 }
 
 /**
- * What a record says about the command itself, set once when it started: a
- * copy sent again (a retry) says the same; a record that says otherwise under
- * a stored uuid is another record wearing its id.
+ * What a record says about the command itself, set once when it started, and
+ * who delivered it: a copy sent again (a retry) says the same; a record that
+ * says otherwise under a stored uuid, or comes from another user, is another
+ * record wearing its id.
  */
 const IDENTITY: Array<keyof CommandRecord> = [
-  "command", "working_directory", "session", "host", "executed_by", "shell", "started_at",
+  "command", "working_directory", "session", "host", "executed_by", "shell", "started_at", "hash", "received_from",
 ];
 
 /** The fields of `incoming` (those it gives) that differ from the stored row. */
@@ -170,6 +207,13 @@ export function conflicts(stored: Record<string, unknown>, incoming: CommandReco
 export function selectIdentity(db: D1Database, uuid: string): D1PreparedStatement {
   return db.prepare(`SELECT ${IDENTITY.join(", ")} FROM command_history WHERE uuid = ?1`).bind(uuid);
 }
+
+/**
+ * Every column of command_history and the chain verdict on the record's link
+ * (`chain`: ok, gap, broken; null when no link is held for it).
+ */
+export const SELECT_RECORDS =
+  "SELECT *, (SELECT state FROM chain_links l WHERE l.uuid = command_history.uuid) AS chain FROM command_history";
 
 /** A stored row as the API shows it. */
 export function fromRow(row: Record<string, unknown>): CommandRecord & { id: number; created_at: string } {

@@ -5,9 +5,19 @@
 # first record and whenever the helper is gone, so a shell that runs no
 # command (`zsh -i -c ...`) starts no helper and no daemon. A FIFO that still
 # has a name (no /proc) is removed by the first helper once it holds it.
+# Fails when lcd-hook is gone: the caller then writes nothing, since a FIFO
+# no one reads would kill bash (SIGPIPE) or fill up.
 _lcd_start_helper() {
 {%- if shell == Shell::Zsh %}
   \builtin emulate -L zsh
+{%- endif %}
+  # Gone (uninstalled, moved by an upgrade): say so once, at this prompt.
+  if [[ ! -x $_lcd_hook ]]; then
+    [[ -n ${_lcd_hook_warned-} ]] || \builtin printf 'lcd: recording stopped: %s is missing; reinstall lcd-hook, then open a new shell\n' "$_lcd_hook" >&2
+    _lcd_hook_warned=1
+    \builtin return 1
+  fi
+{%- if shell == Shell::Zsh %}
   \builtin local r=$_lcd_fd
 {%- else %}
   # The shell holds the FIFO write-only (see the end of lcd.bash): the helper
@@ -17,11 +27,11 @@ _lcd_start_helper() {
 {%- endif %}
   {
     "$_lcd_hook" serve --socket "$_lcd_socket" --spool "$_lcd_spool" --session "$LCD_SESSION" \
-      --shell {{ shell.name() }} --pid "$$" --tty-fd 3 --start-daemon "$_lcd_bin" --log "$_lcd_log" \
+      --shell {{ shell.name() }} --pid "$$" --tty-fd 3 --nonblock-fd 4 --start-daemon "$_lcd_bin" --log "$_lcd_log" \
 {%- if let Some(n) = spool_max_bytes %}
       --spool-max-bytes {{ n }} \
 {%- endif %}
-      ${_lcd_unlink:+--unlink} ${_lcd_unlink:+"$_lcd_unlink"} <&"$r" 3<&0 >/dev/null 2>&1
+      ${_lcd_unlink:+--unlink} ${_lcd_unlink:+"$_lcd_unlink"} 3<&0 4>&"$_lcd_fd" <&"$r" >/dev/null 2>&1
 {%- if shell == Shell::Zsh %} &!
 {%- else %} &
 {%- endif %}

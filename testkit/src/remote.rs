@@ -15,8 +15,11 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-/// The token the test Worker accepts.
+/// The deprecated shared token (`LCD_API_TOKEN`) the test Worker accepts: a
+/// writer named `shared`.
 pub const TOKEN: &str = "test-token-0123456789";
+/// The test Worker's bootstrap admin secret (`LCD_ADMIN_TOKEN`).
+pub const ADMIN_TOKEN: &str = "test-admin-token-9876543210";
 
 fn remote_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../remote")
@@ -59,12 +62,20 @@ pub struct RemoteWorker {
     contract: ContractCheck,
     child: Option<Child>,
     log: PathBuf,
+    /// `--var NAME:VALUE` for each, beside the two tokens.
+    vars: Vec<(String, String)>,
 }
 
 impl RemoteWorker {
     /// Applies the D1 migrations to a fresh local database in `state_dir`
-    /// and starts the Worker; returns once it answers.
+    /// and starts the Worker with [`TOKEN`] and [`ADMIN_TOKEN`]; returns
+    /// once it answers.
     pub fn start(state_dir: &Path) -> Result<RemoteWorker> {
+        RemoteWorker::start_with_vars(state_dir, &[])
+    }
+
+    /// [`RemoteWorker::start`] with more vars (`ACCESS_AUD`, ...).
+    pub fn start_with_vars(state_dir: &Path, vars: &[(&str, &str)]) -> Result<RemoteWorker> {
         std::fs::create_dir_all(state_dir)?;
         let state = state_dir.display().to_string();
         let out = wrangler_command(&["d1", "migrations", "apply", "lcd", "--local", "--persist-to", &state])?
@@ -86,6 +97,7 @@ impl RemoteWorker {
             contract,
             child: None,
             log: state_dir.join("wrangler.log"),
+            vars: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         };
         worker.restart()?;
         Ok(worker)
@@ -104,8 +116,12 @@ impl RemoteWorker {
             std::thread::sleep(Duration::from_millis(100));
         }
         let log = std::fs::File::create(&self.log)?;
-        let (port, state, var) =
-            (self.worker_port.to_string(), self.state_dir.display().to_string(), format!("LCD_API_TOKEN:{TOKEN}"));
+        let (port, state) = (self.worker_port.to_string(), self.state_dir.display().to_string());
+        let vars: Vec<String> = [("LCD_API_TOKEN", TOKEN), ("LCD_ADMIN_TOKEN", ADMIN_TOKEN)]
+            .into_iter()
+            .chain(self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .flat_map(|(k, v)| ["--var".to_string(), format!("{k}:{v}")])
+            .collect();
         // Each Worker its own inspector port: the default (9229) is shared.
         let inspector = free_port()?.to_string();
         let child = wrangler_command(&[
@@ -119,10 +135,9 @@ impl RemoteWorker {
             &inspector,
             "--persist-to",
             &state,
-            "--var",
-            &var,
             "--show-interactive-dev-session=false",
         ])?
+        .args(&vars)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -174,12 +189,38 @@ impl RemoteWorker {
         Ok(parsed[0]["results"].as_array().cloned().unwrap_or_default())
     }
 
+    /// A GET of a page of the Worker, with no token.
+    pub fn get_page(&self, path: &str) -> Result<Page> {
+        let response = reqwest::blocking::get(format!("{}{path}", self.url()))?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| (name.as_str().to_string(), value.to_str().unwrap_or_default().to_string()))
+            .collect();
+        Ok(Page { status, headers, body: response.text()? })
+    }
+
     /// An HTTP request to the Worker: (status, JSON body).
     pub fn request(&self, method: &str, path: &str, token: Option<&str>, body: Option<String>) -> Result<(u16, Value)> {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
+        self.request_with_headers(method, path, &headers, body)
+    }
+
+    /// An HTTP request with these headers: (status, JSON body, or the text
+    /// as a JSON string when it is not JSON).
+    pub fn request_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<String>,
+    ) -> Result<(u16, Value)> {
         let client = reqwest::blocking::Client::new();
         let mut req = client.request(method.parse()?, format!("{}{path}", self.url()));
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
         }
         if let Some(body) = body {
             req = req.header("content-type", "application/json").body(body);
@@ -188,6 +229,29 @@ impl RemoteWorker {
         let status = response.status().as_u16();
         let text = response.text()?;
         Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
+    }
+
+    /// A new token for `user` with `role`, made with the admin secret.
+    pub fn create_token(&self, user: &str, role: &str) -> Result<String> {
+        let body = serde_json::json!({ "user": user, "role": role }).to_string();
+        let (status, answer) = self.request("POST", "/api/admin/tokens", Some(ADMIN_TOKEN), Some(body))?;
+        anyhow::ensure!(status == 201, "creating a token for {user} answered {status}: {answer}");
+        answer["token"].as_str().map(String::from).context("no token in the answer")
+    }
+}
+
+/// A page the Worker served.
+pub struct Page {
+    pub status: u16,
+    /// Names in lower case, as HTTP/2 and the fetch API give them.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Page {
+    /// The value of header `name` (lower case), or nothing.
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.iter().find(|(n, _)| n == name).map_or("", |(_, v)| v.as_str())
     }
 }
 
@@ -203,8 +267,10 @@ impl Drop for RemoteWorker {
 
 /// A pass-through proxy that checks each record the Worker accepted
 /// (`POST /api/commands/batch` answered 2xx) or returned (history, one
-/// record) against the committed JSON Schema of the remote record, and
-/// that a client sent no property the schema does not define.
+/// record) against the committed JSON Schema of the remote record, that a
+/// client sent no property the schema does not define, and that the Worker
+/// took none that the schema marks `readOnly` (set by the store, such as
+/// `received_from`).
 struct ContractCheck {
     port: u16,
     violations: Arc<Mutex<Vec<String>>>,
@@ -217,17 +283,20 @@ impl ContractCheck {
             &std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
         )?;
         let validator = Arc::new(jsonschema::validator_for(&schema).context("the record schema does not compile")?);
-        let known: Arc<Vec<String>> =
-            Arc::new(schema["properties"].as_object().map(|p| p.keys().cloned().collect()).unwrap_or_default());
+        let properties = schema["properties"].as_object().cloned().unwrap_or_default();
+        let known: Arc<Vec<String>> = Arc::new(properties.keys().cloned().collect());
+        let read_only: Arc<Vec<String>> =
+            Arc::new(properties.iter().filter(|(_, p)| p["readOnly"] == true).map(|(k, _)| k.clone()).collect());
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let port = listener.local_addr()?.port();
         let violations = Arc::new(Mutex::new(Vec::new()));
         let found = Arc::clone(&violations);
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                let (validator, known, found) = (Arc::clone(&validator), Arc::clone(&known), Arc::clone(&found));
+                let (validator, known, read_only, found) =
+                    (Arc::clone(&validator), Arc::clone(&known), Arc::clone(&read_only), Arc::clone(&found));
                 std::thread::spawn(move || {
-                    let _ = check_and_pass(client, upstream, &validator, &known, &found);
+                    let _ = check_and_pass(client, upstream, &validator, (&known, &read_only), &found);
                 });
             }
         });
@@ -239,7 +308,7 @@ fn check_and_pass(
     mut client: TcpStream,
     upstream: u16,
     validator: &jsonschema::Validator,
-    known: &[String],
+    (known, read_only): (&[String], &[String]),
     found: &Mutex<Vec<String>>,
 ) -> Result<()> {
     client.set_read_timeout(Some(Duration::from_secs(30)))?;
@@ -259,6 +328,10 @@ fn check_and_pass(
         if sent {
             let extra = record.as_object().into_iter().flat_map(|o| o.keys()).filter(|k| !known.contains(k));
             problems.extend(extra.map(|k| format!("{what}: unknown property {k:?}")));
+            let set = record.as_object().into_iter().flat_map(|o| o.keys()).filter(|k| read_only.contains(k));
+            problems.extend(
+                set.map(|k| format!("{what}: {k:?} is readOnly (the store sets it) but was taken from the client")),
+            );
         }
     };
     match (parsed.method.as_str(), path.as_str()) {
@@ -388,4 +461,41 @@ fn forward(request: &[u8], upstream: u16) -> Result<Vec<u8>> {
     server.write_all(rewritten.as_bytes())?;
     server.write_all(&request[end + 4..])?;
     read_message(&mut server)
+}
+
+/// A server that gives every request the same answer: a JSON key set, or
+/// the garbage a server that is not lcd's Worker answers with. Counts what
+/// it was asked.
+pub struct StaticServer {
+    pub port: u16,
+    pub requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl StaticServer {
+    pub fn start(status: u16, content_type: &str, body: &str) -> Result<StaticServer> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&requests);
+        let answer = format!(
+            "HTTP/1.1 {status} Static\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        std::thread::spawn(move || {
+            for mut client in listener.incoming().flatten() {
+                let _ = client.set_read_timeout(Some(Duration::from_secs(10)));
+                if let Ok(request) = read_message(&mut client) {
+                    let line = String::from_utf8_lossy(&request).lines().next().unwrap_or_default().to_string();
+                    seen.lock().unwrap().push(line);
+                    let _ = client.write_all(answer.as_bytes());
+                }
+                let _ = client.shutdown(std::net::Shutdown::Both);
+            }
+        });
+        Ok(StaticServer { port, requests })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
 }

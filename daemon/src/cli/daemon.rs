@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -18,7 +18,7 @@ use crate::server::{self, running_daemon_pid, DaemonOptions};
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Run in the foreground (for service managers), logging to stderr.
-    Run,
+    Run(RunArgs),
     /// Start in the background; returns once the daemon accepts connections.
     Start(StartArgs),
     /// Stop the running daemon.
@@ -36,32 +36,83 @@ pub struct StartArgs {
     pub quiet: bool,
 }
 
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// The descriptor to write `ready <pid>` (or the error) to, left open
+    /// by `lcd daemon start`, which runs the daemon this way so that `ps`
+    /// shows it as `lcd daemon run`, not as the command that started it.
+    #[arg(long, hide = true, value_name = "FD")]
+    pub ready_fd: Option<i32>,
+}
+
 /// How long `start` and `stop` wait for the daemon.
 const WAIT: Duration = Duration::from_secs(10);
 
 pub fn run(command: Command, paths: &Paths) -> Result<ExitCode> {
     match command {
-        Command::Run => {
+        Command::Run(args) => {
             init_logging();
-            run_foreground(paths, None)?;
+            run_foreground(paths, args.ready_fd.map(inherited_pipe).transpose()?)?;
         }
         Command::Start(args) => start(paths, &args)?,
         Command::Stop => stop(paths)?,
         Command::Restart(args) => {
+            // The daemon starts whatever the file says; say first what it
+            // will run with if the file is broken.
+            if let Err(e) = crate::config::Config::load(&paths.config_file()) {
+                eprintln!("lcd: the config file is broken; the daemon restarts with the last good settings:\n{e:#}");
+            }
             stop(paths)?;
             start(paths, &args)?;
         }
-        Command::Reload => {
-            let Some(pid) = running_daemon_pid(&paths.pid_file()) else { bail!("lcd daemon is not running") };
-            // SAFETY: signalling the pid the daemon's lock file names.
-            if unsafe { libc::kill(pid as libc::pid_t, libc::SIGHUP) } != 0 {
-                return Err(std::io::Error::last_os_error())
-                    .with_context(|| format!("signalling the daemon (pid {pid})"));
-            }
-            println!("asked the daemon (pid {pid}) to reload its configuration");
-        }
+        Command::Reload => return reload(paths),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// SIGHUP, then the daemon's answer: whether it took the file, and what its
+/// sinks make of it (a token source it cannot read says why).
+fn reload(paths: &Paths) -> Result<ExitCode> {
+    let Some(pid) = running_daemon_pid(&paths.pid_file()) else {
+        bail!("the daemon is not running; start it with: lcd daemon start")
+    };
+    let mut sender = Sender::new(&paths.socket);
+    let before = ask_status(&mut sender).ok().map(|s| s.config.loads).unwrap_or(0);
+    // SAFETY: signalling the pid the daemon's lock file names.
+    if unsafe { libc::kill(pid as libc::pid_t, libc::SIGHUP) } != 0 {
+        return Err(std::io::Error::last_os_error()).with_context(|| format!("signalling the daemon (pid {pid})"));
+    }
+    if before == 0 {
+        // A daemon from before reload answers: it cannot tell us.
+        outln!("asked the daemon (pid {pid}) to reload its configuration; see {}", paths.daemon_log().display())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let deadline = std::time::Instant::now() + WAIT;
+    let status = loop {
+        let mut sender = Sender::new(&paths.socket);
+        match ask_status(&mut sender) {
+            Ok(status) if status.config.loads > before => break status,
+            _ if std::time::Instant::now() >= deadline => {
+                bail!("the daemon (pid {pid}) did not answer the reload; see {}", paths.daemon_log().display())
+            }
+            _ => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    if let Some(error) = &status.config.error {
+        let with = status.config.running_with.as_deref().unwrap_or("its current settings");
+        eprintln!("lcd: the daemon did not reload: the config file is broken; it keeps recording with {with}.");
+        eprintln!("{error}");
+        eprintln!("Fix it with: lcd config edit");
+        return Ok(ExitCode::FAILURE);
+    }
+    outln!("the daemon (pid {pid}) reloaded {}", paths.config_file().display())?;
+    let mut code = ExitCode::SUCCESS;
+    for sink in status.sinks.iter().filter(|s| s.state == lcd_protocol::SinkHealth::Stopped) {
+        let why = sink.last_error.as_deref().unwrap_or("no reason given");
+        eprintln!("lcd: sink {} is stopped: {}", sink.name, super::output::visible(why));
+        code = ExitCode::FAILURE;
+    }
+    Ok(code)
 }
 
 /// Logs go to stderr; `RUST_LOG` picks the level (default `info`).
@@ -91,7 +142,7 @@ fn run_foreground(paths: &Paths, ready_pipe: Option<File>) -> Result<()> {
                 }
             }
         };
-        let options = DaemonOptions::load(paths.clone())?;
+        let options = DaemonOptions::load(paths.clone());
         let daemon = server::run(options, ready_tx, shutdown_signal()?);
         let (result, ()) = tokio::join!(daemon, notify);
         result
@@ -120,7 +171,7 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
 fn start(paths: &Paths, args: &StartArgs) -> Result<()> {
     if let Some(pid) = answering_pid(paths) {
         if !args.quiet {
-            println!("lcd daemon already running (pid {pid})");
+            outln!("lcd daemon already running (pid {pid})")?;
         }
         return Ok(());
     }
@@ -140,7 +191,7 @@ fn start(paths: &Paths, args: &StartArgs) -> Result<()> {
             match line.split_once(' ') {
                 Some(("ready", pid)) => {
                     if !args.quiet {
-                        println!("lcd daemon started (pid {pid}), listening on {}", paths.socket.display());
+                        outln!("lcd daemon started (pid {pid}), listening on {}", paths.socket.display())?;
                     }
                     Ok(())
                 }
@@ -151,21 +202,35 @@ fn start(paths: &Paths, args: &StartArgs) -> Result<()> {
         daemonize::Outcome::Parent(Err(e)) => bail!("could not detach the daemon: {e}"),
         daemonize::Outcome::Child(Ok(_)) => {
             drop(read_end);
-            init_logging();
-            let code = match run_foreground(paths, Some(write_end)) {
-                Ok(()) => 0,
-                Err(e) => {
-                    tracing::error!("{e:#}");
-                    1
-                }
-            };
-            std::process::exit(code);
+            // A new program, not this one carried on: `ps` then shows the
+            // daemon as `lcd daemon run`, not as `lcd setup` or `lcd query`.
+            let error = std::env::current_exe()
+                .map(|lcd| {
+                    std::os::unix::process::CommandExt::exec(
+                        std::process::Command::new(lcd)
+                            .args(["daemon", "run", "--ready-fd"])
+                            .arg(write_end.as_raw_fd().to_string()),
+                    )
+                })
+                .unwrap_or_else(|e| e);
+            let _ = writeln!(&write_end, "error could not run lcd daemon run: {error}");
+            std::process::exit(1);
         }
         daemonize::Outcome::Child(Err(e)) => {
             let _ = writeln!(&write_end, "error could not detach: {e}");
             std::process::exit(1);
         }
     }
+}
+
+/// The write end of the ready pipe `lcd daemon start` left open as `fd`.
+fn inherited_pipe(fd: i32) -> Result<File> {
+    // SAFETY: F_GETFD only reads the flags of a descriptor, open or not.
+    if fd < 3 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        bail!("--ready-fd {fd} is not an open descriptor");
+    }
+    // SAFETY: the descriptor is open and handed to this process alone.
+    Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
 /// A pipe for the detached daemon to say it is ready.
@@ -198,7 +263,7 @@ fn read_ready_line(pipe: &mut File) -> Result<String> {
 
 fn stop(paths: &Paths) -> Result<()> {
     let Some(pid) = running_daemon_pid(&paths.pid_file()) else {
-        println!("lcd daemon is not running");
+        outln!("lcd daemon is not running")?;
         return Ok(());
     };
     // SAFETY: sending SIGTERM to the pid the daemon's lock file names.
@@ -212,7 +277,7 @@ fn stop(paths: &Paths) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    println!("lcd daemon stopped (pid {pid})");
+    outln!("lcd daemon stopped (pid {pid})")?;
     Ok(())
 }
 
@@ -284,6 +349,8 @@ mod tests {
                 database: PathBuf::from("/data/lcd/lcd.db"),
                 connections: 0,
                 sinks: vec![],
+                config: Default::default(),
+                shells: vec![],
             }
         );
     }

@@ -43,7 +43,7 @@ fn fail(what: impl Into<String>, fix: impl Into<String>) -> Check {
 
 pub fn run(paths: &Paths) -> Result<ExitCode> {
     let checks = [
-        hooks(),
+        hooks(paths),
         hook_binary(),
         folders(paths),
         config(paths),
@@ -62,30 +62,64 @@ pub fn run(paths: &Paths) -> Result<ExitCode> {
             Level::Fail => "FAIL",
         };
         match &check.fix {
-            Some(fix) => println!("{mark}  {} — {fix}", check.what),
-            None => println!("{mark}  {}", check.what),
+            Some(fix) => outln!("{mark}  {} — {fix}", check.what)?,
+            None => outln!("{mark}  {}", check.what)?,
         }
         failed |= check.level == Level::Fail;
     }
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
-fn hooks() -> Vec<Check> {
-    match std::env::var("LCD_SESSION") {
-        Ok(session) if !session.is_empty() => {
-            vec![ok(format!("shell hooks: loaded in this shell (session {session})"))]
+/// This shell's hooks, by a round trip: running `lcd doctor` in a hooked
+/// shell made its hooks report this very command's start, which the daemon
+/// must have heard of by now.
+fn hooks(paths: &Paths) -> Vec<Check> {
+    let session = std::env::var("LCD_SESSION").ok().filter(|s| !s.is_empty());
+    let Some(session) = session else {
+        let shell = std::env::var("SHELL")
+            .ok()
+            .and_then(|s| s.rsplit('/').next().map(String::from))
+            .unwrap_or_else(|| "zsh".into());
+        let rc = if shell == "bash" { "~/.bashrc" } else { "~/.zshrc" };
+        return vec![fail(
+            "shell hooks: not loaded in this shell",
+            format!("add eval \"$(lcd init {shell})\" to {rc} (or run: lcd setup), then open a new shell"),
+        )];
+    };
+    let started = now_micros();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let known = loop {
+        let Ok(status) = ask_status(&mut Sender::new(&paths.socket)) else {
+            return vec![warn(
+                format!("shell hooks: loaded (session {session}); not checked, no daemon answers"),
+                "start it: lcd daemon start",
+            )];
+        };
+        let known = status.shells.into_iter().find(|s| s.session == session);
+        // This command's start: reported within the last moments.
+        if known.as_ref().is_some_and(|s| s.running.is_some_and(|(_, at)| at >= started - 10_000_000)) {
+            return vec![ok(format!(
+                "shell hooks: this shell's record of `lcd doctor` reached the daemon (session {session})"
+            ))];
         }
-        _ => {
-            let shell = std::env::var("SHELL")
-                .ok()
-                .and_then(|s| s.rsplit('/').next().map(String::from))
-                .unwrap_or_else(|| "zsh".into());
-            let rc = if shell == "bash" { "~/.bashrc" } else { "~/.zshrc" };
-            vec![fail(
-                "shell hooks: not loaded in this shell",
-                format!("add eval \"$(lcd init {shell})\" to {rc} (or run: lcd setup), then open a new shell"),
-            )]
+        if std::time::Instant::now() >= deadline {
+            break known;
         }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    match known {
+        // Another DEBUG trap sends bash's starts with their ends.
+        Some(shell) => vec![warn(
+            format!(
+                "shell hooks: loaded; this shell last sent a record {} ago, but not this command's start yet",
+                crate::time::human_duration((started - shell.last_record_at).max(0) / 1000)
+            ),
+            "if commands typed here do not show in lcd query, load the hooks again: eval \"$(lcd init SHELL)\"",
+        )],
+        None => vec![fail(
+            format!("shell hooks: loaded in this shell (session {session}), but nothing from it reached the daemon"),
+            format!("see {}; load the hooks again: eval \"$(lcd init SHELL)\"", paths.hook_log().display()),
+        )],
     }
 }
 
@@ -154,6 +188,13 @@ fn daemon(paths: &Paths) -> Vec<Check> {
     match ask_status(&mut Sender::new(&paths.socket)) {
         Ok(d) => {
             let mut checks = vec![ok(format!("daemon: running (pid {}, version {})", d.pid, d.version))];
+            if let Some(error) = &d.config.error {
+                let with = d.config.running_with.as_deref().unwrap_or("the settings it had");
+                checks.push(fail(
+                    format!("daemon: records with {with}: the config file is broken:\n{error}"),
+                    "fix it (lcd config edit), then: lcd daemon reload",
+                ));
+            }
             if let Some(skew) = version_skew(&d) {
                 checks.push(warn(format!("daemon: {skew}"), "lcd daemon restart"));
             }
@@ -222,64 +263,160 @@ fn clock(paths: &Paths) -> Vec<Check> {
     }
 }
 
-/// The remote store: reachable, and taking our token.
+/// Why the running daemon cannot use sink `name`, if it says so: its token
+/// comes from its own environment and commands, not doctor's.
+fn stopped_in_daemon(paths: &Paths, name: &str, what: &str) -> Option<Check> {
+    let status = ask_status(&mut Sender::new(&paths.socket)).ok()?;
+    let sink = status.sinks.into_iter().find(|s| s.name == name && s.state == lcd_protocol::SinkHealth::Stopped)?;
+    // Only where its token comes from differs between it and us; what the
+    // server answers, doctor asks itself.
+    let why = sink.last_error.filter(|why| why.contains("] token"))?;
+    Some(fail(
+        format!("{what}: the daemon stopped sending: {}", super::output::visible(&why)),
+        "fix it, then: lcd daemon reload",
+    ))
+}
+
+/// The remote store: reachable, taking our token, and whose token it is.
 fn remote(paths: &Paths) -> Vec<Check> {
     let Ok(config) = Config::load(&paths.config_file()) else { return vec![] };
     let Some(remote) = config.remote else { return vec![ok("remote store: not configured (records stay local)")] };
-    let url = format!("{}/api/commands/stats?since=1h", remote.url.trim_end_matches('/'));
-    vec![reachable("remote store", &remote.url, &url, remote.auth().resolve("remote"), "[remote]")]
+    if let Some(check) = stopped_in_daemon(paths, "remote", "remote store") {
+        return vec![check];
+    }
+    let base = remote.url.trim_end_matches('/');
+    let token = remote.auth().resolve("remote");
+    let asked = reachable("remote store", &remote.url, &format!("{base}/api/whoami"), token, "[remote]");
+    let mut checks = match (asked.status, &asked.body) {
+        // A Worker older than per-user tokens: any authenticated route will do.
+        (Some(404), _) => {
+            let token = remote.auth().resolve("remote");
+            vec![
+                reachable(
+                    "remote store",
+                    &remote.url,
+                    &format!("{base}/api/commands/stats?since=1h"),
+                    token,
+                    "[remote]",
+                )
+                .check,
+            ]
+        }
+        (_, Some(body)) => identity_checks(&remote.url, body),
+        _ => vec![asked.check],
+    };
+    if let Some(admin) = admin_check(&config.admin, &remote.url) {
+        checks.push(admin);
+    }
+    checks
+}
+
+/// What `GET /api/whoami` says about the daemon's token.
+fn identity_checks(base: &str, body: &str) -> Vec<Check> {
+    let who: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let (Some(user), Some(role)) = (who["user"].as_str(), who["role"].as_str()) else {
+        return vec![fail(format!("remote store: {base}/api/whoami did not say whose the token is"), "check the URL")];
+    };
+    let user = super::output::visible(user);
+    let mut checks = vec![ok(format!("remote store: {base} answers and takes the token ({user}, {role})"))];
+    if who["deprecated"].is_string() || who["via"] == "shared-token" {
+        checks.push(warn(
+            "remote store: the token is the shared LCD_API_TOKEN, which is deprecated: every record it sends reads received_from = shared",
+            "ask an admin for your own (lcd team token create --user <you> --role writer), put it in [remote], then: lcd daemon reload",
+        ));
+    } else if role != "writer" {
+        checks.push(fail(
+            format!("remote store: the token is a {role}'s; the team store takes records only from a writer"),
+            "put a writer token in [remote] (lcd team token create --role writer)",
+        ));
+    }
+    checks
+}
+
+/// `[admin]`, when set: the token works and is an admin's.
+fn admin_check(admin: &Option<crate::config::AdminConfig>, remote_url: &str) -> Option<Check> {
+    let admin = admin.as_ref()?;
+    let base = admin.url.as_deref().unwrap_or(remote_url).trim_end_matches('/').to_string();
+    let asked =
+        reachable("admin token", &base, &format!("{base}/api/whoami"), admin.auth().resolve("admin"), "[admin]");
+    let who: serde_json::Value = asked.body.as_deref().and_then(|b| serde_json::from_str(b).ok()).unwrap_or_default();
+    Some(match who["role"].as_str() {
+        Some("admin") => ok(format!("admin token: {base} takes it as an admin's")),
+        Some(role) => {
+            fail(format!("admin token: {base} takes it as a {role}'s, not an admin's"), "fix [admin] in the config")
+        }
+        None => asked.check,
+    })
 }
 
 /// GitHub: reachable, and taking our token (`GET /rate_limit` costs no quota).
 fn github(paths: &Paths) -> Vec<Check> {
     let Ok(config) = Config::load(&paths.config_file()) else { return vec![] };
     let Some(github) = config.github else { return vec![ok("GitHub: not configured (no deployments reported)")] };
+    if let Some(check) = stopped_in_daemon(paths, "github", "GitHub") {
+        return vec![check];
+    }
     let url = format!("{}/rate_limit", github.api_url.trim_end_matches('/'));
-    vec![reachable("GitHub", &github.api_url, &url, github.auth().resolve("github"), "[github]")]
+    vec![reachable("GitHub", &github.api_url, &url, github.auth().resolve("github"), "[github]").check]
+}
+
+/// One authenticated GET, judged: the check, the status if one came, and
+/// the body of a 2xx answer.
+struct Probe {
+    check: Check,
+    status: Option<u16>,
+    body: Option<String>,
 }
 
 /// One authenticated GET to `probe`, judged.
-fn reachable(what: &str, base: &str, probe: &str, token: Result<Option<String>>, section: &str) -> Check {
+fn reachable(what: &str, base: &str, probe: &str, token: Result<Option<String>>, section: &str) -> Probe {
+    let judged = |check: Check| Probe { check, status: None, body: None };
     let token = match token {
         Ok(Some(token)) => token,
         Ok(None) => {
-            return fail(
+            return judged(fail(
                 format!("{what}: {section} has no token"),
                 "add token_env, token_command or token (in a 0600 file)",
-            )
+            ))
         }
-        Err(e) => return fail(format!("{what}: {e:#}"), format!("fix {section} in the config")),
+        Err(e) => return judged(fail(format!("{what}: {e:#}"), format!("fix {section} in the config"))),
     };
     let answer = tokio::runtime::Builder::new_current_thread().enable_all().build().map(|rt| {
         let _inside = rt.enter();
         let client = crate::forward::http_client();
         rt.block_on(async {
-            client
+            let response = client
                 .get(probe)
                 .bearer_auth(&token)
                 .header("accept", "application/vnd.github+json")
                 .timeout(std::time::Duration::from_secs(10))
                 .send()
-                .await
-                .map(|r| {
-                    let location = r.headers().get("location").and_then(|v| v.to_str().ok()).map(String::from);
-                    (r.status(), location)
-                })
+                .await?;
+            let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(String::from);
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            Ok::<_, reqwest::Error>((status, location, body))
         })
     });
-    match answer {
-        Ok(Ok((status, _))) if status.is_success() => ok(format!("{what}: {base} answers and takes the token")),
-        Ok(Ok((status, _))) if status.as_u16() == 401 || status.as_u16() == 403 => {
+    let status = answer.as_ref().ok().and_then(|a| a.as_ref().ok()).map(|(s, ..)| s.as_u16());
+    let mut body = None;
+    let check = match answer {
+        Ok(Ok((status, _, text))) if status.is_success() => {
+            body = Some(text);
+            ok(format!("{what}: {base} answers and takes the token"))
+        }
+        Ok(Ok((status, ..))) if status.as_u16() == 401 || status.as_u16() == 403 => {
             fail(format!("{what}: {base} refuses the token ({status})"), format!("check the token in {section}"))
         }
-        Ok(Ok((status, Some(target)))) if status.is_redirection() => fail(
+        Ok(Ok((status, Some(target), _))) if status.is_redirection() => fail(
             format!("{what}: {base} redirects to {target} ({status}); lcd does not follow redirects"),
             format!("put the URL that answers in {section}"),
         ),
-        Ok(Ok((status, _))) => fail(format!("{what}: {base} answers {status}"), "check the URL"),
+        Ok(Ok((status, ..))) => fail(format!("{what}: {base} answers {status}"), "check the URL"),
         Ok(Err(e)) => fail(format!("{what}: cannot reach {base}: {e}"), "check the URL and the network"),
         Err(e) => fail(format!("{what}: {e}"), "report this"),
-    }
+    };
+    Probe { check, status, body }
 }
 
 #[cfg(test)]

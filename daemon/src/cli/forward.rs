@@ -13,11 +13,13 @@ use crate::paths::Paths;
 pub enum Command {
     /// List the records a sink set aside, with the server's reason.
     Failed {
+        /// Which sink: remote (the team store) or github.
         #[arg(long, default_value = "remote")]
         sink: String,
     },
-    /// Put them back in the queue, to be sent again.
+    /// Put the records a sink set aside back in its queue, to be sent again.
     Retry {
+        /// Which sink: remote (the team store) or github.
         #[arg(long, default_value = "remote")]
         sink: String,
     },
@@ -27,21 +29,21 @@ pub fn run(command: Command, paths: &Paths) -> Result<ExitCode> {
     match command {
         Command::Failed { sink } => {
             let Some(store) = super::open_history(paths)? else {
-                println!("nothing recorded yet");
+                outln!("nothing recorded yet")?;
                 return Ok(ExitCode::SUCCESS);
             };
             let failed = store.outbox_failed(&sink)?;
             if failed.is_empty() {
-                println!("{sink}: nothing set aside");
+                outln!("{sink}: nothing set aside")?;
             }
             for (pk, reason) in failed {
-                println!("{sink}: record #{pk}: {}", super::output::visible(&reason));
+                outln!("{sink}: record #{pk}: {}", super::output::visible(&reason))?;
             }
         }
         Command::Retry { sink } => {
             let mut sender = connect_or_start(paths)?;
             match sender.request(&Request::RetryFailed { sink: sink.clone() })? {
-                Reply::Requeued { count } => println!("{sink}: {count} records back in the queue"),
+                Reply::Requeued { count } => outln!("{sink}: {count} records back in the queue")?,
                 other => bail!("unexpected answer from the daemon: {other:?}"),
             }
         }

@@ -1,7 +1,7 @@
 //! `lcd import zsh|bash [FILE]`: existing shell history into lcd, marked as
 //! imported, redacted like live records; importing twice adds nothing.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
@@ -43,9 +43,9 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
         Shell::Zsh => parse_zsh(&bytes),
         Shell::Bash => parse_bash(&bytes),
     };
-    let commands = to_commands(shell, &entries, &file)?;
+    let commands = to_commands(shell, &entries, untimed_before(&entries, paths)?);
     if commands.is_empty() {
-        println!("{}: no commands to import", file.display());
+        outln!("{}: no commands to import", file.display())?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut sender = connect_or_start(paths)?;
@@ -60,11 +60,11 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
         }
     }
     let skipped = commands.len() as u64 - added - already;
-    println!(
+    outln!(
         "Imported {added} commands from {} ({already} were there already{}).",
         file.display(),
         if skipped > 0 { format!(", {skipped} left out by never-record rules") } else { String::new() }
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -121,17 +121,20 @@ fn parse_extended(entry: &str) -> Option<Entry> {
 
 /// bash history: with HISTTIMEFORMAT set, a `#epoch` line opens each entry
 /// (and the lines up to the next one belong to it); without, a line each.
+/// Lines end at `\n` only: a carriage return is part of the command, as
+/// bash itself keeps it (`str::lines` would drop it).
 pub fn parse_bash(bytes: &[u8]) -> Vec<Entry> {
     let text = String::from_utf8_lossy(bytes);
+    let lines = || text.strip_suffix('\n').unwrap_or(&text).split('\n');
     let stamp = |line: &str| {
         line.strip_prefix('#')
             .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|d| d.parse::<i64>().ok())
     };
-    let timed = text.lines().any(|l| stamp(l).is_some());
+    let timed = lines().any(|l| stamp(l).is_some());
     let mut entries: Vec<Entry> = Vec::new();
     let mut open = false;
-    for line in text.lines() {
+    for line in lines() {
         if let Some(time) = stamp(line) {
             entries.push(Entry { time: Some(time), duration_s: None, command: String::new() });
             open = true;
@@ -149,34 +152,55 @@ pub fn parse_bash(bytes: &[u8]) -> Vec<Entry> {
     entries
 }
 
+/// Where the entries without a time go: before everything whose time is
+/// known (the file's timed entries, the history already stored) and before
+/// today, so that a history file without timestamps neither jumps to the
+/// top of `lcd query` nor counts as today's work.
+fn untimed_before(entries: &[Entry], paths: &Paths) -> Result<i64> {
+    let in_file = entries.iter().filter_map(|e| e.time).min().map(|s| s * 1_000_000);
+    let stored = match super::open_history(paths)? {
+        Some(store) => store.oldest()?,
+        None => None,
+    };
+    let today = jiff::Zoned::now().start_of_day()?.timestamp().as_microsecond();
+    Ok([in_file, stored, Some(today)].into_iter().flatten().min().unwrap_or(today) - 1_000_000)
+}
+
 /// Entries as commands with ids derived from their content (and, for
 /// identical entries, how many came before), so a second import matches
-/// the first. Entries without a time get the file's, in order.
-fn to_commands(shell: &str, entries: &[Entry], file: &Path) -> Result<Vec<ImportedCommand>> {
+/// the first. Entries without a time end just before `untimed_before`
+/// (µs), a microsecond apart, in the file's order.
+fn to_commands(shell: &str, entries: &[Entry], untimed_before: i64) -> Vec<ImportedCommand> {
     let host = lcd_protocol::sys::hostname();
     let user = lcd_protocol::sys::user_name();
     let source = format!("import:{shell}:{user}@{host}");
-    let modified = std::fs::metadata(file)?.modified()?.duration_since(std::time::UNIX_EPOCH)?.as_micros() as i64;
     let mut seen: std::collections::HashMap<(Option<i64>, &str), u64> = std::collections::HashMap::new();
-    let total = entries.len() as i64;
-    Ok(entries
+    let untimed = entries.iter().filter(|e| e.time.is_none()).count() as i64;
+    let mut untimed_seen = 0;
+    entries
         .iter()
-        .enumerate()
-        .map(|(i, e)| {
+        .map(|e| {
             let occurrence = seen.entry((e.time, e.command.as_str())).or_insert(0);
             *occurrence += 1;
             let key = format!("{:?}\0{}\0{}", e.time, e.command, occurrence);
+            let started_at = match e.time {
+                Some(t) => t * 1_000_000,
+                None => {
+                    untimed_seen += 1;
+                    untimed_before - (untimed - untimed_seen + 1)
+                }
+            };
             ImportedCommand {
                 id: RecordId::derive(&source, fnv1a_64(key.as_bytes())),
                 shell: shell.to_string(),
                 host: host.clone(),
                 user: user.clone(),
-                started_at: e.time.map(|t| t * 1_000_000).unwrap_or(modified - (total - i as i64)),
+                started_at,
                 duration_ms: e.duration_s.map(|s| s * 1000),
                 command: e.command.clone(),
             }
         })
-        .collect())
+        .collect()
 }
 
 fn fnv1a_64(data: &[u8]) -> u64 {
@@ -217,5 +241,21 @@ mod tests {
         );
         let plain = parse_bash(b"ls\ngit status\n\n");
         assert_eq!(plain.iter().map(|e| e.command.as_str()).collect::<Vec<_>>(), ["ls", "git status"]);
+    }
+
+    #[test]
+    fn bash_import_keeps_a_carriage_return_at_the_end_of_a_line() {
+        let plain = parse_bash(b"echo a\r\necho b\r");
+        assert_eq!(plain.iter().map(|e| e.command.as_str()).collect::<Vec<_>>(), ["echo a\r", "echo b\r"]);
+        let timed = parse_bash(b"#1700000000\nprintf x\r\n");
+        assert_eq!(timed[0].command, "printf x\r");
+    }
+
+    #[test]
+    fn untimed_entries_come_before_the_first_timed_one_in_file_order() {
+        let entries = parse_bash(b"ls\npwd\n#1700000000\ngit push\n");
+        let commands = to_commands("bash", &entries, 1_700_000_000_000_000 - 1_000_000);
+        let times: Vec<i64> = commands.iter().map(|c| c.started_at).collect();
+        assert_eq!(times, [1_699_999_998_999_998, 1_699_999_998_999_999, 1_700_000_000_000_000]);
     }
 }

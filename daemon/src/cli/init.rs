@@ -31,12 +31,17 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
     check_private_dir(&paths.runtime_dir)?;
     check_private_dir(&paths.state_dir)?;
     let fifo = make_fifo(&paths.runtime_dir);
-    // A broken config must not leave the shell unrecorded: say so, go on.
-    let config = Config::load_for_init(&paths.config_file()).unwrap_or_else(|e| {
-        eprintln!("lcd: {e:#}; using the default settings");
-        Config::default()
-    });
-    print!(
+    // A broken config must not leave the shell unrecorded: say in full what
+    // is wrong, once per shell start, and go on as the daemon does.
+    let loaded = Config::load_for_init_or_last_good(&paths.config_file(), &paths.last_good_config());
+    if let Some(problem) = &loaded.problem {
+        eprintln!(
+            "lcd: the config file is broken; recording goes on with {}.\n{}\nFix it with: lcd config edit",
+            problem.fallback, problem.error
+        );
+    }
+    let config = loaded.config;
+    out!(
         "{}",
         render(&InitOptions {
             shell: args.shell,
@@ -47,7 +52,7 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
             env: &config.capture.env,
             spool_max_bytes: config.daemon.spool_max_bytes,
         })
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -133,7 +138,7 @@ pub fn render(options: &InitOptions) -> String {
         lcd: Quoted::new(options.lcd),
         socket: Quoted::new(&paths.socket),
         spool: Quoted::new(&paths.spool_dir()),
-        hook_log: Quoted::new(&paths.state_dir.join("hook.log")),
+        hook_log: Quoted::new(&paths.hook_log()),
         runtime: Quoted::new(&paths.runtime_dir),
         fifo: options.fifo.map(Quoted::new),
         env: options.env,

@@ -1,5 +1,21 @@
 //! The `lcd` command line: one module per subcommand.
 
+/// `println!` and `print!` that hand back the write's error instead of
+/// panicking: `lcd status | head -1` closes the pipe early, and the
+/// program then ends quietly (see [`is_broken_pipe`]).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        ::std::writeln!(::std::io::stdout().lock(), $($arg)*)
+    }};
+}
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        ::std::write!(::std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
 pub mod completions;
 pub mod config;
 pub mod daemon;
@@ -16,6 +32,8 @@ pub mod setup;
 pub mod show;
 pub mod stats;
 pub mod status;
+pub mod team;
+pub mod verify;
 mod when;
 
 use std::process::ExitCode;
@@ -49,6 +67,8 @@ pub enum Command {
     Import(import::Args),
     /// Delete old commands (counts first; deletes with --yes).
     Prune(prune::Args),
+    /// Check that no record was changed, deleted or put in (the hash chains).
+    Verify(verify::Args),
     /// Is the daemon running, and where is everything?
     Status(status::Args),
     /// Check the setup; explain what is wrong and how to fix it.
@@ -59,16 +79,19 @@ pub enum Command {
     /// Run, start or stop the daemon.
     #[command(subcommand)]
     Daemon(daemon::Command),
-    /// Records a sink set aside, and sending them again.
+    /// List the records a sink set aside (refused by its server), or send them again.
     #[command(subcommand)]
     Forward(forward::Command),
+    /// The team store's per-user tokens: lcd team token create|list|revoke.
+    #[command(subcommand)]
+    Team(team::Command),
     /// Run the daemon under systemd (Linux) or launchd (macOS).
     #[command(subcommand)]
     Service(service::Command),
     /// Print shell completions: lcd completions zsh > ~/.zfunc/_lcd
     Completions(completions::Args),
-    /// Print the man page: lcd man | man -l -
-    Man,
+    /// Print a man page: lcd man | man -l -, lcd man query | man -l -
+    Man(completions::ManArgs),
 }
 
 /// Parses the command line and runs the subcommand.
@@ -84,13 +107,15 @@ pub fn main() -> Result<ExitCode> {
         Command::Import(args) => import::run(args, &paths),
         Command::Prune(args) => prune::run(args, &paths),
         Command::Completions(args) => completions::completions(args),
-        Command::Man => completions::man(),
+        Command::Verify(args) => verify::run(args, &paths),
+        Command::Man(args) => completions::man(args),
         Command::Status(args) => status::run(args, &paths),
         Command::Doctor => doctor::run(&paths),
         Command::Config(command) => config::run(command, &paths),
         Command::Daemon(command) => daemon::run(command, &paths),
         Command::Service(command) => service::run(command, &paths),
         Command::Forward(command) => forward::run(command, &paths),
+        Command::Team(command) => team::run(command, &paths),
     }
 }
 
@@ -120,10 +145,59 @@ pub fn shell_arg() -> impl clap::builder::TypedValueParser<Value = lcd_protocol:
         .map(|name| name.parse::<Shell>().expect("one of the possible values"))
 }
 
+/// Parses a tool name (`--type`): any name is taken, since `[capture.tools]`
+/// adds types, but completion offers the tools lcd tracks (not file names).
+#[derive(Debug, Clone, Copy)]
+pub struct ToolType;
+
+impl clap::builder::TypedValueParser for ToolType {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        command: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        clap::builder::StringValueParser::new().parse_ref(command, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(crate::enrich::tracked_types().into_iter().map(clap::builder::PossibleValue::new)))
+    }
+}
+
 /// Whether `error` comes from writing to a closed pipe (`lcd query | head`),
 /// which ends the program quietly.
 pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
     error
         .chain()
         .any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every argument of `command` and its subcommands, with the command's name.
+    fn args(command: &clap::Command, name: String, out: &mut Vec<(String, clap::Arg)>) {
+        out.extend(command.get_arguments().map(|a| (name.clone(), a.clone())));
+        for sub in command.get_subcommands() {
+            args(sub, format!("{name} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn no_help_text_states_a_default_clap_already_shows() {
+        let mut all = Vec::new();
+        args(&Cli::command(), "lcd".into(), &mut all);
+        for (command, arg) in all {
+            let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+            if !arg.get_default_values().is_empty() {
+                assert!(!help.contains("default"), "{command} --{}: {help:?} [default: ...] again", arg.get_id());
+            }
+        }
+    }
 }

@@ -36,7 +36,14 @@ pub struct FormatArg {
 }
 
 /// Columns of the default table.
-pub const TABLE_FIELDS: &[&str] = &["time", "duration", "exit", "cwd", "command"];
+pub const TABLE_FIELDS: &[&str] = &["id", "time", "duration", "exit", "cwd", "command"];
+
+/// The fewest characters a table shows of an id, as many as git shows of a
+/// commit (more when two records share that beginning).
+pub const SHORT_ID: usize = 7;
+
+/// Columns of the default table of the team's history (`lcd query --remote`).
+pub const REMOTE_TABLE_FIELDS: &[&str] = &["time", "duration", "exit", "user", "cwd", "command"];
 
 /// The table's own columns, which stand for JSON fields in the other formats.
 const TABLE_ALIASES: &[(&str, &str)] = &[("time", "started_at"), ("duration", "duration_ms"), ("exit", "exit_code")];
@@ -65,21 +72,26 @@ pub fn parse_fields(text: &str) -> Result<Vec<String>> {
 pub struct Style {
     pub colour: bool,
     pub relative_times: bool,
+    /// The last column wraps to fit this width; `None` leaves lines whole.
     pub width: Option<usize>,
     /// Now, in µs, for relative times.
     pub now: i64,
+    /// How many characters of each id the table shows.
+    pub id_chars: usize,
 }
 
 impl Style {
     /// For stdout: a terminal gets colour (unless NO_COLOR), relative times
-    /// and lines fitted to its width; a pipe gets plain text.
-    pub fn for_stdout() -> Style {
+    /// and the last column wrapped to its width (unless `wide`); a pipe gets
+    /// plain text, each record on one line.
+    pub fn for_stdout(wide: bool) -> Style {
         let tty = io::IsTerminal::is_terminal(&io::stdout());
         Style {
             colour: tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
             relative_times: tty,
-            width: if tty { terminal_width() } else { None },
+            width: if tty && !wide { terminal_width() } else { None },
             now: crate::time::now_micros(),
+            id_chars: SHORT_ID,
         }
     }
 }
@@ -240,14 +252,37 @@ fn table_cell(field: &str, row: &CommandRow, object: &Value, style: Style) -> Ce
             Cell { text, colour: Some(colour) }
         }
         "cwd" => plain_cell(row.cwd.as_deref().map(tilde).unwrap_or_default()),
+        "user" => plain_cell(user_cell(row)),
+        "id" => plain_cell(row.id.chars().take(style.id_chars).collect()),
         "command" => plain_cell(row.command.clone()),
         other => plain_cell(plain(&object[json_key(other)])),
     }
 }
 
-/// Aligned columns; the last one is cut to the terminal's width.
+/// A table of plain cells (already made safe to show), aligned, no colour.
+pub fn write_plain_table(out: &mut impl Write, names: &[&str], rows: &[Vec<String>]) -> io::Result<()> {
+    let cells: Vec<Vec<Cell>> =
+        rows.iter().map(|r| r.iter().map(|text| Cell { text: text.clone(), colour: None }).collect()).collect();
+    write_table(
+        out,
+        names,
+        &cells,
+        Style { colour: false, relative_times: false, width: None, now: 0, id_chars: SHORT_ID },
+    )
+}
+
+/// The user a record names and, when the team store got it from someone
+/// else (another user's token), who that was: both, never one for the other.
+fn user_cell(row: &CommandRow) -> String {
+    match &row.received_from {
+        Some(from) if *from != row.user => format!("{} (sent by {from})", row.user),
+        _ => row.user.clone(),
+    }
+}
+
+/// Aligned columns; the last one wraps to the terminal's width, its
+/// continuation lines indented to where it starts, so that nothing is cut.
 fn write_table(out: &mut impl Write, names: &[&str], rows: &[Vec<Cell>], style: Style) -> io::Result<()> {
-    let count = names.len();
     let mut widths: Vec<usize> = names.iter().map(|n| n.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -255,45 +290,54 @@ fn write_table(out: &mut impl Write, names: &[&str], rows: &[Vec<Cell>], style: 
         }
     }
     let numeric = |name: &str| matches!(name, "duration" | "exit" | "exit_code" | "duration_ms");
-    let render = |texts: Vec<(String, Option<&'static str>)>| -> String {
-        let mut line = String::new();
-        let mut used = 0;
-        for (i, (text, colour)) in texts.into_iter().enumerate() {
-            let last = i + 1 == count;
-            let mut text = text;
-            if last {
-                if let Some(width) = style.width {
-                    let room = width.saturating_sub(used).max(10);
-                    if text.chars().count() > room {
-                        text = text.chars().take(room - 1).collect::<String>() + "…";
-                    }
-                }
-            }
-            let padded = if last {
-                text.clone()
-            } else if numeric(names[i]) {
-                format!("{text:>w$}", w = widths[i])
-            } else {
-                format!("{text:<w$}", w = widths[i])
-            };
-            used += padded.chars().count() + 2;
-            match colour.filter(|_| style.colour) {
-                Some(c) => line.push_str(&format!("\x1b[{c}m{padded}\x1b[0m")),
-                None => line.push_str(&padded),
-            }
-            if !last {
-                line.push_str("  ");
-            }
-        }
-        line
+    let paint = |line: &mut String, text: &str, colour: Option<&'static str>| match colour.filter(|_| style.colour) {
+        Some(c) => line.push_str(&format!("\x1b[{c}m{text}\x1b[0m")),
+        None => line.push_str(text),
     };
-    let header = names.iter().map(|n| (n.to_ascii_uppercase(), None)).collect();
-    writeln!(out, "{}", render(header).trim_end())?;
-    for row in rows {
-        let texts = row.iter().map(|c| (c.text.clone(), c.colour)).collect();
-        writeln!(out, "{}", render(texts).trim_end())?;
+    let header: Vec<Cell> = names.iter().map(|n| Cell { text: n.to_ascii_uppercase(), colour: None }).collect();
+    for row in std::iter::once(&header).chain(rows) {
+        let Some((last, first)) = row.split_last() else { continue };
+        let mut line = String::new();
+        let mut indent = 0;
+        for (i, cell) in first.iter().enumerate() {
+            let padded = if numeric(names[i]) {
+                format!("{:>w$}", cell.text, w = widths[i])
+            } else {
+                format!("{:<w$}", cell.text, w = widths[i])
+            };
+            indent += padded.chars().count() + 2;
+            paint(&mut line, &padded, cell.colour);
+            line.push_str("  ");
+        }
+        let pieces = match style.width {
+            Some(width) => wrap(&last.text, width.saturating_sub(indent).max(20)),
+            None => vec![last.text.clone()],
+        };
+        for (i, piece) in pieces.iter().enumerate() {
+            if i > 0 {
+                line = " ".repeat(indent);
+            }
+            paint(&mut line, piece, last.colour);
+            writeln!(out, "{}", line.trim_end())?;
+        }
     }
     Ok(())
+}
+
+/// `text` in lines of at most `room` characters, each broken after a space
+/// when one is in its second half, else where the room ends.
+fn wrap(text: &str, room: usize) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut lines = Vec::new();
+    let mut start = 0;
+    while chars.len() - start > room {
+        let window = &chars[start..start + room];
+        let cut = window.iter().rposition(|&c| c == ' ').filter(|&at| at >= room / 2).map_or(room, |at| at + 1);
+        lines.push(window[..cut].iter().collect::<String>().trim_end().to_string());
+        start += cut;
+    }
+    lines.push(chars[start..].iter().collect());
+    lines
 }
 
 /// `~/infra` for a path under $HOME.
@@ -330,6 +374,42 @@ mod tests {
         assert_eq!(visible("\u{9b}31m"), "\\u{9b}31m");
         assert_eq!(visible("if admin \u{202e}\u{2066} fi"), "if admin \\u{202e}\\u{2066} fi");
         assert_eq!(visible("café ünïcode ✓"), "café ünïcode ✓");
+    }
+
+    #[test]
+    fn a_user_that_differs_from_its_sender_shows_both() {
+        let mut row = CommandRow { user: "bob".into(), received_from: Some("bob".into()), ..CommandRow::default() };
+        assert_eq!(user_cell(&row), "bob");
+        row.received_from = Some("alice".into());
+        assert_eq!(user_cell(&row), "bob (sent by alice)");
+        row.received_from = None;
+        assert_eq!(user_cell(&row), "bob");
+    }
+
+    #[test]
+    fn a_long_command_wraps_under_its_column_and_loses_nothing() {
+        assert_eq!(
+            wrap("terraform apply -auto-approve -var-file=prod.tfvars", 20),
+            ["terraform apply", "-auto-approve", "-var-file=prod.tfvar", "s"]
+        );
+        assert_eq!(wrap("short", 20), ["short"]);
+        let cells =
+            vec![vec![Cell { text: "0190f3c".into(), colour: None }, Cell { text: "x".repeat(50), colour: None }]];
+        let style = Style { colour: false, relative_times: false, width: Some(30), now: 0, id_chars: SHORT_ID };
+        let mut out = Vec::new();
+        write_table(&mut out, &["id", "command"], &cells, style).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "ID       COMMAND");
+        assert_eq!(lines[1], format!("0190f3c  {}", "x".repeat(21)));
+        assert_eq!(lines[2], format!("         {}", "x".repeat(21)));
+        assert_eq!(lines[3], format!("         {}", "x".repeat(8)));
+        let mut whole = Vec::new();
+        write_table(&mut whole, &["id", "command"], &cells, Style { width: None, ..style }).unwrap();
+        assert_eq!(
+            String::from_utf8(whole).unwrap().lines().nth(1),
+            Some(format!("0190f3c  {}", "x".repeat(50)).as_str())
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub struct Args {
     #[arg(long, value_name = "WHEN")]
     pub before: String,
     /// Only commands of this tool.
-    #[arg(long = "type", short = 't', value_name = "TYPE")]
+    #[arg(long = "type", short = 't', value_name = "TYPE", value_parser = super::ToolType, hide_possible_values = true)]
     pub command_type: Option<String>,
     /// Really delete (without it, only count).
     #[arg(long)]
@@ -37,12 +37,12 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
         other => bail!("unexpected answer from the daemon: {other:?}"),
     };
     if args.yes {
-        println!("Deleted {count} {what} started before {}.", local_time(before));
+        outln!("Deleted {count} {what} started before {}.", local_time(before))?;
     } else {
-        println!("{count} {what} started before {} would be deleted.", local_time(before));
+        outln!("{count} {what} started before {} would be deleted.", local_time(before))?;
         if count > 0 {
             let kind = args.command_type.as_deref().map(|t| format!(" --type {t}")).unwrap_or_default();
-            println!("To delete them: lcd prune --before {}{kind} --yes", args.before);
+            outln!("To delete them: lcd prune --before {}{kind} --yes", args.before)?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -7,17 +7,18 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 use jiff::Zoned;
 
-use super::output::{parse_fields, write_records, Format, Style};
+use super::output::{parse_fields, visible, write_records, Format, Style, REMOTE_TABLE_FIELDS};
 use super::when::{parse_duration_ms, parse_instant};
+use crate::enrich::tracked_types;
 use crate::paths::Paths;
-use crate::store::{HistoryQuery, Order, Outcome};
+use crate::store::{HistoryQuery, Known, Order, Outcome, Store};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Only commands containing this text (case-insensitive).
     pub pattern: Vec<String>,
     /// Tool: terraform, git, wrangler, npm, kubectl, ... or other.
-    #[arg(long = "type", short = 't', value_name = "TYPE")]
+    #[arg(long = "type", short = 't', value_name = "TYPE", value_parser = super::ToolType, hide_possible_values = true)]
     pub command_type: Option<String>,
     /// Subcommand, e.g. apply, push, "workspace select".
     #[arg(long = "sub", value_name = "SUBCOMMAND")]
@@ -49,7 +50,7 @@ pub struct Args {
     /// Only commands run at a commit starting with this.
     #[arg(long, value_name = "SHA")]
     pub commit: Option<String>,
-    /// Only commands of this shell session.
+    /// Only commands of this shell session (a unique beginning of its id is enough).
     #[arg(long, value_name = "ID", conflicts_with = "this_session")]
     pub session: Option<String>,
     /// Only commands of the shell this is typed in.
@@ -85,6 +86,9 @@ pub struct Args {
     /// Columns to show, e.g. time,exit,git_repo,command.
     #[arg(long, value_name = "A,B,C")]
     pub fields: Option<String>,
+    /// Each command on one line, whole, however wide (a terminal otherwise wraps long ones).
+    #[arg(long)]
+    pub wide: bool,
     /// Read the team's history from the remote store instead.
     #[arg(long)]
     pub remote: bool,
@@ -159,21 +163,109 @@ fn absolute(dir: &str) -> Result<String> {
 }
 
 pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
-    let query = args.to_query(Zoned::now)?;
-    let fields = args.fields.as_deref().map(parse_fields).transpose()?;
+    let mut query = args.to_query(Zoned::now)?;
     let format = args.format.unwrap_or(Format::Table);
+    let fields = match args.fields.as_deref().map(parse_fields).transpose()? {
+        // The team's history says whose each command is.
+        None if args.remote && format == Format::Table => {
+            Some(REMOTE_TABLE_FIELDS.iter().map(|f| f.to_string()).collect())
+        }
+        fields => fields,
+    };
+    let mut style = Style::for_stdout(args.wide);
     let rows = if args.remote {
-        super::remote::history(paths, &query)?
+        let rows = super::remote::history(paths, &query)?;
+        if rows.is_empty() && query.is_filtered() {
+            eprintln!("No commands in the team store match these filters.");
+        }
+        rows
     } else {
         let Some(store) = super::open_history(paths)? else {
             return no_history_yet(format);
         };
-        store.history(&query)?
+        if let Some(prefix) = &args.session {
+            query.session = Some(session_of(&store, prefix)?);
+        }
+        let rows = store.history(&query)?;
+        if rows.is_empty() {
+            if !query.is_filtered() {
+                return no_history_yet(format);
+            }
+            nothing_matched(&store, &args)?;
+        }
+        // As git shortens commits: enough of each id for `lcd show` to find it.
+        for row in &rows {
+            style.id_chars = style.id_chars.max(store.unique_prefix_len(&row.id)?);
+        }
+        rows
     };
     let mut out = std::io::stdout().lock();
-    write_records(&mut out, &rows, format, fields.as_deref(), Style::for_stdout())?;
+    write_records(&mut out, &rows, format, fields.as_deref(), style)?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The one session whose id starts with `prefix` (or is `prefix`); a prefix
+/// no session has is kept, and then matches nothing.
+fn session_of(store: &Store, prefix: &str) -> Result<String> {
+    let sessions = store.known(Known::Session, prefix, 2)?;
+    match sessions.as_slice() {
+        [first, ..] if first == prefix => Ok(first.clone()),
+        [one] => Ok(one.clone()),
+        [] => Ok(prefix.to_string()),
+        [..] => bail!("more than one session starts with {prefix:?}; give more of its id"),
+    }
+}
+
+/// Says on stderr that nothing matched and, for a tool or a repository no
+/// record has, the nearest ones that some record has.
+fn nothing_matched(store: &Store, args: &Args) -> Result<()> {
+    let mut hints = Vec::new();
+    let mut check = |flag: &str, given: &Option<String>, column: Known, extra: &[&str]| -> Result<()> {
+        let Some(given) = given else { return Ok(()) };
+        if store.known(column, given, 1)?.first() == Some(given) {
+            return Ok(());
+        }
+        let mut candidates = store.known(column, "", 10_000)?;
+        candidates.extend(extra.iter().map(|c| c.to_string()));
+        let hint = match nearest(given, &candidates).as_slice() {
+            [] => format!("no record has {flag} {}", visible(given)),
+            near => format!(
+                "no record has {flag} {}; did you mean {}?",
+                visible(given),
+                near.iter().map(|n| visible(n).into_owned()).collect::<Vec<_>>().join(" or ")
+            ),
+        };
+        hints.push(hint);
+        Ok(())
+    };
+    check("--type", &args.command_type, Known::CommandType, &tracked_types())?;
+    check("--repo", &args.repo, Known::Repo, &[])?;
+    eprintln!("No commands match these filters.");
+    for hint in hints {
+        eprintln!("  {hint}");
+    }
+    Ok(())
+}
+
+/// The candidates closest to `given`, ignoring case: spelled within a third
+/// of its length (`terrafrom` → `terraform`), or, for `owner/name`, whose
+/// name is it (`infra` → `acme/infra`).
+fn nearest(given: &str, candidates: &[String]) -> Vec<String> {
+    let given = given.to_lowercase();
+    let distance = |candidate: &str| {
+        let candidate = candidate.to_lowercase();
+        let name = candidate.rsplit('/').next().unwrap_or(&candidate).to_string();
+        strsim::osa_distance(&given, &candidate).min(strsim::osa_distance(&given, &name))
+    };
+    let Some(best) = candidates.iter().map(|c| distance(c)).min() else { return Vec::new() };
+    if best > (given.chars().count() / 3).max(1) {
+        return Vec::new();
+    }
+    let mut near: Vec<String> = candidates.iter().filter(|c| distance(c) == best).cloned().collect();
+    near.sort();
+    near.dedup();
+    near
 }
 
 /// An empty result, and a hint on the terminal, when nothing was recorded yet.
@@ -187,4 +279,21 @@ pub fn no_history_yet(format: Format) -> Result<ExitCode> {
         eprintln!("No commands recorded yet. Add eval \"$(lcd init zsh)\" (or bash) to your shell's rc file, or run: lcd setup");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mistyped_tool_or_a_bare_repository_name_finds_the_nearest() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let types = names(&["terraform", "git", "npm", "other"]);
+        assert_eq!(nearest("terrafrom", &types), ["terraform"]);
+        assert_eq!(nearest("Terraform", &types), ["terraform"]);
+        assert!(nearest("zzzzzz", &types).is_empty());
+        let repos = names(&["acme/infra", "acme/app", "other/infra"]);
+        assert_eq!(nearest("infra", &repos), ["acme/infra", "other/infra"]);
+        assert_eq!(nearest("acme/ap", &repos), ["acme/app"]);
+    }
 }

@@ -45,11 +45,17 @@ impl Manager {
 pub fn run(command: Command, paths: &Paths) -> Result<ExitCode> {
     let lcd = std::env::current_exe()?;
     match &command {
-        // The units name lcd(1): installed with them, removed with them.
-        Command::Install => println!("wrote {}", service::install_man_page(&lcd, &completions::man_page()?)?.display()),
+        // The units name lcd(1), which names a page per subcommand: all
+        // installed with the units, removed with them.
+        Command::Install => {
+            for page in service::install_man_pages(&lcd, &completions::man_pages()?)? {
+                outln!("wrote {}", page.display())?;
+            }
+        }
         Command::Uninstall => {
-            for page in service::uninstall_man_page(&lcd)? {
-                println!("removed {}", page.display());
+            let names: Vec<String> = completions::man_pages()?.into_iter().map(|(name, _)| name).collect();
+            for page in service::uninstall_man_pages(&lcd, &names)? {
+                outln!("removed {}", page.display())?;
             }
         }
         Command::Status | Command::Print { .. } => {}
@@ -57,18 +63,25 @@ pub fn run(command: Command, paths: &Paths) -> Result<ExitCode> {
     match (command, Manager::native()) {
         (Command::Print { manager: Manager::Systemd }, _) => {
             for (name, text) in systemd::units(&lcd) {
-                println!("# {name}\n{text}");
+                outln!("# {name}\n{text}")?;
             }
         }
-        (Command::Print { manager: Manager::Launchd }, _) => print!("{}", launchd::plist(&lcd, &paths.daemon_log())),
+        (Command::Print { manager: Manager::Launchd }, _) => out!("{}", launchd::plist(&lcd, &paths.daemon_log()))?,
         (Command::Install, Manager::Systemd) => {
-            // systemd is to own the socket: a daemon started on demand gives it up.
-            if daemon::answering_pid(paths).is_some() {
+            // systemd is to own the socket: a daemon started on demand gives
+            // it up, but only once systemd is there to take it. A failed
+            // install leaves the daemon as it was.
+            let was_running = systemd::available() && daemon::answering_pid(paths).is_some();
+            if was_running {
                 daemon::run(daemon::Command::Stop, paths)?;
             }
-            let installed = systemd::install(&lcd)?;
+            let installed = systemd::install(&lcd);
+            if was_running && !installed.as_ref().is_ok_and(|i| i.enabled) {
+                daemon::run(daemon::Command::Start(daemon::StartArgs { quiet: true }), paths)?;
+            }
+            let installed = installed?;
             for file in &installed.files {
-                println!("wrote {}", file.display());
+                outln!("wrote {}", file.display())?;
             }
             if !installed.enabled {
                 eprintln!("systemd is not running for your user here (systemctl --user does not answer), so nothing was enabled.");
@@ -78,47 +91,67 @@ pub fn run(command: Command, paths: &Paths) -> Result<ExitCode> {
                 eprintln!("Once logged in to a systemd session: systemctl --user daemon-reload && systemctl --user enable --now lcd.socket");
                 return Ok(ExitCode::FAILURE);
             }
-            println!("enabled lcd.socket: the daemon starts with the first command typed");
+            outln!("enabled lcd.socket: the daemon starts with the first command typed")?;
         }
         (Command::Install, Manager::Launchd) => {
             let path = launchd::install(&lcd, &paths.daemon_log())?;
-            println!("wrote and loaded {}", path.display());
+            outln!("wrote and loaded {}", path.display())?;
         }
         (Command::Uninstall, Manager::Systemd) => {
             let removed = systemd::uninstall()?;
             if removed.is_empty() {
-                println!("no lcd units were installed");
+                outln!("no lcd units were installed")?;
             }
             for file in removed {
-                println!("removed {}", file.display());
+                outln!("removed {}", file.display())?;
             }
         }
         (Command::Uninstall, Manager::Launchd) => match launchd::uninstall()? {
-            Some(path) => println!("unloaded and removed {}", path.display()),
-            None => println!("no lcd agent was installed"),
+            Some(path) => outln!("unloaded and removed {}", path.display())?,
+            None => outln!("no lcd agent was installed")?,
         },
         (Command::Status, Manager::Systemd) => {
             let dir = systemd::unit_dir()?;
             for name in ["lcd.socket", "lcd.service"] {
                 let path = dir.join(name);
-                println!(
+                outln!(
                     "{name}: {}",
                     if path.exists() { format!("installed ({})", path.display()) } else { "not installed".into() }
-                );
+                )?;
             }
+            let mut managed = false;
             if systemd::available() {
                 for (unit, enabled, active) in systemd::state() {
-                    println!("{unit}: {enabled}, {active}");
+                    managed |= unit == "lcd.socket" && enabled == "enabled" && active == "active";
+                    outln!("{unit}: {enabled}, {active}")?;
                 }
             } else {
-                println!("systemd is not running for your user here");
+                outln!("systemd is not running for your user here")?;
             }
+            return service_verdict(managed, paths);
         }
         (Command::Status, Manager::Launchd) => {
             let path = launchd::plist_path()?;
-            println!("{}: {}", path.display(), if path.exists() { "installed" } else { "not installed" });
-            println!("launchd: {}", if launchd::loaded() { "loaded" } else { "not loaded" });
+            let loaded = launchd::loaded();
+            outln!("{}: {}", path.display(), if path.exists() { "installed" } else { "not installed" })?;
+            outln!("launchd: {}", if loaded { "loaded" } else { "not loaded" })?;
+            return service_verdict(loaded, paths);
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The last line of `lcd service status` and its exit code: 0 only when the
+/// service manager runs lcd, 3 (as `systemctl status` has it) otherwise,
+/// saying whether a daemon runs anyway.
+fn service_verdict(managed: bool, paths: &Paths) -> Result<ExitCode> {
+    if managed {
+        outln!("service: running under the service manager")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    match daemon::answering_pid(paths) {
+        Some(pid) => outln!("service: not in effect; a daemon started on demand runs (pid {pid})")?,
+        None => outln!("service: not in effect, and no daemon runs (shells spool until one starts)")?,
+    }
+    Ok(ExitCode::from(3))
 }

@@ -18,6 +18,10 @@ pub struct Args {
     pub dry_run: bool,
 }
 
+/// The line above the one `lcd setup` adds: what it is, and where to read
+/// more on this machine (no web address that might not exist).
+const RC_COMMENT: &str = "# lcd: records every command typed in this shell; see: lcd --help, lcd man";
+
 pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
     let home = PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?);
     for (shell, rc) in [("zsh", ".zshrc"), ("bash", ".bashrc")] {
@@ -28,11 +32,11 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
         let line = format!("eval \"$(lcd init {shell})\"");
         let current = fs::read_to_string(&rc).unwrap_or_default();
         if current.lines().any(|l| l.contains(&format!("lcd init {shell}"))) {
-            println!("{}: already loads lcd", rc.display());
+            outln!("{}: already loads lcd", rc.display())?;
             continue;
         }
         if args.dry_run {
-            println!("{}: would add: {line}", rc.display());
+            outln!("{}: would add: {line}", rc.display())?;
             continue;
         }
         let mut file = fs::OpenOptions::new()
@@ -41,12 +45,12 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
             .open(&rc)
             .with_context(|| format!("opening {}", rc.display()))?;
         let sep = if current.is_empty() || current.ends_with('\n') { "" } else { "\n" };
-        writeln!(file, "{sep}# lcd: record every command (https://github.com/lcd)\n{line}")?;
-        println!("{}: added {line}", rc.display());
+        writeln!(file, "{sep}{RC_COMMENT}\n{line}")?;
+        outln!("{}: added {line}", rc.display())?;
     }
     if !args.dry_run {
         daemon::run(daemon::Command::Start(StartArgs { quiet: false }), paths)?;
-        println!("Open a new shell: its commands are recorded from then on. Read them back with: lcd query");
+        outln!("Open a new shell: its commands are recorded from then on. Read them back with: lcd query")?;
     }
     Ok(ExitCode::SUCCESS)
 }

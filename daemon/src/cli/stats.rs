@@ -14,14 +14,14 @@ use crate::time::{human_duration, local_time};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Commands started since: 30d, 2h, today, 2026-11-01, ... (default 30d).
+    /// Commands started since: 30d, 2h, today, 2026-11-01, ...
     #[arg(long, default_value = "30d", value_name = "WHEN")]
     pub since: String,
     /// Only this repository (owner/name).
     #[arg(long, value_name = "OWNER/NAME")]
     pub repo: Option<String>,
     /// Only this tool.
-    #[arg(long = "type", short = 't', value_name = "TYPE")]
+    #[arg(long = "type", short = 't', value_name = "TYPE", value_parser = super::ToolType, hide_possible_values = true)]
     pub command_type: Option<String>,
     #[command(flatten)]
     pub format: FormatArg,
@@ -47,22 +47,36 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
             serde_json::to_writer_pretty(&mut out, &stats)?;
             writeln!(out)?;
         }
-        TableOrJson::Table => write_table(&mut out, &stats, &args.since, std::io::stdout().is_terminal())?,
+        TableOrJson::Table => {
+            // "today: N" beside "Since today: N" would say the same twice.
+            let since = Since { text: &args.since, covers_days_before_today: since < today };
+            write_table(&mut out, &stats, &since, std::io::stdout().is_terminal())?
+        }
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn write_table(out: &mut impl Write, s: &Stats, since: &str, tty: bool) -> Result<()> {
+/// The start of the figures, as typed, and whether it is before today.
+struct Since<'a> {
+    text: &'a str,
+    covers_days_before_today: bool,
+}
+
+fn write_table(out: &mut impl Write, s: &Stats, since: &Since, tty: bool) -> Result<()> {
     let rate = |failed: u64, runs: u64| if runs == 0 { 0.0 } else { failed as f64 * 100.0 / runs as f64 };
-    writeln!(
+    write!(
         out,
-        "Since {since}: {} commands, {} failed ({:.1}%); today: {}",
+        "Since {}: {} commands, {} failed ({:.1}%)",
+        since.text,
         s.commands,
         s.failed,
-        rate(s.failed, s.commands),
-        s.total_commands_today
+        rate(s.failed, s.commands)
     )?;
+    if since.covers_days_before_today {
+        write!(out, "; today: {}", s.total_commands_today)?;
+    }
+    writeln!(out)?;
     writeln!(
         out,
         "terraform runs: {}, deployments: {} ({} succeeded, {} failed), git operations: {}",

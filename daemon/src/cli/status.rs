@@ -6,7 +6,7 @@ use anyhow::Result;
 use jiff::Zoned;
 use lcd_protocol::sender::Sender;
 use lcd_protocol::spool::{Gap, Spool};
-use lcd_protocol::{DaemonStatus, SinkHealth};
+use lcd_protocol::{DaemonStatus, SinkHealth, SinkStatus};
 use serde_json::{json, Value};
 
 use super::daemon::ask_status;
@@ -29,6 +29,9 @@ struct Report {
     spool_bytes: u64,
     /// What the spool dropped for want of room, if it ever did.
     spool_gap: Option<Gap>,
+    /// What is wrong with the config file as it is now, if anything (the
+    /// daemon may not have read it yet).
+    config_file_error: Option<String>,
 }
 
 impl Report {
@@ -52,7 +55,33 @@ impl Report {
             records,
             spool_bytes: Spool::new(paths.spool_dir()).backlog_bytes(),
             spool_gap: Spool::new(paths.spool_dir()).gap(),
+            config_file_error: crate::config::Config::load(&paths.config_file()).err().map(|e| format!("{e:#}")),
         }
+    }
+
+    /// What `lcd status` says about the config file: in effect, broken in
+    /// the daemon (and what runs instead), or broken on disk and not read yet.
+    fn config_lines(&self, paths: &Paths) -> Vec<String> {
+        let file = paths.config_file();
+        let daemon = self.daemon.as_ref().map(|d| &d.config);
+        let (headline, error) = match (daemon.and_then(|c| c.error.as_ref()), &self.config_file_error) {
+            (Some(error), _) => {
+                let with = daemon.and_then(|c| c.running_with.as_deref()).unwrap_or("the settings it had");
+                (format!("BROKEN: the daemon records with {with}"), Some(error))
+            }
+            (None, Some(error)) if self.daemon.is_some() => (
+                "BROKEN since the daemon read it: a reload or restart keeps the settings in effect".into(),
+                Some(error),
+            ),
+            (None, Some(error)) => ("BROKEN: the daemon will start with the last good settings".into(), Some(error)),
+            (None, None) => (format!("{}, in effect", file.display()), None),
+        };
+        let mut lines = vec![format!("config:    {headline}")];
+        if let Some(error) = error {
+            lines.extend(error.lines().map(|l| format!("           {}", super::output::visible(l))));
+            lines.push("           fix it with: lcd config edit (then: lcd daemon reload)".into());
+        }
+        lines
     }
 
     /// The report as `lcd status --format json` prints it.
@@ -80,6 +109,11 @@ impl Report {
                 "full": g.full,
             })),
             "sinks": self.daemon.as_ref().map(|d| &d.sinks),
+            "config": {
+                "file": paths.config_file(),
+                "error": self.daemon.as_ref().and_then(|d| d.config.error.clone()).or(self.config_file_error.clone()),
+                "running_with": self.daemon.as_ref().and_then(|d| d.config.running_with.clone()),
+            },
         })
     }
 }
@@ -87,53 +121,104 @@ impl Report {
 pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
     let r = Report::gather(paths);
     match args.format {
-        TableOrJson::Json => println!("{}", serde_json::to_string_pretty(&r.to_json(paths))?),
+        TableOrJson::Json => outln!("{}", serde_json::to_string_pretty(&r.to_json(paths))?)?,
         TableOrJson::Table => {
             match &r.daemon {
-                Some(d) => println!(
+                Some(d) => outln!(
                     "daemon:    running, pid {}, up {}, version {} (protocol {})",
                     d.pid,
                     uptime(d.uptime_s),
                     d.version,
                     d.protocol
-                ),
-                None => println!("daemon:    not running (start it with: lcd daemon start, or: lcd service install)"),
+                )?,
+                None => outln!("daemon:    not running (start it with: lcd daemon start, or: lcd service install)")?,
             }
             if let Some(skew) = r.daemon.as_ref().and_then(version_skew) {
-                println!("warning:   {skew}");
+                outln!("warning:   {skew}")?;
             }
-            println!("socket:    {}", paths.socket.display());
+            for line in r.config_lines(paths) {
+                outln!("{line}")?;
+            }
+            outln!("socket:    {}", paths.socket.display())?;
             let size = r.database_bytes.map(|b| format!(", {:.1} MB", b as f64 / 1_048_576.0)).unwrap_or_default();
-            println!("database:  {}{size}; {}", paths.database().display(), r.database_state);
+            outln!("database:  {}{size}; {}", paths.database().display(), r.database_state)?;
             if let Some((today, all)) = r.records {
-                println!("records:   {today} today, {all} in all");
+                outln!("records:   {today} today, {all} in all")?;
             }
-            println!("spool:     {} bytes waiting in {}", r.spool_bytes, paths.spool_dir().display());
+            outln!("spool:     {} bytes waiting in {}", r.spool_bytes, paths.spool_dir().display())?;
             if let Some(gap) = &r.spool_gap {
-                println!("dropped:   {}", spool_gap_line(gap));
+                outln!("dropped:   {}", spool_gap_line(gap))?;
+            }
+            if let Some(d) = &r.daemon {
+                for line in shell_lines(&d.shells) {
+                    outln!("{line}")?;
+                }
             }
             match r.daemon.as_ref().map(|d| d.sinks.as_slice()) {
                 Some(sinks) if !sinks.is_empty() => {
                     for s in sinks {
-                        let state = match s.state {
-                            SinkHealth::Ok => "ok",
-                            SinkHealth::Retrying => "retrying",
-                            SinkHealth::Stopped => "stopped",
-                        };
-                        println!(
-                            "sink:      {}: {state}, {} waiting, last success {}, last error {}",
-                            s.name,
-                            s.backlog,
-                            s.last_success.as_deref().unwrap_or("never"),
-                            super::output::visible(s.last_error.as_deref().unwrap_or("none"))
-                        );
+                        outln!("sink:      {}", sink_line(s))?;
                     }
                 }
-                _ => println!("sinks:     none configured (local only)"),
+                _ => outln!("sinks:     none configured (local only)")?,
             }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One sink's state in a line. The last error is shown only while the sink
+/// is failing: once a delivery succeeded after it, it is history (`--format
+/// json` keeps it), and records it set aside are counted instead.
+fn sink_line(s: &SinkStatus) -> String {
+    let state = match s.state {
+        SinkHealth::Ok => "ok",
+        SinkHealth::Retrying => "retrying",
+        SinkHealth::Stopped => "stopped",
+    };
+    let mut line = format!(
+        "{}: {state}, {} waiting, last success {}",
+        s.name,
+        s.backlog,
+        s.last_success.as_deref().unwrap_or("never")
+    );
+    match (s.state, &s.last_error) {
+        (SinkHealth::Ok, _) | (_, None) => {}
+        (_, Some(error)) => line.push_str(&format!(", last error {}", super::output::visible(error))),
+    }
+    if s.failed > 0 {
+        line.push_str(&format!(", {} set aside (lcd forward failed --sink {})", s.failed, s.name));
+    }
+    line
+}
+
+/// The open shells the daemon hears from, one line each, with a warning
+/// line under one whose hooks seem to have stopped.
+fn shell_lines(shells: &[lcd_protocol::ShellStatus]) -> Vec<String> {
+    let now = crate::time::now_micros();
+    let mut lines = vec![match shells.len() {
+        0 => "shells:    none open has sent a record".to_string(),
+        1 => "shells:    1 open".to_string(),
+        n => format!("shells:    {n} open"),
+    }];
+    for s in shells {
+        let running = s.running.map(|(seq, since)| {
+            format!(", command #{seq} running for {}", crate::time::human_duration((now - since).max(0) / 1000))
+        });
+        lines.push(format!(
+            "           {} pid {} on {}, last record {} ago{} (session {})",
+            s.shell,
+            s.pid,
+            super::output::visible(s.tty.as_deref().unwrap_or("no terminal")),
+            crate::time::human_duration((now - s.last_record_at).max(0) / 1000),
+            running.unwrap_or_default(),
+            super::output::visible(&s.session),
+        ));
+        if let Some(why) = &s.suspect {
+            lines.push(format!("  warning: {}", super::output::visible(why)));
+        }
+    }
+    lines
 }
 
 /// The loss a full spool caused, in a sentence (`lcd status`, `lcd doctor`).
@@ -189,5 +274,23 @@ mod tests {
         let older = daemon("0.0.1", 0);
         let message = version_skew(&older).unwrap();
         assert!(message.contains("0.0.1") && message.contains("lcd daemon restart"), "{message}");
+    }
+
+    #[test]
+    fn status_shows_no_old_last_error_after_a_later_success() {
+        let failing = SinkStatus {
+            name: "remote".into(),
+            target: "https://lcd.example.com".into(),
+            state: SinkHealth::Retrying,
+            backlog: 3,
+            failed: 0,
+            last_success: Some("2026-01-01T00:00:00.000Z".into()),
+            last_error: Some("HTTP 503".into()),
+        };
+        assert!(sink_line(&failing).contains("retrying") && sink_line(&failing).contains("last error HTTP 503"));
+        let recovered = SinkStatus { state: SinkHealth::Ok, backlog: 0, ..failing.clone() };
+        assert_eq!(sink_line(&recovered), "remote: ok, 0 waiting, last success 2026-01-01T00:00:00.000Z");
+        let set_aside = SinkStatus { failed: 2, ..recovered };
+        assert!(sink_line(&set_aside).ends_with(", 2 set aside (lcd forward failed --sink remote)"));
     }
 }

@@ -202,6 +202,19 @@ const TOOLS: &[Tool] = &[
     },
 ];
 
+/// Every command type lcd classifies by itself, each once, then `other`:
+/// what `--type` completes to and what a mistyped one is compared with.
+pub fn tracked_types() -> Vec<&'static str> {
+    let mut kinds: Vec<&'static str> = Vec::new();
+    for tool in TOOLS {
+        if !kinds.contains(&tool.kind) {
+            kinds.push(tool.kind);
+        }
+    }
+    kinds.push(OTHER);
+    kinds
+}
+
 /// A classified command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Classification {

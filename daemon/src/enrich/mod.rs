@@ -18,7 +18,7 @@ use lcd_protocol::protocol::ImportedCommand;
 use lcd_protocol::Event;
 use regex::Regex;
 
-pub use classify::{Classification, Classifier};
+pub use classify::{tracked_types, Classification, Classifier};
 pub use redact::{hidden_in, Redactor, REDACTED};
 pub use remote::parse_remote;
 

@@ -38,12 +38,17 @@ const NAME_FRAGMENTS: &str = "pass|pw|secret|token|key|auth|credential|sig|dsn|w
 /// --password-stdin`, `wrangler secret put`, `sudo -S`, ...).
 const READS_A_SECRET: &str = r"(?:--password-stdin|--pass(?:word)?-stdin|--passphrase-fd|--with-token|\bsecrets?\s+(?:versions\s+)?(?:put|set|create|add|import)\b|--data-file[=\s]-(?:\s|$)|\benv\s+add\b|\bchpasswd\b|\bpasswd\s+--stdin\b|\bkv\s+put\b|\bsudo\s+-[A-Za-z]*S)";
 
+/// Says whether a match is to be kept (not a secret after all).
+type Keep = fn(&Captures) -> bool;
+/// A rule before it is compiled: its pattern and its check.
+type RuleSource = (String, Option<Keep>);
+
 /// A pattern and, for some, a check of its match: what the regex cannot tell
 /// from a secret (a flag that takes no value, a value naming where the secret
 /// is) is kept.
 struct Rule {
     regex: Regex,
-    keep: Option<fn(&Captures) -> bool>,
+    keep: Option<Keep>,
 }
 
 /// Tools that take a password with a short option of their own, that
@@ -67,8 +72,8 @@ const TOOL_OPTIONS: &[(&str, &str, bool)] = &[
     ("az", "-p", false),
 ];
 
-fn builtin_rules() -> Vec<(String, Option<fn(&Captures) -> bool>)> {
-    let mut rules: Vec<(String, Option<fn(&Captures) -> bool>)> = vec![
+fn builtin_rules() -> Vec<RuleSource> {
+    let mut rules: Vec<RuleSource> = vec![
         // Private keys pasted whole (PEM, OpenSSH, PGP), or their start to
         // the end of the quoted text or line when the end is missing.
         (r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----".into(), None),
@@ -91,6 +96,8 @@ fn builtin_rules() -> Vec<(String, Option<fn(&Captures) -> bool>)> {
             r"|xox[abposre]-[A-Za-z0-9-]{10,}|xapp-[0-9]-[A-Za-z0-9-]{10,}",
             r"|(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}|whsec_[A-Za-z0-9+/=]{20,}",
             r"|npm_[A-Za-z0-9]{30,}|pypi-[A-Za-z0-9_-]{50,}|dckr_pat_[A-Za-z0-9_-]{20,}",
+            // lcd's own team store tokens (`lcd team token create`).
+            r"|lcd_[A-Za-z0-9]{43}\b",
             r"|(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|ABIA|ACCA)[A-Z0-9]{16}\b",
             r"|AIza[0-9A-Za-z_-]{35}|GOCSPX-[A-Za-z0-9_-]{20,}|ya29\.[0-9A-Za-z_-]{20,}|1//0[0-9A-Za-z_-]{30,}",
             r"|sk-[A-Za-z0-9_-]{20,}|SG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}|(?:AC|SK)[0-9a-f]{32}\b",
@@ -173,7 +180,7 @@ impl Redactor {
         Redactor::compile(patterns.iter().map(|p| (p.clone(), None)).collect(), false)
     }
 
-    fn compile(rules: Vec<(String, Option<fn(&Captures) -> bool>)>, builtin: bool) -> Result<Redactor, regex::Error> {
+    fn compile(rules: Vec<RuleSource>, builtin: bool) -> Result<Redactor, regex::Error> {
         let set = RegexSet::new(rules.iter().map(|(p, _)| p))?;
         let rules =
             rules.into_iter().map(|(p, keep)| Ok(Rule { regex: Regex::new(&p)?, keep })).collect::<Result<_, _>>()?;
@@ -321,6 +328,15 @@ mod tests {
         let once = r.redact("export GITHUB_TOKEN=ghp_abcdefghijklmnopqrstuvwxyz0123456789");
         assert_eq!(r.redact(&once), once);
         assert_eq!(hidden_in(&once), 1);
+    }
+
+    #[test]
+    fn a_team_store_token_is_hidden_wherever_it_is_typed() {
+        let r = Redactor::new(&[]).unwrap();
+        let token = "lcd_0123456789abcdefghijABCDEFGHIJklmnopqrstuvw";
+        assert_eq!(r.redact(&format!("export LCD_REMOTE_X={token}")), "export LCD_REMOTE_X=[REDACTED]");
+        assert_eq!(r.redact(&format!("echo {token} | pbcopy")), "echo [REDACTED] | pbcopy");
+        assert_eq!(r.redact("cd lcd_notes"), "cd lcd_notes");
     }
 
     #[test]

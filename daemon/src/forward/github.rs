@@ -216,7 +216,9 @@ impl GithubSink {
         let mut body =
             json!({ "state": state, "description": clip(description, 140), "environment": self.environment(row) });
         if let Some(remote) = &self.remote_url {
-            body["log_url"] = format!("{}/api/commands/record/{}", remote.trim_end_matches('/'), row.id).into();
+            // A page a person can open (it asks for the team token), not
+            // the record API, which answers only a bearer token.
+            body["log_url"] = format!("{}/r/{}", remote.trim_end_matches('/'), row.id).into();
         }
         body
     }

@@ -11,13 +11,34 @@ use serde_json::{json, Value};
 use super::http::exchange;
 use super::{classify, Counts, Outcome, Outgoing, ReadTask, Sink, Verdict};
 use crate::config::RemoteConfig;
-use crate::store::{CommandRow, Maintenance, OutboxState, RemoteRecord, SinkFilter};
+use crate::store::{remote_copy, CommandRow, Maintenance, OutboxState, Pending, RemoteRecord, SinkFilter};
 
-/// The records of one POST, with their `pk`, and after delivery those the
-/// store refused (pk, reason).
+/// The records of one POST, with their `pk` (those the filter leaves out
+/// go as their chain links only), and after delivery those the store refused
+/// (pk, reason).
 pub struct Batch {
-    rows: Vec<(i64, CommandRow)>,
+    rows: Vec<Pending>,
     refused: Vec<(i64, String)>,
+}
+
+impl Batch {
+    /// The records sent whole, in the order of the POST's `records`.
+    fn records(&self) -> impl Iterator<Item = &Pending> {
+        self.rows.iter().filter(|p| p.content)
+    }
+}
+
+/// The link of a record sent without its content: what the team store
+/// needs to keep the chain whole, nothing of the command.
+fn link(row: &CommandRow) -> Value {
+    json!({
+        "uuid": row.id,
+        "session": row.session,
+        "chain_seq": row.chain_seq,
+        "prev_hash": row.prev_hash,
+        "hash": row.hash,
+        "started_at": row.started_at,
+    })
 }
 
 /// The team store: what it takes, and how a batch goes there.
@@ -37,6 +58,7 @@ impl RemoteSink {
             sink: Self::NAME.into(),
             types: config.types.clone(),
             include_imported: config.include_imported,
+            links: true,
         };
         RemoteSink { config, token, url, filter, outgoing }
     }
@@ -77,8 +99,9 @@ impl Sink for RemoteSink {
 
     async fn deliver(&mut self, client: &reqwest::Client, batch: &mut Batch) -> Verdict {
         let records: Vec<RemoteRecord> =
-            batch.rows.iter().map(|(_, row)| RemoteRecord::from(&(self.outgoing)(row))).collect();
-        let body = json!({ "records": records });
+            batch.records().map(|p| remote_copy(&p.row, &(self.outgoing)(&p.row))).collect();
+        let links: Vec<Value> = batch.rows.iter().filter(|p| !p.content).map(|p| link(&p.row)).collect();
+        let body = json!({ "records": records, "links": links });
         let request = client.post(&self.url).bearer_auth(&self.token).json(&body);
         let answer = match exchange(request, &self.url).await {
             Ok(answer) => answer,
@@ -93,7 +116,7 @@ impl Sink for RemoteSink {
                 if verdict == Verdict::Done {
                     batch.refused = refused_records(&answer.text)
                         .into_iter()
-                        .filter_map(|(index, reason)| Some((batch.rows.get(index)?.0, reason)))
+                        .filter_map(|(index, reason)| Some((batch.records().nth(index)?.pk, reason)))
                         .collect();
                 }
                 verdict
@@ -104,7 +127,7 @@ impl Sink for RemoteSink {
     fn note(&self, batch: Batch, outcome: Outcome) -> Maintenance {
         let filter = self.filter.clone();
         let Batch { rows, refused } = batch;
-        let pks: Vec<i64> = rows.iter().map(|(pk, _)| *pk).filter(|pk| !refused.iter().any(|(r, _)| r == pk)).collect();
+        let pks: Vec<i64> = rows.iter().map(|p| p.pk).filter(|pk| !refused.iter().any(|(r, _)| r == pk)).collect();
         Box::new(move |store| {
             for (pk, reason) in &refused {
                 store.outbox_mark(&filter, &[*pk], OutboxState::Failed, Some(reason))?;

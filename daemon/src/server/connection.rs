@@ -123,10 +123,13 @@ async fn read_header(rx: &mut (impl AsyncReadExt + Unpin), head: &mut [u8; HEADE
 
 async fn answer(request: Request, shared: &Shared) -> Reply {
     match request {
-        Request::Record(events) => match shared.ingest.take(events, &shared.enricher(), Source::Client).await {
-            Ok(taken) => Reply::Stored { events: taken.stored as u32 },
-            Err(e) => take_refusal(e),
-        },
+        Request::Record(events) => {
+            shared.sessions.saw(&events);
+            match shared.ingest.take(events, &shared.enricher(), Source::Client).await {
+                Ok(taken) => Reply::Stored { events: taken.stored as u32 },
+                Err(e) => take_refusal(e),
+            }
+        }
         Request::Import(commands) => match shared.ingest.take_imports(commands, &shared.enricher()).await {
             Ok((added, already)) => Reply::Imported { added, already },
             Err(e) => take_refusal(e),

@@ -8,6 +8,7 @@ mod connection;
 mod listener;
 mod lock;
 mod registry;
+mod sessions;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -17,10 +18,10 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use interprocess::local_socket::tokio::prelude::*;
 use lcd_protocol::spool::Spool;
-use lcd_protocol::{DaemonStatus, SinkHealth};
+use lcd_protocol::{ConfigStatus, DaemonStatus, SinkHealth};
 use tokio::sync::oneshot;
 
-use crate::config::{Config, DaemonConfig, TokenSource};
+use crate::config::{keep_last_good, Config, ConfigProblem, DaemonConfig, Fallback, Loaded, TokenSource};
 use crate::enrich::Enricher;
 use crate::forward::github::GithubSink;
 use crate::forward::remote::RemoteSink;
@@ -32,24 +33,36 @@ use crate::time::now_micros;
 
 pub use lock::{running_daemon_pid, PidLock};
 use registry::Registry;
+use sessions::Sessions;
 
 /// How the daemon runs.
 #[derive(Debug, Clone)]
 pub struct DaemonOptions {
     pub paths: Paths,
     pub config: Config,
+    /// Why `config` is not the config file's, when it is broken.
+    pub problem: Option<ConfigProblem>,
 }
 
 impl DaemonOptions {
-    /// Options from the user's config file (and `LCD_*` variables).
-    pub fn load(paths: Paths) -> Result<DaemonOptions> {
-        let config = Config::load(&paths.config_file())?;
-        Ok(DaemonOptions { paths, config })
+    /// Options from the user's config file (and `LCD_*` variables); when
+    /// the file is broken, its last good version or the defaults, and what
+    /// is wrong: a broken file never keeps the daemon from recording.
+    pub fn load(paths: Paths) -> DaemonOptions {
+        let Loaded { config, problem } = Config::load_or_last_good(&paths.config_file(), &paths.last_good_config());
+        if let Some(problem) = &problem {
+            tracing::error!(
+                "the config file is broken; running with {}: {}",
+                problem.fallback,
+                one_line_text(&problem.error)
+            );
+        }
+        DaemonOptions { paths, config, problem }
     }
 
     /// Options with the default configuration, whatever the environment says.
     pub fn new(paths: Paths) -> DaemonOptions {
-        DaemonOptions { paths, config: Config::default() }
+        DaemonOptions { paths, config: Config::default(), problem: None }
     }
 }
 
@@ -72,6 +85,18 @@ pub(crate) struct Shared {
     pub connections: Registry,
     /// The forwarding tasks and their status; replaced on SIGHUP.
     pub forwarders: Mutex<Vec<(SinkState, tokio::task::JoinHandle<()>)>>,
+    /// Whether the config file is in effect; updated on SIGHUP.
+    pub config: RwLock<ConfigState>,
+    /// The shells heard from.
+    pub sessions: Sessions,
+}
+
+/// What `lcd status` and `lcd daemon reload` learn of the config file.
+pub(crate) struct ConfigState {
+    pub problem: Option<ConfigProblem>,
+    /// Times the file was read (at start, then per SIGHUP), good or not:
+    /// `lcd daemon reload` waits for it to grow.
+    pub loads: u64,
 }
 
 impl Shared {
@@ -96,6 +121,15 @@ impl Shared {
             database: database.clone(),
             connections: self.connections.count() as u64,
             sinks: self.forwarders.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(s, _)| s.get()).collect(),
+            config: {
+                let state = self.config.read().unwrap_or_else(|e| e.into_inner());
+                ConfigStatus {
+                    loads: state.loads,
+                    error: state.problem.as_ref().map(|p| p.error.clone()),
+                    running_with: state.problem.as_ref().map(|p| p.fallback.to_string()),
+                }
+            },
+            shells: self.sessions.open(self.settings().stuck_after_s),
         }
     }
 
@@ -169,7 +203,7 @@ pub async fn run(
     ready: oneshot::Sender<Ready>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
-    let DaemonOptions { paths, config } = options;
+    let DaemonOptions { paths, config, problem } = options;
     check_private_dir(&paths.socket_dir())?;
     check_private_dir(&paths.data_dir)?;
     check_private_dir(&paths.state_dir)?;
@@ -199,6 +233,8 @@ pub async fn run(
         },
         connections: Registry::default(),
         forwarders: Mutex::new(Vec::new()),
+        config: RwLock::new(ConfigState { problem, loads: 1 }),
+        sessions: Sessions::new(),
     });
     shared.start_forwarders(&config);
     // Installed before "ready": a SIGHUP must never find its default (exit).
@@ -309,27 +345,49 @@ async fn apply_retention_daily(shared: Arc<Shared>) {
     }
 }
 
-/// SIGHUP: read the config file again; keep the old settings if it is broken.
+/// SIGHUP: read the config file again; keep the settings in effect if it
+/// is broken, and say so in the status until it is fixed.
 async fn reload_on_hangup(mut hangups: tokio::signal::unix::Signal, paths: Paths, shared: Arc<Shared>) {
     while hangups.recv().await.is_some() {
-        match Config::load(&paths.config_file()) {
-            Ok(config) => {
-                match Enricher::new(&config.capture) {
-                    Ok(enricher) => *shared.enricher.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(enricher),
-                    Err(e) => tracing::error!("capture rules not reloaded: {}", one_line(&e)),
+        let problem = match Config::load(&paths.config_file()) {
+            Ok(config) => match Enricher::new(&config.capture) {
+                Ok(enricher) => {
+                    *shared.enricher.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(enricher);
+                    shared.start_forwarders(&config);
+                    *shared.settings.write().unwrap_or_else(|e| e.into_inner()) = config.daemon;
+                    // What loaded is what a restart falls back to.
+                    if let Err(e) = keep_last_good(&paths.config_file(), &paths.last_good_config()) {
+                        tracing::warn!("could not keep a copy of the good config: {e:#}");
+                    }
+                    tracing::info!("configuration reloaded (batch sizes apply after a restart)");
+                    None
                 }
-                shared.start_forwarders(&config);
-                *shared.settings.write().unwrap_or_else(|e| e.into_inner()) = config.daemon;
-                tracing::info!("configuration reloaded (batch sizes apply after a restart)");
+                Err(e) => Some(format!("{e:#}")),
+            },
+            Err(e) => Some(format!("{e:#}")),
+        };
+        let mut state = shared.config.write().unwrap_or_else(|e| e.into_inner());
+        state.loads += 1;
+        match problem {
+            None => state.problem = None,
+            Some(error) => {
+                tracing::error!("configuration not reloaded, keeping the current one: {}", one_line_text(&error));
+                // Still running with what ran before: the fallback of the
+                // start if it had one, else the file as it last loaded.
+                let fallback = state.problem.as_ref().map(|p| p.fallback).unwrap_or_else(|| Fallback::LastGood {
+                    saved: std::fs::metadata(paths.last_good_config())
+                        .and_then(|m| m.modified())
+                        .unwrap_or_else(|_| std::time::SystemTime::now()),
+                });
+                state.problem = Some(ConfigProblem { error, fallback });
             }
-            Err(e) => tracing::error!("configuration not reloaded, keeping the current one: {}", one_line(&e)),
         }
     }
 }
 
 /// An error and its causes on one log line (TOML errors span several).
-fn one_line(error: &anyhow::Error) -> String {
-    format!("{error:#}").lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+fn one_line_text(text: &str) -> String {
+    text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
 /// Many shells mean many connections: allow as many descriptors as we may.

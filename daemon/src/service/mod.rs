@@ -23,34 +23,38 @@ fn run(program: &str, args: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// Installs lcd(1), the page the systemd units name (`Documentation=`) and
-/// `systemd-analyze verify` looks up. It goes beside the binary's folder,
-/// `<prefix>/share/man/man1/lcd.1` (`~/.cargo/share/man` for a `cargo
-/// install`ed lcd), which man finds for any folder on PATH, so wherever the
-/// user types `lcd`; where that cannot be written (an lcd installed for the
-/// whole system) under the user's data folder. Returns where it went.
-pub fn install_man_page(lcd: &Path, page: &str) -> Result<PathBuf> {
+/// Installs the man pages: lcd(1), the page the systemd units name
+/// (`Documentation=`) and `systemd-analyze verify` looks up, and the one of
+/// each subcommand it refers to (`lcd-query(1)`, ...), each `(file name,
+/// roff)`. They go beside the binary's folder, `<prefix>/share/man/man1/`
+/// (`~/.cargo/share/man` for a `cargo install`ed lcd), which man finds for
+/// any folder on PATH, so wherever the user types `lcd`; where that cannot
+/// be written (an lcd installed for the whole system) under the user's data
+/// folder. Returns where each went.
+pub fn install_man_pages(lcd: &Path, pages: &[(String, String)]) -> Result<Vec<PathBuf>> {
     let mut last = None;
-    for path in man_page_paths(lcd)? {
-        match write_file(&path, page) {
-            Ok(()) => return Ok(path),
+    for dir in man_page_dirs(lcd)? {
+        match pages.iter().map(|(name, page)| write_file(&dir.join(name), page).map(|()| dir.join(name))).collect() {
+            Ok(written) => return Ok(written),
             Err(e) => last = Some(e),
         }
     }
-    Err(last.unwrap_or_else(|| anyhow::anyhow!("no folder for the man page")))
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("no folder for the man pages")))
 }
 
-/// Removes the page [`install_man_page`] wrote; where it was.
-pub fn uninstall_man_page(lcd: &Path) -> Result<Vec<PathBuf>> {
-    Ok(man_page_paths(lcd)?.into_iter().filter(|p| std::fs::remove_file(p).is_ok()).collect())
+/// Removes the pages named `names` that [`install_man_pages`] wrote; where
+/// they were.
+pub fn uninstall_man_pages(lcd: &Path, names: &[String]) -> Result<Vec<PathBuf>> {
+    let dirs = man_page_dirs(lcd)?;
+    let candidates = dirs.iter().flat_map(|dir| names.iter().map(move |name| dir.join(name)));
+    Ok(candidates.filter(|p| std::fs::remove_file(p).is_ok()).collect())
 }
 
-/// Where lcd(1) may go, the preferred first.
-fn man_page_paths(lcd: &Path) -> Result<Vec<PathBuf>> {
-    const PAGE: &str = "share/man/man1/lcd.1";
-    let beside = lcd.parent().and_then(Path::parent).map(|prefix| prefix.join(PAGE));
+/// Where the man pages may go, the preferred first.
+fn man_page_dirs(lcd: &Path) -> Result<Vec<PathBuf>> {
+    let beside = lcd.parent().and_then(Path::parent).map(|prefix| prefix.join("share/man/man1"));
     let base = directories::BaseDirs::new().context("cannot determine the home directory")?;
-    Ok(beside.into_iter().chain([base.data_dir().join("man/man1/lcd.1")]).collect())
+    Ok(beside.into_iter().chain([base.data_dir().join("man/man1")]).collect())
 }
 
 /// Writes `text` to `path` (creating its folder), replacing what was there.

@@ -18,7 +18,9 @@ pub fn units(lcd: &Path) -> [(&'static str, String); 2] {
     let path = lcd.display().to_string();
     // systemd splits ExecStart at spaces unless the path is quoted.
     let exec = if path.contains(' ') { format!("\"{path}\"") } else { path };
-    [("lcd.service", SERVICE.replace(PACKAGED_BIN, &exec)), ("lcd.socket", SOCKET.to_string())]
+    // Only the command line: the comment naming the packaged path stays.
+    let service = SERVICE.replace(&format!("ExecStart={PACKAGED_BIN} "), &format!("ExecStart={exec} "));
+    [("lcd.service", service), ("lcd.socket", SOCKET.to_string())]
 }
 
 /// Where user units live: `$XDG_CONFIG_HOME/systemd/user`.

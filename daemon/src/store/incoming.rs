@@ -18,6 +18,14 @@ pub enum Record {
 }
 
 impl Record {
+    /// The session it belongs to.
+    pub fn session(&self) -> &str {
+        match self {
+            Record::Start(start, _) | Record::Ignored(start) => &start.session.id,
+            Record::End(end) => &end.session.id,
+        }
+    }
+
     /// The event to keep in a spool (enriching it again gives this record).
     pub fn into_event(self) -> Event {
         match self {

@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../sql/local/0005_github.sql"),
     include_str!("../../../sql/local/0006_redacted.sql"),
     include_str!("../../../sql/local/0007_end_clamped.sql"),
+    include_str!("../../../sql/local/0008_chain.sql"),
 ];
 
 /// The schema version this build writes.

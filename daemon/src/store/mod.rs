@@ -2,6 +2,7 @@
 //! mode, any number of read-only readers (`lcd query`) that never need the
 //! daemon.
 
+mod chain;
 mod github;
 mod incoming;
 mod migrations;
@@ -20,12 +21,17 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
+pub use chain::{
+    check as check_chains, record_digest, record_part as chain_record_part, remote_copy, Cut, Finding, Link, Verdict,
+};
 pub use github::{DeployFilter, GithubProgress, GithubRecord, GithubStage};
 pub use incoming::Record;
 pub use migrations::SCHEMA_VERSION;
-pub use outbox::{OutboxState, SinkFilter};
-pub use read::{HistoryQuery, Order, Outcome};
-pub use record::{Column, CommandRow, CommandType, EnvVars, Phase, Pipestatus, RecordStatus, RemoteRecord, Time};
+pub use outbox::{OutboxState, Pending, SinkFilter};
+pub use read::{HistoryQuery, Known, Order, Outcome};
+pub use record::{
+    ChainState, Column, CommandRow, CommandType, EnvVars, Phase, Pipestatus, RecordStatus, RemoteRecord, Time,
+};
 pub use stats::{Stats, DEPLOY_SQL};
 pub use writer::{Maintenance, WriteError, Writer};
 
@@ -79,6 +85,13 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrations::migrate(&mut conn, path)?;
+        // Rows stored before records were chained, or left by a crash.
+        let tx = conn.transaction()?;
+        let chained = chain::chain_all(&tx)?;
+        tx.commit()?;
+        if chained > 0 {
+            tracing::info!("chained {chained} settled records that had no link yet");
+        }
         Ok(Store { conn, path: path.into(), identity: file_identity(path) })
     }
 

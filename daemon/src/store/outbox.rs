@@ -25,9 +25,39 @@ pub struct SinkFilter {
     /// Command types to take; `None`: every tracked tool (not `other`).
     pub types: Option<Vec<String>>,
     pub include_imported: bool,
+    /// Whether the sink also takes the chain links of the commands it does
+    /// not want, without their content (the team store, so that its copy of
+    /// each chain has no holes).
+    pub links: bool,
 }
 
 impl SinkFilter {
+    /// SQL over `commands c` for "this sink takes this command": its content,
+    /// or (for a sink of links) its link.
+    fn takes(&self) -> String {
+        match self.links {
+            true => format!("({} OR (c.hash IS NOT NULL{}))", self.wants(), self.origin()),
+            false => self.wants(),
+        }
+    }
+
+    /// The same for a command still running: the link of any command will
+    /// be wanted once it is settled, so one still running holds the cursor.
+    fn will_take(&self) -> String {
+        match self.links {
+            true => format!("(1{})", self.origin()),
+            false => self.wants(),
+        }
+    }
+
+    fn origin(&self) -> &'static str {
+        if self.include_imported {
+            ""
+        } else {
+            " AND c.imported = 0"
+        }
+    }
+
     /// SQL over `commands c` for "this sink wants this command" (type and
     /// origin only; whether it is finished is asked separately).
     fn wants(&self) -> String {
@@ -38,9 +68,17 @@ impl SinkFilter {
             }
             None => "coalesce(c.command_type, 'other') != 'other'".into(),
         };
-        let imported = if self.include_imported { "" } else { " AND c.imported = 0" };
-        format!("({types}{imported})")
+        format!("({types}{})", self.origin())
     }
+}
+
+/// A command a sink still needs.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub pk: i64,
+    /// Whether the sink wants the command itself, or only its chain link.
+    pub content: bool,
+    pub row: CommandRow,
 }
 
 /// An end whose start never came stops holding the cursor back after this long.
@@ -56,21 +94,21 @@ impl Store {
     }
 
     /// Up to `limit` finished commands the sink still needs, oldest first,
-    /// with their `pk`.
-    pub fn outbox_pending(&self, filter: &SinkFilter, limit: usize) -> Result<Vec<(i64, CommandRow)>, StoreError> {
+    /// with their `pk` and whether it wants their content (or only their link).
+    pub fn outbox_pending(&self, filter: &SinkFilter, limit: usize) -> Result<Vec<Pending>, StoreError> {
         let settled = self.settled_upto(&filter.sink)?;
         let sql = format!(
-            "SELECT c.pk AS pk, {} FROM commands c
+            "SELECT c.pk AS pk, {} AS content, {} FROM commands c
              WHERE c.pk > ?1 AND c.status != 'running' AND c.command IS NOT NULL AND {}
                AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.sink = ?2 AND o.pk = c.pk)
              ORDER BY c.pk LIMIT ?3",
+            filter.wants(),
             select_list(),
-            filter.wants()
+            filter.takes()
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(params![settled, filter.sink, limit as i64], |r| {
-            let pk: i64 = r.get("pk")?;
-            Ok((pk, CommandRow::from_row(r)?))
+            Ok(Pending { pk: r.get("pk")?, content: r.get("content")?, row: CommandRow::from_row(r)? })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -103,12 +141,12 @@ impl Store {
     /// one it wants that is not delivered (or still runs).
     pub fn outbox_advance(&mut self, filter: &SinkFilter) -> Result<(), StoreError> {
         let settled = self.settled_upto(&filter.sink)?;
-        let wants = filter.wants();
+        let (will_take, takes) = (filter.will_take(), filter.takes());
         let sql = format!(
             "SELECT min(c.pk) FROM commands c
              WHERE c.pk > ?1 AND (
-                 ((c.status = 'running' OR c.command IS NULL) AND (c.command IS NOT NULL AND {wants} OR c.recorded_at > ?3))
-                 OR (c.status != 'running' AND c.command IS NOT NULL AND {wants}
+                 ((c.status = 'running' OR c.command IS NULL) AND (c.command IS NOT NULL AND {will_take} OR c.recorded_at > ?3))
+                 OR (c.status != 'running' AND c.command IS NOT NULL AND {takes}
                      AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.sink = ?2 AND o.pk = c.pk)))"
         );
         let tx = self.conn.transaction()?;
@@ -139,7 +177,7 @@ impl Store {
         let sql = format!(
             "SELECT count(*) FROM commands c WHERE c.pk > ?1 AND c.command IS NOT NULL AND {}
                AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.sink = ?2 AND o.pk = c.pk)",
-            filter.wants()
+            filter.takes()
         );
         Ok(self.conn.query_row(&sql, params![settled, filter.sink], |r| r.get::<_, i64>(0))? as u64)
     }

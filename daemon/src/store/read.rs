@@ -13,6 +13,25 @@ pub enum Order {
     OldestFirst,
 }
 
+/// A column whose values `lcd query` offers when a filter on it matches
+/// nothing, or completes from a prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Known {
+    CommandType,
+    Repo,
+    Session,
+}
+
+impl Known {
+    fn column(self) -> &'static str {
+        match self {
+            Known::CommandType => "command_type",
+            Known::Repo => "git_repo",
+            Known::Session => "session",
+        }
+    }
+}
+
 /// How a command ended, for filtering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -49,10 +68,18 @@ pub struct HistoryQuery {
     pub text: Option<String>,
 }
 
+/// The condition of a query without filters.
+const EVERY_COMMAND: &str = "c.command IS NOT NULL";
+
 impl HistoryQuery {
+    /// Whether some filter narrows the history down.
+    pub fn is_filtered(&self) -> bool {
+        self.filter().0 != EVERY_COMMAND
+    }
+
     /// The WHERE clause (over `commands c`) and its arguments.
     pub(crate) fn filter(&self) -> (String, Vec<Value>) {
-        let mut sql = String::from("c.command IS NOT NULL");
+        let mut sql = String::from(EVERY_COMMAND);
         let mut args: Vec<Value> = Vec::new();
         let equal = [
             ("command_type", &self.command_type),
@@ -204,6 +231,36 @@ impl Store {
     /// When the newest command started (µs).
     pub fn newest(&self) -> Result<Option<i64>, StoreError> {
         Ok(self.conn().query_row("SELECT max(started_at) FROM commands", [], |r| r.get(0))?)
+    }
+
+    /// When the oldest command started (µs).
+    pub fn oldest(&self) -> Result<Option<i64>, StoreError> {
+        Ok(self.conn().query_row("SELECT min(started_at) FROM commands", [], |r| r.get(0))?)
+    }
+
+    /// The values `column` holds that start with `prefix`, each once, at
+    /// most `limit` of them, in order.
+    pub fn known(&self, column: Known, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        let column = column.column();
+        let sql = format!(
+            "SELECT DISTINCT {column} FROM commands WHERE {column} >= ?1 AND substr({column}, 1, length(?1)) = ?1 \
+             ORDER BY {column} LIMIT ?2"
+        );
+        let mut stmt = self.conn().prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params![prefix, limit as i64], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// How many characters of `id` tell it apart from every other stored id
+    /// (its neighbours in id order share the longest beginnings with it).
+    pub fn unique_prefix_len(&self, id: &str) -> Result<usize, StoreError> {
+        let neighbour =
+            |sql: &str| -> Result<Option<String>, StoreError> { Ok(self.conn().query_row(sql, [id], |r| r.get(0))?) };
+        let below = neighbour("SELECT max(id) FROM commands WHERE id < ?1")?;
+        let above = neighbour("SELECT min(id) FROM commands WHERE id > ?1")?;
+        let shared =
+            |other: Option<String>| other.map_or(0, |o| o.bytes().zip(id.bytes()).take_while(|(a, b)| a == b).count());
+        Ok((shared(below).max(shared(above)) + 1).min(id.len()))
     }
 
     /// One command by its id (or a unique prefix of it).

@@ -40,9 +40,29 @@ pub enum Phase {
     /// Set by the write path's checks once both halves of a row are stored;
     /// no statement binds it.
     Checked,
+    /// The row's link in its session's hash chain, set once when the row is
+    /// settled (`store/chain.rs`); no statement binds it, and it is not
+    /// hashed itself.
+    Chained,
+    /// Set by the team store when it takes the record (who delivered it, how
+    /// its link checked out): read back from it, never sent (`readOnly` in
+    /// the schema), and no column of the local table, where such a field
+    /// reads as its default.
+    Remote,
 }
 
-/// One column of `commands`.
+impl Phase {
+    /// Whether a column of this phase goes into the record's hash: every
+    /// fact of the command, not when the store wrote it (bookkeeping), not
+    /// the chain link itself, not what the team store adds. Forwarding and
+    /// GitHub state live in other tables and so are never hashed.
+    pub const fn hashed(self) -> bool {
+        !matches!(self, Phase::Stored | Phase::Chained | Phase::Remote)
+    }
+}
+
+/// One field of the record: a column of `commands`, unless its phase is
+/// [`Phase::Remote`].
 #[derive(Debug, Clone, Copy)]
 pub struct Column {
     pub name: &'static str,
@@ -51,6 +71,8 @@ pub struct Column {
     pub phase: Phase,
     /// Whether `lcd query --format json` shows it.
     pub json: bool,
+    /// Its name in the team store's record, if it goes there.
+    pub remote: Option<&'static str>,
 }
 
 macro_rules! command_record {
@@ -68,19 +90,24 @@ macro_rules! command_record {
         }
 
         impl CommandRow {
-            /// Every column, in declaration order.
+            /// Every field, in declaration order ([`Phase::Remote`] ones
+            /// are no columns of `commands`).
             pub const COLUMNS: &'static [Column] = &[
                 $( Column {
                     name: stringify!($name),
                     param: concat!(":", stringify!($name)),
                     phase: Phase::$phase,
                     json: $json,
+                    remote: command_record!(@remote $($remote)?),
                 }, )*
             ];
 
             /// Reads a row selected with [`select_list`], by column name.
             pub(crate) fn from_row(row: &rusqlite::Row) -> rusqlite::Result<CommandRow> {
-                Ok(CommandRow { $( $name: row.get(stringify!($name))?, )* })
+                Ok(CommandRow { $( $name: match Phase::$phase {
+                    Phase::Remote => Default::default(),
+                    _ => row.get(stringify!($name))?,
+                }, )* })
             }
 
             /// Each column's value, in [`CommandRow::COLUMNS`] order.
@@ -88,12 +115,21 @@ macro_rules! command_record {
                 vec![$( &self.$name as &dyn ToSql, )*]
             }
 
-            /// The columns `lcd query --format json` shows, by name.
+            /// Each column's value as JSON, in [`CommandRow::COLUMNS`] order.
+            pub(crate) fn json_values(&self) -> Vec<serde_json::Value> {
+                vec![$( serde_json::to_value(&self.$name).expect("columns serialize"), )*]
+            }
+
+            /// The columns `lcd query --format json` shows, by name. A field
+            /// the team store sets is left out of a record it never saw.
             fn json_columns(&self) -> serde_json::Map<String, serde_json::Value> {
                 let mut map = serde_json::Map::new();
                 $(
                     if $json {
-                        map.insert(stringify!($name).into(), serde_json::to_value(&self.$name).expect("columns serialize"));
+                        let value = serde_json::to_value(&self.$name).expect("columns serialize");
+                        if !(Phase::$phase == Phase::Remote && value.is_null()) {
+                            map.insert(stringify!($name).into(), value);
+                        }
                     }
                 )*
                 map
@@ -102,8 +138,9 @@ macro_rules! command_record {
 
         /// A command in the team store's shape: what the forwarder POSTs to
         /// `/api/commands/batch` and what `GET /api/commands/history` returns.
-        /// `remote/schema/record.schema.json` is its JSON Schema.
-        #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+        /// `remote/schema/record.schema.json` is its JSON Schema. What lcd
+        /// sends leaves out the fields only the store sets (`readOnly`).
+        #[derive(Debug, Clone, PartialEq, Default, Deserialize, JsonSchema)]
         pub struct RemoteRecord {
             $( $(
                 #[serde(default, deserialize_with = "null_as_default")]
@@ -116,10 +153,36 @@ macro_rules! command_record {
             /// Milliseconds from start to end.
             #[serde(default)]
             pub duration_ms: Option<i64>,
+            /// Only on a copy whose fields were partly hidden on the way out
+            /// (`[capture] redact_remote`): the digest of its record part as
+            /// hashed into its chain (`docs/INTEGRITY.md`).
+            #[serde(default)]
+            pub record_digest: Option<String>,
         }
 
         /// Fields of [`RemoteRecord`] the team store cannot do without.
         const REMOTE_REQUIRED: &[&str] = &[$( $( $( { let _ = stringify!($required); stringify!($remote) }, )? )? )*];
+
+        /// Each field of [`RemoteRecord`] taken from the table, with its phase.
+        const REMOTE_FIELDS: &[(&str, Phase)] = &[$( $( (stringify!($remote), Phase::$phase), )? )*];
+
+        impl Serialize for RemoteRecord {
+            /// What lcd sends: every field but those the store sets.
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeStruct;
+                let sent = REMOTE_FIELDS.iter().filter(|(_, phase)| *phase != Phase::Remote).count() + 3;
+                let mut record = serializer.serialize_struct("RemoteRecord", sent)?;
+                $( $(
+                    if Phase::$phase != Phase::Remote {
+                        record.serialize_field(stringify!($remote), &self.$remote)?;
+                    }
+                )? )*
+                record.serialize_field("arguments", &self.arguments)?;
+                record.serialize_field("duration_ms", &self.duration_ms)?;
+                record.serialize_field("record_digest", &self.record_digest)?;
+                record.end()
+            }
+        }
 
         impl From<&CommandRow> for RemoteRecord {
             fn from(row: &CommandRow) -> RemoteRecord {
@@ -127,6 +190,7 @@ macro_rules! command_record {
                     $( $( $remote: row.$name.clone(), )? )*
                     arguments: row.arguments(),
                     duration_ms: row.duration_ms(),
+                    record_digest: None,
                 }
             }
         }
@@ -139,6 +203,8 @@ macro_rules! command_record {
             }
         }
     };
+    (@remote $remote:ident) => { Some(stringify!($remote)) };
+    (@remote) => { None };
 }
 
 command_record! {
@@ -190,6 +256,23 @@ command_record! {
     /// The end came with a time before the start (a clock stepped back, or a
     /// forged end): `ended_at` was set to `started_at`, the duration to zero.
     end_clamped: bool, Checked, json = true, remote = end_clamped;
+    /// The row's place in its session's hash chain: 1, 2, ... in the order
+    /// its records were settled (see `docs/INTEGRITY.md`).
+    chain_seq: Option<i64>, Chained, json = false, remote = chain_seq;
+    /// `hash` of the previous record of the session; None for the first.
+    prev_hash: Option<String>, Chained, json = false, remote = prev_hash;
+    /// SHA-256 (hex) of the record's canonical encoding and `prev_hash`.
+    hash: Option<String>, Chained, json = false, remote = hash;
+    /// SHA-256 (hex) of the hashed columns the team store does not keep,
+    /// so that it can check `hash` without seeing them.
+    local_digest: Option<String>, Chained, json = false, remote = local_digest;
+    /// Who delivered the record to the team store: the user of its token
+    /// (or the Cloudflare Access email), set by the Worker, never sent by lcd.
+    /// `user` beside it is what the client said.
+    received_from: Option<String>, Remote, json = true, remote = received_from;
+    /// How the record's link to the previous one of its session checked out
+    /// at the team store, set by the Worker, never sent by lcd.
+    chain: Option<ChainState>, Remote, json = true, remote = chain;
 }
 
 impl CommandRow {
@@ -229,7 +312,12 @@ impl CommandRow {
 pub(crate) fn select_list() -> &'static str {
     static LIST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     LIST.get_or_init(|| {
-        CommandRow::COLUMNS.iter().map(|c| format!("c.{0} AS {0}", c.name)).collect::<Vec<_>>().join(", ")
+        CommandRow::COLUMNS
+            .iter()
+            .filter(|c| c.phase != Phase::Remote)
+            .map(|c| format!("c.{0} AS {0}", c.name))
+            .collect::<Vec<_>>()
+            .join(", ")
     })
 }
 
@@ -251,6 +339,10 @@ impl RemoteRecord {
                     property["description"] = description;
                 }
             }
+        }
+        // The store's own fields: a client that sends one is refused.
+        for (name, _) in REMOTE_FIELDS.iter().filter(|(_, phase)| *phase == Phase::Remote) {
+            schema["properties"][name]["readOnly"] = true.into();
         }
         schema["required"] = REMOTE_REQUIRED.iter().map(|&f| serde_json::Value::from(f)).collect();
         schema
@@ -297,7 +389,9 @@ impl Statement {
     }
 }
 
-/// The half-records and whole records the write path stores.
+/// The half-records and whole records the write path stores. A row that has
+/// its chain link (`hash`) is sealed: no statement changes it again, so an
+/// end that comes after its record was settled as `unknown` is not merged.
 pub(crate) struct Statements {
     /// A start fills the command half of its row; fields an earlier copy of
     /// the same start already set are kept, so replays change nothing.
@@ -356,7 +450,8 @@ impl Statements {
                     sql: format!(
                         "INSERT INTO commands ({end_cols}) SELECT {end_vals}
                          WHERE NOT EXISTS (SELECT 1 FROM ignored WHERE id = :id)
-                         ON CONFLICT (id) DO UPDATE SET {}, status = excluded.status WHERE commands.ended_at IS NULL",
+                         ON CONFLICT (id) DO UPDATE SET {}, status = excluded.status
+                         WHERE commands.ended_at IS NULL AND commands.hash IS NULL",
                         set(&[Phase::End])
                     ),
                 },
@@ -364,7 +459,8 @@ impl Statements {
                     phases: WHOLE,
                     sql: format!(
                         "INSERT INTO commands ({whole_cols}) VALUES ({whole_vals})
-                         ON CONFLICT (id) DO UPDATE SET {}, {}, status = excluded.status",
+                         ON CONFLICT (id) DO UPDATE SET {}, {}, status = excluded.status
+                         WHERE commands.hash IS NULL",
                         keep(&[Phase::Start], "command"),
                         keep(&[Phase::End], "ended_at")
                     ),
@@ -375,6 +471,21 @@ impl Statements {
                 },
             }
         })
+    }
+}
+
+sql_text! {
+    /// How the team store found a record's link to the previous record of
+    /// its session when it arrived.
+    #[derive(JsonSchema)]
+    pub enum ChainState {
+        /// Its `prev_hash` is the hash of the previous record the store holds.
+        Ok,
+        /// The store does not hold the previous record (yet).
+        Gap,
+        /// The store holds the previous record, with another hash; or the
+        /// record's own hash does not match its fields.
+        Broken,
     }
 }
 
@@ -625,6 +736,20 @@ mod tests {
             (back.id, back.user, back.started_at, back.pipestatus),
             (row.id, row.user, row.started_at, row.pipestatus)
         );
+    }
+
+    #[test]
+    fn received_from_is_read_from_the_team_store_and_never_sent() {
+        let record: RemoteRecord =
+            serde_json::from_str(r#"{"uuid": "x", "command": "ls", "user": "bob", "received_from": "alice"}"#).unwrap();
+        assert_eq!(record.received_from.as_deref(), Some("alice"));
+        let sent = serde_json::to_value(&record).unwrap();
+        assert!(sent.get("received_from").is_none(), "{sent}");
+        assert_eq!(sent["uuid"], "x");
+        assert_eq!(CommandRow::from(record).received_from.as_deref(), Some("alice"));
+        assert_eq!(RemoteRecord::schema()["properties"]["received_from"]["readOnly"], true);
+        assert!(!select_list().contains("received_from"), "no such column in the local table");
+        assert!(CommandRow::default().to_json().get("received_from").is_none(), "a local record names no sender");
     }
 
     #[test]

@@ -3,8 +3,9 @@
 use std::collections::{HashMap, HashSet};
 
 use lcd_protocol::{CommandEnd, CommandStart, RecordId};
-use rusqlite::{params, Transaction};
+use rusqlite::{params, OptionalExtension, Transaction};
 
+use super::chain;
 use super::record::{CommandRow, Statement, Statements};
 use super::Record;
 use super::{Store, StoreError};
@@ -50,7 +51,7 @@ impl Store {
                 Record::End(end) => insert_end(&tx, end, now)?,
             }
         }
-        for (session, seq) in newest {
+        for (session, seq) in &newest {
             tx.prepare_cached(ORPHAN_EARLIER)?.execute(params![session, seq])?;
         }
         // Where a record's halves met, an end before its start is clamped.
@@ -68,6 +69,11 @@ impl Store {
                 Record::End(end) => clamp_end(&tx, end.id)?,
                 Record::Ignored(_) => {}
             }
+        }
+        // Records this batch settled get their links, in this transaction.
+        let sessions: HashSet<&str> = records.iter().map(Record::session).collect();
+        for session in sessions {
+            chain::chain_session(&tx, session)?;
         }
         tx.commit()?;
         Ok(())
@@ -125,12 +131,25 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Marks these still-running commands as ended with an unknown outcome.
+    /// Marks these still-running commands as ended with an unknown outcome
+    /// (which settles them: they get their links).
     pub fn mark_unknown(&mut self, ids: &[String]) -> Result<usize, StoreError> {
         let tx = self.conn.transaction()?;
         let mut count = 0;
+        let mut sessions = HashSet::new();
         for id in ids {
-            count += tx.execute("UPDATE commands SET status = 'unknown' WHERE id = ?1 AND status = 'running'", [id])?;
+            let session: Option<String> = tx
+                .query_row(
+                    "UPDATE commands SET status = 'unknown' WHERE id = ?1 AND status = 'running' RETURNING session",
+                    [id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            count += usize::from(session.is_some());
+            sessions.extend(session);
+        }
+        for session in sessions {
+            chain::chain_session(&tx, &session)?;
         }
         tx.commit()?;
         Ok(count)
@@ -175,6 +194,12 @@ impl Store {
                 added += statement.run(&mut stmt, row, None, now)? as u64;
             }
         }
+        // Each import session (`import:<shell>`) is a chain of its own,
+        // extended by every import in the order it read the history.
+        let sessions: HashSet<&str> = rows.iter().map(|r| r.session.as_str()).collect();
+        for session in sessions {
+            chain::chain_session(&tx, session)?;
+        }
         tx.commit()?;
         Ok(added)
     }
@@ -201,8 +226,10 @@ impl Store {
             return Ok(count as u64);
         }
         let tx = self.conn.transaction()?;
-        let sql =
-            format!("DELETE FROM commands WHERE rowid IN (SELECT rowid FROM commands WHERE {filter} LIMIT {max})");
+        let doomed = format!("SELECT pk FROM commands WHERE {filter} LIMIT {max}");
+        // What leaves each chain is noted, so that `lcd verify` checks across the cut.
+        chain::record_cuts(&tx, &doomed, &args, now_micros())?;
+        let sql = format!("DELETE FROM commands WHERE pk IN ({doomed})");
         let deleted = tx.execute(&sql, rusqlite::params_from_iter(&args))?;
         tx.execute("DELETE FROM ignored WHERE ignored_at < ?1", [before])?;
         tx.commit()?;

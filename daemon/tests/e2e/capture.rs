@@ -269,3 +269,14 @@ shell_test!(a_cached_init_script_makes_its_own_fifo, |env, kind: ShellKind| {
     assert!(leftovers.is_empty(), "{leftovers:?}");
     Ok(())
 });
+
+shell_test!(the_terminal_a_command_ran_on_is_recorded_as_its_tty, |env, mut sh: Shell| {
+    // The helper is lent the shell's terminal to name it: a redirection
+    // order that hands it the FIFO instead left every record's tty empty.
+    sh.run("tty > \"$HOME/tty.txt\"")?;
+    let records = env.wait_finished("tty > \"$HOME/tty.txt\"")?;
+    let tty = std::fs::read_to_string(env.home().join("tty.txt"))?;
+    assert!(tty.starts_with("/dev/pts/"), "{}: the shell runs on a pty: {tty:?}", sh.kind.name());
+    assert_eq!(records[0]["tty"], tty.trim(), "{}", sh.kind.name());
+    Ok(())
+});

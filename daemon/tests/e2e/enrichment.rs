@@ -11,9 +11,7 @@ shell_test!(a_git_commit_records_repo_branch_and_both_commits, |env, mut sh: She
     let repo = env.home().join("infra");
     let before = repo_with_origin(&repo, "git@github.com:acme/infra.git", "main")?;
     sh.run(&format!("cd {}", repo.display()))?;
-    // lcd-hook takes the start's snapshot when it reads the start, a moment
-    // after the shell wrote it: give it that moment before HEAD moves.
-    sh.run("sleep 0.3; git -c user.name=T -c user.email=t@e.com commit -q --allow-empty -m second")?;
+    sh.run("git -c user.name=T -c user.email=t@e.com commit -q --allow-empty -m second")?;
     let after = git(&repo, &["rev-parse", "HEAD"])?;
     let records =
         env.wait_records(WAIT, |r| r.iter().any(|r| r["subcommand"] == "commit" && r["status"] == "finished"))?;

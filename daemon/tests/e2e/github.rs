@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use lcd_testkit::env::write_script;
 use lcd_testkit::git::repo_with_origin;
 use lcd_testkit::github::{Call, FakeGithub};
+use lcd_testkit::remote::RemoteWorker;
 use lcd_testkit::{InProcessDaemon, Shell, ShellKind, TestEnv};
 use serde_json::Value;
 
@@ -363,5 +364,69 @@ fn the_command_line_reaches_github_only_when_asked_and_redacted_for_it() -> Resu
             assert!(comment.contains("`terraform apply` by "), "{comment}");
         }
     }
+    Ok(())
+}
+
+#[test]
+fn a_deployments_log_url_opens_a_page_that_asks_for_the_token_and_reads_the_record() -> Result<()> {
+    let env = env()?;
+    let worker = RemoteWorker::start(&env.root.join("worker"))?;
+    let github = FakeGithub::start(TOKEN)?;
+    let text = format!(
+        "[remote]\nurl = '{}'\ntoken = '{}'\nretry_max_s = 2\n\
+         [github]\napi_url = '{}'\ntoken = '{TOKEN}'\nretry_max_s = 2\n[github.environments]\ndefault = 'production'\n",
+        worker.url(),
+        lcd_testkit::remote::TOKEN,
+        github.url()
+    );
+    let _daemon = env.start_daemon_with_config(&text)?;
+    let (dir, _) = repo(&env, "infra", "git@github.com:acme/infra.git", "main")?;
+    let mut sh = shell(&env, &dir)?;
+    sh.run("terraform apply -auto-approve")?;
+    // The deployment, then its outcome.
+    let writes = wait_writes(&github, 2, Duration::from_secs(30))?;
+    let records = env.wait_finished("terraform apply -auto-approve")?;
+    let id = super::record(&records, "terraform apply -auto-approve")["id"].as_str().unwrap().to_string();
+    let page_path = format!("/r/{id}");
+    let statuses: Vec<&Call> = writes.iter().filter(|c| c.path.ends_with("/statuses")).collect();
+    assert!(!statuses.is_empty(), "{writes:#?}");
+    for status in statuses {
+        assert_eq!(status.body["log_url"], format!("{}{page_path}", worker.url()), "{}", status.body);
+    }
+    // The page: served without a token, holding no record, running no inline script.
+    let page = worker.get_page(&page_path)?;
+    let html = &page.body;
+    assert_eq!(page.status, 200, "{html}");
+    assert!(page.header("content-type").starts_with("text/html"), "{:?}", page.headers);
+    assert!(page.header("content-security-policy").contains("script-src 'self'"), "{:?}", page.headers);
+    assert_eq!(page.header("referrer-policy"), "no-referrer");
+    assert!(html.contains("<script src=\"/r/assets/record.js\"></script>") && html.matches("<script").count() == 1);
+    assert!(!html.contains(&id) && !html.contains("terraform"), "the page itself holds the record:\n{html}");
+    // Its script: the token from the fragment or a form, kept per tab, sent to the record API.
+    let script = worker.get_page("/r/assets/record.js")?;
+    assert_eq!(script.status, 200);
+    assert!(script.header("content-type").starts_with("text/javascript"), "{:?}", script.headers);
+    for needle in
+        ["sessionStorage", "location.hash", "\"token\"", "/api/commands/record/", "\"Bearer \"", "textContent"]
+    {
+        assert!(script.body.contains(needle), "the script lacks {needle}");
+    }
+    assert!(!script.body.contains("innerHTML"), "record text must not be parsed as HTML");
+    // What the script reads: the record, with the token only.
+    let record_path = format!("/api/commands/record/{id}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (code, record) = loop {
+        let answer = worker.request("GET", &record_path, Some(lcd_testkit::remote::TOKEN), None)?;
+        if answer.0 != 404 || Instant::now() > deadline {
+            break answer;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!((code, record["command"].as_str()), (200, Some("terraform apply -auto-approve")), "{record}");
+    let (code, _) = worker.request("GET", &record_path, None, None)?;
+    assert_eq!(code, 401);
+    // A hostile link: the id is never written into the page.
+    let hostile = worker.get_page("/r/%3Cscript%3Ealert(1)%3C%2Fscript%3E")?;
+    assert!(hostile.status == 200 && !hostile.body.contains("alert"), "{}", hostile.body);
     Ok(())
 }

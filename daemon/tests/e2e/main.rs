@@ -7,11 +7,16 @@
 mod macros;
 
 mod capture;
+mod chain;
+mod cli;
 mod enrichment;
 mod forged;
 mod github;
 mod hostile;
+mod identity;
 mod init_script;
+mod neighbours;
+mod never_silent;
 mod packaging;
 mod query;
 mod redaction;

@@ -31,7 +31,8 @@ struct Cmd {
 }
 
 const S1: &str = "0190f3c2-7a4e-7b21-8c3d-000000000001";
-const S2: &str = "0190f3c2-7a4e-7b21-8c3d-000000000002";
+// The two sessions share their first four characters, not their fifth.
+const S2: &str = "0190a3c2-7a4e-7b21-8c3d-000000000002";
 const INFRA: Option<(&str, &str, &str)> =
     Some(("git@github.com:acme/infra.git", "main", "aaaa1111bbbb2222cccc3333dddd4444eeee5555"));
 const APP: Option<(&str, &str, &str)> =
@@ -246,7 +247,7 @@ fn every_format_parses_back() -> Result<()> {
     assert_eq!(picked[0].as_object().unwrap().keys().collect::<Vec<_>>(), ["command", "exit"]);
     // A table in a pipe: header, aligned, no colour codes.
     let table = env.lcd(&["query", "--all"])?;
-    assert!(table.starts_with("TIME") && table.contains("COMMAND") && !table.contains('\x1b'), "{table}");
+    assert!(table.starts_with("ID") && table.contains("COMMAND") && !table.contains('\x1b'), "{table}");
     assert_eq!(table.lines().count(), 11);
     let bad = env.lcd_output(&["query", "--fields", "command,nope"])?;
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown field \"nope\""));
@@ -287,6 +288,77 @@ fn show_prints_everything_about_one_record() -> Result<()> {
     assert_eq!(json, first[0]);
     let out = env.lcd_output(&["show", "ffffffff"])?;
     assert!(String::from_utf8_lossy(&out.stderr).contains("no record"));
+    Ok(())
+}
+
+#[test]
+fn query_shows_short_ids_that_lcd_show_finds() -> Result<()> {
+    let (env, _daemon) = filled()?;
+    let table = env.lcd(&["query", "--all"])?;
+    assert!(table.starts_with("ID "), "{table}");
+    let ids: Vec<&str> = table.lines().skip(1).map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(ids.len(), 10);
+    let json: Vec<Value> = serde_json::from_str(&env.lcd(&["query", "--all", "--format", "json"])?)?;
+    for (id, record) in ids.iter().zip(&json) {
+        assert!(id.len() >= 7 && id.len() < 36, "{id} is not a short id");
+        assert!(record["id"].as_str().unwrap().starts_with(id));
+        let shown: Value = serde_json::from_str(&env.lcd(&["show", id, "--json"])?)?;
+        assert_eq!(shown["id"], record["id"], "lcd show {id}");
+    }
+    Ok(())
+}
+
+#[test]
+fn query_session_takes_a_unique_prefix_of_the_session_id() -> Result<()> {
+    let (env, _daemon) = filled()?;
+    assert_eq!(query(&env, &["--session", &S2[..5]])?.len(), 4);
+    assert_eq!(query(&env, &["--session", &S1[..8]])?.len(), 6);
+    assert_eq!(query(&env, &["--session", S1])?.len(), 6);
+    let both = env.lcd_output(&["query", "--session", &S1[..4]])?;
+    assert!(!both.status.success(), "an ambiguous prefix picked one session");
+    assert!(String::from_utf8_lossy(&both.stderr).contains("more than one session starts with"), "{both:?}");
+    Ok(())
+}
+
+#[test]
+fn a_filter_that_matches_nothing_says_so_and_suggests_the_nearest_tool_or_repository() -> Result<()> {
+    let (env, _daemon) = filled()?;
+    let stderr = |args: &[&str]| -> Result<String> {
+        let out = env.lcd_output(args)?;
+        assert!(out.status.success(), "lcd {args:?}: {out:?}");
+        Ok(String::from_utf8(out.stderr)?)
+    };
+    let typo = stderr(&["query", "--type", "terrafrom"])?;
+    assert!(typo.contains("No commands match") && typo.contains("did you mean terraform?"), "{typo}");
+    let repo = stderr(&["query", "--repo", "infra"])?;
+    assert!(repo.contains("did you mean acme/infra?"), "{repo}");
+    let json = env.lcd_output(&["query", "--repo", "infra", "--format", "json"])?;
+    assert_eq!(String::from_utf8_lossy(&json.stdout).trim(), "[]");
+    // Filters that exist but do not meet: said, with nothing to suggest.
+    let none = stderr(&["query", "--type", "terraform", "--repo", "acme/app"])?;
+    assert!(none.contains("No commands match") && !none.contains("did you mean"), "{none}");
+    let far = stderr(&["query", "--type", "zzzzzzzz"])?;
+    assert!(far.contains("no record has --type zzzzzzzz") && !far.contains("did you mean"), "{far}");
+    assert!(stderr(&["query", "--type", "terraform"])?.is_empty());
+    Ok(())
+}
+
+#[test]
+fn a_long_command_wraps_on_a_terminal_and_is_whole_with_wide() -> Result<()> {
+    let (env, _daemon) = filled()?;
+    let mut sh = env.shell(ShellKind::Bash)?;
+    sh.run("stty cols 64; export NO_COLOR=1")?;
+    sh.run("lcd query --type wrangler; echo end-of-narrow")?;
+    sh.run("lcd query --type wrangler --wide; echo end-of-wide")?;
+    let screen = sh.screen().replace('\r', "");
+    let narrow = &screen[screen.find("lcd query --type wrangler;").unwrap()..screen.find("\nend-of-narrow").unwrap()];
+    let lines: Vec<&str> = narrow.lines().skip(1).collect();
+    assert_eq!(lines.len(), 3, "header, then the command on two lines:\n{narrow}");
+    assert!(lines.iter().all(|l| l.chars().count() <= 64), "{narrow}");
+    let at = lines[1].find("wrangler deploy").expect("the command's first part");
+    assert_eq!(lines[2], format!("{}--env production", " ".repeat(at)), "{narrow}");
+    let wide = &screen[screen.find("--wide; echo").unwrap()..screen.find("\nend-of-wide").unwrap()];
+    assert!(wide.contains("wrangler deploy --env production"), "{wide}");
     Ok(())
 }
 
@@ -397,6 +469,27 @@ fn history_written_by_bash_is_imported_once() -> Result<()> {
         serde_json::from_str(&env.lcd(&["query", "--all", "--format", "json", "echo from bash"])?)?;
     assert_eq!(bash_records.len(), 1);
     assert_eq!(bash_records[0]["shell"], "bash");
+    Ok(())
+}
+
+#[test]
+fn bash_history_without_timestamps_is_imported_before_everything_timed_and_not_as_today() -> Result<()> {
+    let (env, _daemon) = filled()?;
+    let before: Value = serde_json::from_str(&env.lcd(&["stats", "--since", "1000d", "--format", "json"])?)?;
+    // No HISTTIMEFORMAT: a line each, no times; a CR kept as it was typed.
+    let file = env.home().join("bash_history");
+    std::fs::write(&file, "echo untimed-one\necho untimed-two\r\n")?;
+    let imported = env.lcd(&["import", "bash", &file.display().to_string()])?;
+    assert!(imported.contains("Imported 2 commands"), "{imported}");
+    let all: Vec<Value> = serde_json::from_str(&env.lcd(&["query", "--all", "--format", "json"])?)?;
+    let commands: Vec<&str> = all.iter().map(|r| r["command"].as_str().unwrap()).collect();
+    assert_eq!(commands.len(), 12);
+    assert_eq!(&commands[10..], ["echo untimed-two\r", "echo untimed-one"], "untimed imports go last: {commands:?}");
+    let newest: Vec<Value> = serde_json::from_str(&env.lcd(&["query", "-n", "1", "--format", "json"])?)?;
+    assert_eq!(newest[0]["command"], "sleep 600", "the newest command is still the newest");
+    let after: Value = serde_json::from_str(&env.lcd(&["stats", "--since", "1000d", "--format", "json"])?)?;
+    assert_eq!(after["total_commands_today"], before["total_commands_today"], "untimed imports count as today");
+    assert_eq!(after["commands"].as_u64(), before["commands"].as_u64().map(|c| c + 2));
     Ok(())
 }
 

@@ -169,8 +169,10 @@ fn a_frozen_daemon_never_holds_up_the_prompt_and_loses_nothing() -> Result<()> {
     }
     daemon.signal(libc::SIGCONT);
     eprintln!("slowest prompt with the daemon frozen: {worst:?} (a shell without lcd: {worst_plain:?})");
-    // 20 ms is the budget; a machine hiccup that also slowed the plain shell is not lcd's.
-    assert!(worst <= Duration::from_millis(20).max(worst_plain), "a prompt waited {worst:?}");
+    // Held up, a prompt waits for a timeout or for ever (seconds); a loaded
+    // machine's hiccup is a few tens of ms. What a prompt costs is measured
+    // by `lcd-bench prompt`, not here.
+    assert!(worst <= Duration::from_millis(250).max(worst_plain * 2), "a prompt waited {worst:?}");
     let records = env.wait_finished_count(501, Duration::from_secs(30))?;
     for n in 1..=500 {
         assert_eq!(count(&records, &format!("echo {n}")), 1);

@@ -61,6 +61,15 @@ fn the_installed_units_pass_systemd_analyze_verify_with_their_man_page() -> Resu
     let out = installed(&["service", "install"])?;
     let page = env.root.join("share/man/man1/lcd.1");
     assert!(page.exists(), "no man page at {}: {}", page.display(), String::from_utf8_lossy(&out.stdout));
+    // And every page lcd(1) refers to, which man then finds by name.
+    let referred = super::cli::pages_referred_to(&std::fs::read_to_string(&page)?);
+    assert!(referred.contains(&"lcd-query".to_string()), "{referred:?}");
+    for name in &referred {
+        assert!(page.with_file_name(format!("{name}.1")).exists(), "lcd(1) refers to {name}(1), not installed");
+    }
+    let man =
+        Command::new("man").arg("-M").arg(env.root.join("share/man")).args(["-P", "cat", "lcd-query"]).output()?;
+    assert!(String::from_utf8_lossy(&man.stdout).contains("--wide"), "{}", String::from_utf8_lossy(&man.stderr));
     let units = env.home().join(".config/systemd/user");
     let service = std::fs::read_to_string(units.join("lcd.service"))?;
     assert!(service.contains("Documentation=man:lcd(1)"), "{service}");
@@ -76,6 +85,7 @@ fn the_installed_units_pass_systemd_analyze_verify_with_their_man_page() -> Resu
     assert!(out.status.success() && complaints.trim().is_empty(), "systemd-analyze verify: {complaints}");
     let out = installed(&["service", "uninstall"])?;
     assert!(out.status.success() && !page.exists(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!page.with_file_name("lcd-query.1").exists(), "uninstall left lcd-query(1)");
     Ok(())
 }
 
@@ -184,18 +194,31 @@ fn start_twice_is_fine_and_stop_removes_the_socket() -> Result<()> {
 }
 
 #[test]
-fn service_install_without_systemd_says_so_and_what_to_do() -> Result<()> {
+fn service_install_without_systemd_says_so_and_leaves_the_daemon_running() -> Result<()> {
+    // It once stopped the daemon, wrote the units, enabled nothing and left
+    // capture down, while `lcd service status` exited 0.
     let env = env()?;
+    env.lcd(&["daemon", "start"])?;
+    let pid = env.status()?["daemon"]["pid"].clone();
     let out = env.lcd_output(&["service", "install"])?;
     let err = String::from_utf8_lossy(&out.stderr);
+    let said = String::from_utf8_lossy(&out.stdout);
     // This machine (and CI) has no systemd user manager.
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("systemd is not running") && err.contains("lcd daemon start"), "{err}");
+    assert!(!said.contains("stopped"), "{said}");
+    assert_eq!(env.status()?["daemon"]["pid"], pid, "the daemon is the one that ran before");
     let unit = std::fs::read_to_string(env.home().join(".config/systemd/user/lcd.service"))?;
     assert!(unit.contains(&format!("ExecStart={} daemon run", env.lcd.display())), "{unit}");
     assert!(env.home().join(".config/systemd/user/lcd.socket").exists());
-    let status = env.lcd(&["service", "status"])?;
-    assert!(status.contains("lcd.service: installed"), "{status}");
+    let status = env.lcd_output(&["service", "status"])?;
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert_eq!(status.status.code(), Some(3), "{text}");
+    assert!(text.contains("lcd.service: installed"), "{text}");
+    assert!(text.contains("service: not in effect; a daemon started on demand runs"), "{text}");
+    env.lcd(&["daemon", "stop"])?;
+    let status = env.lcd_output(&["service", "status"])?;
+    assert!(String::from_utf8_lossy(&status.stdout).contains("no daemon runs"));
     env.lcd(&["service", "uninstall"])?;
     assert!(!env.home().join(".config/systemd/user/lcd.service").exists());
     Ok(())
@@ -219,9 +242,11 @@ fn doctor_names_each_problem_and_passes_a_healthy_setup() -> Result<()> {
     env.write_config("[daemon]\nretention_days = 30\n")?;
     std::fs::set_permissions(&env.paths().state_dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
     let _daemon = DaemonProcess::start(&env, &[])?;
-    let out = env.lcd_command(&["doctor"]).env("LCD_SESSION", "0190f3c2-7a4e-7b21-8c3d-2f1e0a9b8c7d").output()?;
-    let report = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{report}");
+    // In a hooked shell: doctor checks the hooks by a round trip of its own start.
+    let mut sh = env.hooked_shell(lcd_testkit::ShellKind::Bash)?;
+    sh.run("lcd doctor > ~/doctor.txt; echo \"exit $?\" >> ~/doctor.txt")?;
+    let report = std::fs::read_to_string(env.home().join("doctor.txt"))?;
+    assert!(report.ends_with("exit 0\n"), "{report}");
     assert!(!report.contains("FAIL"), "{report}");
     Ok(())
 }
