@@ -37,7 +37,10 @@ _lcd_precmd() {
   \builtin local s=$? p="${pipestatus[*]}"
   \builtin emulate -L zsh
   [[ -n $_lcd_armed ]] || \builtin return 0
-  _lcd_write E n=$_lcd_armed t=$EPOCHREALTIME s=$s p=$p
+  # Ctrl-Z: $? is 128 + the stop signal and the job waits, stopped.
+  \builtin local z=
+  (( s < 147 || s > 150 )) || [[ -z ${(M)jobstates:#suspended:*} ]] || z=z=1
+  _lcd_write E n=$_lcd_armed t=$EPOCHREALTIME s=$s p=$p $z
   _lcd_armed=
 }
 
@@ -46,6 +49,8 @@ _lcd_precmd() {
 _lcd_init() {
   \builtin emulate -L zsh
   \builtin zmodload zsh/datetime 2>/dev/null || \builtin return 0
+  # $jobstates, to tell a stopped job from a command that exited 148.
+  \builtin zmodload zsh/parameter 2>/dev/null
   \builtin typeset -g _lcd_pid= _lcd_armed= _lcd_fd _lcd_unlink
   \builtin typeset -gi _lcd_seq=0
   # As bytes, so that it is the same in every locale.

@@ -20,6 +20,7 @@
 //! | `v` | `NAME=value` of an allowlisted exported variable (start; repeated) |
 //! | `s` | exit status (end) |
 //! | `p` | pipestatus, space separated (end) |
+//! | `z` | `1`: the job was stopped (Ctrl-Z), not ended (end) |
 //!
 //! A record with an unknown key, or with a key other than `v` twice, is
 //! refused whole: the scripts ship with this helper and never write one, so
@@ -35,7 +36,7 @@ const RECORD_END: &[u8] = b"\x1e";
 /// A field keeps this many bytes; the rest is counted and marked as cut.
 const FIELD_KEEP: usize = MAX_COMMAND_LEN + 1;
 /// The keys of the table above.
-const KEYS: &[u8] = b"ntdcxhbivsp";
+const KEYS: &[u8] = b"ntdcxhbivspz";
 /// Fields beyond this many in one record mean the stream is out of sync.
 const MAX_FIELDS: usize = 32;
 
@@ -71,6 +72,8 @@ pub struct ShellEnd {
     pub at: Micros,
     pub status: i32,
     pub pipestatus: Vec<i32>,
+    /// The shell holds the job stopped: it may go on after `fg`.
+    pub stopped: bool,
 }
 
 /// A record that could not be understood; the stream continues after it.
@@ -201,7 +204,8 @@ fn parse_record(fields: Vec<Field>) -> Result<ShellRecord, PipeError> {
             if pipestatus.is_empty() {
                 pipestatus.push(status);
             }
-            Ok(ShellRecord::End(ShellEnd { seq, at, status, pipestatus }))
+            let stopped = get(b'z').as_deref() == Some("1");
+            Ok(ShellRecord::End(ShellEnd { seq, at, status, pipestatus, stopped }))
         }
         other => Err(PipeError(format!("unknown record tag {:?}", String::from_utf8_lossy(other)))),
     }

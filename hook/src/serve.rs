@@ -465,7 +465,7 @@ impl Translator {
             self.last_head = commit.clone().map(|c| (repo.git_dir, c));
             commit
         });
-        Some(Event::End(CommandEnd {
+        let half = CommandEnd {
             id,
             session: self.session.clone(),
             seq: end.seq,
@@ -473,7 +473,8 @@ impl Translator {
             exit_code: end.status,
             pipestatus: end.pipestatus,
             git_commit_after,
-        }))
+        };
+        Some(if end.stopped { Event::Suspend(half) } else { Event::End(half) })
     }
 }
 
@@ -545,7 +546,7 @@ mod tests {
         let mut t = Translator::new(session());
         t.translate(bash_start(1, (10, "ls -l"), "ls -l"));
         assert_eq!(command_of(t.translate(bash_start(2, (10, "ls -l"), "secret-tool --pass x"))), None);
-        let end = ShellRecord::End(ShellEnd { seq: 2, at: 2, status: 0, pipestatus: vec![0] });
+        let end = ShellRecord::End(ShellEnd { seq: 2, at: 2, status: 0, pipestatus: vec![0], stopped: false });
         assert!(t.translate(end).is_none());
     }
 
@@ -563,7 +564,7 @@ mod tests {
         };
         let id_of = |event: Option<Event>| event.map(|e| e.id());
         let start = id_of(t.translate(zsh_start(1))).unwrap();
-        let end = id_of(t.translate(ShellRecord::End(ShellEnd { seq: 1, at: 2, status: 0, pipestatus: vec![0] })));
+        let end = id_of(t.translate(ShellRecord::End(ShellEnd { seq: 1, at: 2, status: 0, pipestatus: vec![0], stopped: false })));
         assert_eq!(end, Some(start));
         assert_ne!(start, RecordId::derive(&session().id, 1), "the id follows from the session and counter");
         // A second helper for the same session (the first died) makes other ids.

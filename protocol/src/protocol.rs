@@ -137,25 +137,56 @@ pub struct CommandEnd {
 }
 
 /// One observation about one command. Start and end share the record id and
-/// may reach the daemon in either order, or more than once.
+/// may reach the daemon in either order, or more than once. Variants are only
+/// ever appended: a daemon older than one cannot decode a frame holding it,
+/// and the sender spools that frame until a newer daemon runs.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     Start(CommandStart),
     End(CommandEnd),
+    /// The command was stopped (Ctrl-Z, SIGSTOP), not ended: the shell gave
+    /// the prompt back with the job suspended. Its `exit_code` is the
+    /// shell's `$?` (128 + the signal); a later `fg` continues it.
+    Suspend(CommandEnd),
+    /// Records of this session were lost before they reached the daemon.
+    Gap(SessionGap),
+}
+
+/// What a helper had to drop of its own shell's records (its spool full, a
+/// record it could not read), said as a record of its own in the session's
+/// chain, so that the loss is never silent.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct SessionGap {
+    /// Derived from the session and the first lost moment: a gap said twice
+    /// (the frame replayed) lands once.
+    pub id: RecordId,
+    pub session: Session,
+    /// The shell's command counter when the loss was noticed: the gap sits
+    /// after that command in the session's order.
+    pub seq: u64,
+    /// When the first lost event happened, and the last.
+    pub first_at: Micros,
+    pub last_at: Micros,
+    /// Events (starts and ends) lost.
+    pub events: u64,
+    /// Why, in a few words ("the spool was full").
+    pub reason: String,
 }
 
 impl Event {
     pub fn id(&self) -> RecordId {
         match self {
             Event::Start(s) => s.id,
-            Event::End(e) => e.id,
+            Event::End(e) | Event::Suspend(e) => e.id,
+            Event::Gap(g) => g.id,
         }
     }
 
     pub fn session(&self) -> &Session {
         match self {
             Event::Start(s) => &s.session,
-            Event::End(e) => &e.session,
+            Event::End(e) | Event::Suspend(e) => &e.session,
+            Event::Gap(g) => &g.session,
         }
     }
 }

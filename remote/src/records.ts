@@ -20,6 +20,8 @@ export interface CommandRecord {
   host: string | null;
   shell: string | null;
   status: string | null;
+  /** An fg or bg: the uuid of the suspended record it continues. */
+  resumes: string | null;
   pipestatus: number[] | null;
   git_host: string | null;
   git_branch: string | null;
@@ -70,6 +72,7 @@ const TEXT_FIELDS: Array<[keyof CommandRecord, number]> = [
   ["git_commit", 64],
   ["git_commit_after", 64],
   ["environment", MAX_FIELD],
+  ["resumes", 64],
 ];
 
 /**
@@ -172,7 +175,7 @@ const COLUMNS: Array<keyof CommandRecord> = [
   "uuid", "command", "command_type", "subcommand", "arguments", "working_directory", "exit_code",
   "duration_ms", "stdout", "stderr", "executed_by", "repo_full_name", "session", "host", "shell",
   "status", "pipestatus", "git_host", "git_branch", "git_commit", "git_commit_after", "environment",
-  "started_at", "ended_at", "redacted", "end_clamped", "chain_seq", "prev_hash", "hash", "local_digest", "record_digest", "received_from",
+  "started_at", "ended_at", "redacted", "end_clamped", "chain_seq", "prev_hash", "hash", "local_digest", "record_digest", "received_from", "resumes",
 ];
 
 /** The INSERT of one record; a uuid already stored changes nothing. */

@@ -23,7 +23,7 @@ pub use redact::{hidden_in, Redactor, REDACTED};
 pub use remote::parse_remote;
 
 use crate::config::CaptureConfig;
-use crate::store::{CommandRow, CommandType, EnvVars, Record};
+use crate::store::{CommandRow, CommandType, EnvVars, Record, RecordStatus};
 
 /// Enrichment with the rules of one configuration.
 pub struct Enricher {
@@ -72,7 +72,12 @@ impl Enricher {
     fn enrich_one(&self, event: Event) -> Record {
         let mut start = match event {
             Event::Start(start) => start,
-            Event::End(end) => return Record::End(end),
+            Event::End(end) => return Record::End(end, RecordStatus::Finished),
+            Event::Suspend(end) => return Record::End(end, RecordStatus::Suspended),
+            Event::Gap(gap) => {
+                let row = CommandRow::from_gap(&gap);
+                return Record::Gap(gap, Box::new(row));
+            }
         };
         if self.never_record(&start.command, start.expanded.as_deref(), &start.cwd) {
             // Keep nothing that could tell what it was.

@@ -59,11 +59,12 @@ fn without_odd_commits(mut event: Event) -> Event {
                 }
             }
         }
-        Event::End(e) => {
+        Event::End(e) | Event::Suspend(e) => {
             if odd(&e.git_commit_after) {
                 e.git_commit_after = None;
             }
         }
+        Event::Gap(_) => {}
     }
     event
 }
@@ -79,11 +80,16 @@ fn check_event(event: &Event, now: i64) -> Result<(), String> {
                 check_len("expanded command", x, MAX_COMMAND_LEN)?;
             }
         }
-        Event::End(e) => {
+        Event::End(e) | Event::Suspend(e) => {
             check_time("ended_at", e.ended_at, now)?;
             if e.pipestatus.len() > MAX_PIPESTATUS {
                 return Err(format!("pipestatus of {} entries, at most {MAX_PIPESTATUS}", e.pipestatus.len()));
             }
+        }
+        Event::Gap(g) => {
+            check_time("first_at", g.first_at, now)?;
+            check_time("last_at", g.last_at, now)?;
+            check_len("reason", &g.reason, MAX_FIELD_LEN)?;
         }
     }
     Ok(())

@@ -31,10 +31,7 @@ impl Sessions {
         let now = now_micros();
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         for event in events {
-            let session = match event {
-                Event::Start(start) => &start.session,
-                Event::End(end) => &end.session,
-            };
+            let session = event.session();
             if session.host != self.host {
                 continue;
             }
@@ -48,8 +45,10 @@ impl Sessions {
             shell.last_record_at = now;
             match event {
                 Event::Start(start) => shell.running = Some((start.seq, start.started_at)),
-                Event::End(end) if shell.running.is_some_and(|(seq, _)| seq <= end.seq) => shell.running = None,
-                Event::End(_) => {}
+                Event::End(end) | Event::Suspend(end) if shell.running.is_some_and(|(seq, _)| seq <= end.seq) => {
+                    shell.running = None
+                }
+                Event::End(_) | Event::Suspend(_) | Event::Gap(_) => {}
             }
         }
         if seen.len() > MAX_SESSIONS {

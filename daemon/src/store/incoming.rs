@@ -2,6 +2,7 @@
 //! rows. Enrichment makes them; the write path merges them.
 
 use lcd_protocol::protocol::ImportedCommand;
+use lcd_protocol::protocol::SessionGap;
 use lcd_protocol::{CommandEnd, CommandStart, Event, Session};
 
 use super::record::{CommandRow, Pipestatus, RecordStatus, Time};
@@ -14,7 +15,10 @@ pub enum Record {
     /// A start the never-record rules match: nothing of it is stored, and its
     /// end is dropped too. Only its identity is left in the event.
     Ignored(CommandStart),
-    End(CommandEnd),
+    /// An end, or with [`RecordStatus::Suspended`] a stop (Ctrl-Z).
+    End(CommandEnd, RecordStatus),
+    /// Records of a session lost on the way: a row of its own.
+    Gap(SessionGap, Box<CommandRow>),
 }
 
 impl Record {
@@ -22,7 +26,8 @@ impl Record {
     pub fn session(&self) -> &str {
         match self {
             Record::Start(start, _) | Record::Ignored(start) => &start.session.id,
-            Record::End(end) => &end.session.id,
+            Record::End(end, _) => &end.session.id,
+            Record::Gap(gap, _) => &gap.session.id,
         }
     }
 
@@ -30,7 +35,9 @@ impl Record {
     pub fn into_event(self) -> Event {
         match self {
             Record::Start(start, _) | Record::Ignored(start) => Event::Start(start),
-            Record::End(end) => Event::End(end),
+            Record::End(end, RecordStatus::Suspended) => Event::Suspend(end),
+            Record::End(end, _) => Event::End(end),
+            Record::Gap(gap, _) => Event::Gap(gap),
         }
     }
 }
@@ -64,14 +71,30 @@ impl CommandRow {
         }
     }
 
-    /// The end half of a command's row.
-    pub fn from_end(end: &CommandEnd) -> CommandRow {
+    /// The end half of a command's row: `status` finished, or suspended.
+    pub fn from_end(end: &CommandEnd, status: RecordStatus) -> CommandRow {
         CommandRow {
             ended_at: Some(Time(end.ended_at)),
             exit_code: Some(end.exit_code),
             pipestatus: Pipestatus(end.pipestatus.clone()),
             git_commit_after: end.git_commit_after.clone(),
-            ..CommandRow::of_session(end.id.to_string(), &end.session, end.seq, RecordStatus::Finished)
+            ..CommandRow::of_session(end.id.to_string(), &end.session, end.seq, status)
+        }
+    }
+
+    /// The row that says a session lost records: whole at once, its text
+    /// says what was lost, and it sits after command `seq` of the session.
+    pub fn from_gap(gap: &SessionGap) -> CommandRow {
+        let events = match gap.events {
+            1 => "1 event".to_string(),
+            n => format!("{n} events"),
+        };
+        CommandRow {
+            command: format!("[lcd: {events} of this shell lost: {}]", gap.reason),
+            cwd: Some(String::new()),
+            started_at: Some(Time(gap.first_at)),
+            ended_at: Some(Time(gap.last_at.max(gap.first_at))),
+            ..CommandRow::of_session(gap.id.to_string(), &gap.session, gap.seq, RecordStatus::Gap)
         }
     }
 

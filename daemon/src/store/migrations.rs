@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../sql/local/0006_redacted.sql"),
     include_str!("../../../sql/local/0007_end_clamped.sql"),
     include_str!("../../../sql/local/0008_chain.sql"),
+    include_str!("../../../sql/local/0009_suspended_and_gaps.sql"),
 ];
 
 /// The schema version this build writes.

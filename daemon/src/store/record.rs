@@ -256,6 +256,9 @@ command_record! {
     /// The end came with a time before the start (a clock stepped back, or a
     /// forged end): `ended_at` was set to `started_at`, the duration to zero.
     end_clamped: bool, Checked, json = true, remote = end_clamped;
+    /// An `fg` or `bg`: the id of the suspended record it continues, the
+    /// session's newest not continued yet.
+    resumes: Option<String>, Checked, json = true, remote = resumes;
     /// The row's place in its session's hash chain: 1, 2, ... in the order
     /// its records were settled (see `docs/INTEGRITY.md`).
     chain_seq: Option<i64>, Chained, json = false, remote = chain_seq;
@@ -500,6 +503,12 @@ sql_text! {
         Finished,
         /// Its end never came: the shell died or a later command started.
         Unknown,
+        /// Stopped (Ctrl-Z) with the prompt back: an `fg` or `bg` record
+        /// continues it (its `resumes`).
+        Suspended,
+        /// Not a command: records of the session lost on the way to the
+        /// daemon, counted in its `command` text.
+        Gap,
     }
 }
 

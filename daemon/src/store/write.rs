@@ -6,7 +6,7 @@ use lcd_protocol::{CommandEnd, CommandStart, RecordId};
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::chain;
-use super::record::{CommandRow, Statement, Statements};
+use super::record::{CommandRow, RecordStatus, Statement, Statements};
 use super::Record;
 use super::{Store, StoreError};
 use crate::time::now_micros;
@@ -24,13 +24,28 @@ const CLAMP_END: &str = "
     UPDATE commands SET ended_at = started_at, end_clamped = 1
     WHERE id = ?1 AND ended_at < started_at";
 
+/// An `fg` or `bg` (or `%`, `%1`, ...) not chained yet continues the
+/// session's newest suspended job before it that nothing continues yet. With
+/// several jobs stopped, `fg %2` may name an older one than this picks: the
+/// daemon does not see the shell's job numbers.
+const LINK_RESUMES: &str = "
+    UPDATE commands SET resumes = (
+        SELECT s.id FROM commands s
+        WHERE s.session = commands.session AND s.status = 'suspended' AND s.seq < commands.seq
+          AND NOT EXISTS (SELECT 1 FROM commands r WHERE r.session = s.session AND r.resumes = s.id)
+        ORDER BY s.seq DESC LIMIT 1)
+    WHERE session = ?1 AND hash IS NULL AND resumes IS NULL AND command IS NOT NULL
+      AND (command IN ('fg', 'bg', '%') OR command GLOB 'fg *' OR command GLOB 'bg *' OR command GLOB '%[0-9%+-]*')";
+
 impl Store {
     /// Stores `records` in one transaction. Start and end of a command may
     /// come in either order and any number of times: each lands once.
     pub fn apply(&mut self, records: &[Record]) -> Result<(), StoreError> {
         // Ends whose start is in this batch too are written with it, in one row.
-        let ends: HashMap<RecordId, &CommandEnd> =
-            records.iter().filter_map(|r| if let Record::End(e) = r { Some((e.id, e)) } else { None }).collect();
+        let ends: HashMap<RecordId, (&CommandEnd, RecordStatus)> = records
+            .iter()
+            .filter_map(|r| if let Record::End(e, status) = r { Some((e.id, (e, *status))) } else { None })
+            .collect();
         let mut merged: HashSet<RecordId> = HashSet::new();
         // The newest start of each session, to settle its earlier commands once.
         let mut newest: HashMap<&str, i64> = HashMap::new();
@@ -40,15 +55,16 @@ impl Store {
             match record {
                 Record::Start(start, row) => {
                     match ends.get(&start.id) {
-                        Some(end) if merged.insert(start.id) => insert_whole(&tx, row, end, now)?,
+                        Some((end, status)) if merged.insert(start.id) => insert_whole(&tx, row, end, *status, now)?,
                         _ => insert_start(&tx, row, now)?,
                     }
                     let seq = newest.entry(start.session.id.as_str()).or_insert(0);
                     *seq = (*seq).max(start.seq as i64);
                 }
                 Record::Ignored(start) => ignore(&tx, start, now)?,
-                Record::End(end) if merged.contains(&end.id) => {}
-                Record::End(end) => insert_end(&tx, end, now)?,
+                Record::End(end, _) if merged.contains(&end.id) => {}
+                Record::End(end, status) => insert_end(&tx, end, *status, now)?,
+                Record::Gap(_, row) => write_row(&tx, &Statements::get().whole, row, None, now)?,
             }
         }
         for (session, seq) in &newest {
@@ -60,19 +76,21 @@ impl Store {
         for record in records {
             match record {
                 Record::Start(start, _) if merged.contains(&start.id) => {
-                    if ends.get(&start.id).is_some_and(|end| end.ended_at < start.started_at) {
+                    if ends.get(&start.id).is_some_and(|(end, _)| end.ended_at < start.started_at) {
                         clamp_end(&tx, start.id)?;
                     }
                 }
-                Record::End(end) if merged.contains(&end.id) => {}
+                Record::End(end, _) if merged.contains(&end.id) => {}
                 Record::Start(start, _) => clamp_end(&tx, start.id)?,
-                Record::End(end) => clamp_end(&tx, end.id)?,
-                Record::Ignored(_) => {}
+                Record::End(end, _) => clamp_end(&tx, end.id)?,
+                Record::Ignored(_) | Record::Gap(..) => {}
             }
         }
-        // Records this batch settled get their links, in this transaction.
+        // Records this batch settled get their links, in this transaction;
+        // an fg or bg first learns which job it continues (that is hashed).
         let sessions: HashSet<&str> = records.iter().map(Record::session).collect();
         for session in sessions {
+            tx.prepare_cached(LINK_RESUMES)?.execute([session])?;
             chain::chain_session(&tx, session)?;
         }
         tx.commit()?;
@@ -84,12 +102,18 @@ fn insert_start(tx: &Transaction, row: &CommandRow, now: i64) -> Result<(), Stor
     write_row(tx, &Statements::get().start, row, None, now)
 }
 
-fn insert_whole(tx: &Transaction, row: &CommandRow, e: &CommandEnd, now: i64) -> Result<(), StoreError> {
-    write_row(tx, &Statements::get().whole, row, Some(&CommandRow::from_end(e)), now)
+fn insert_whole(
+    tx: &Transaction,
+    row: &CommandRow,
+    e: &CommandEnd,
+    status: RecordStatus,
+    now: i64,
+) -> Result<(), StoreError> {
+    write_row(tx, &Statements::get().whole, row, Some(&CommandRow::from_end(e, status)), now)
 }
 
-fn insert_end(tx: &Transaction, e: &CommandEnd, now: i64) -> Result<(), StoreError> {
-    write_row(tx, &Statements::get().end, &CommandRow::from_end(e), None, now)
+fn insert_end(tx: &Transaction, e: &CommandEnd, status: RecordStatus, now: i64) -> Result<(), StoreError> {
+    write_row(tx, &Statements::get().end, &CommandRow::from_end(e, status), None, now)
 }
 
 /// Runs one of the generated statements with the row's values (the end
