@@ -106,7 +106,7 @@ fn raw_insert(path: &Path, records: &[Record]) -> Result<Duration> {
     let rows: Vec<Row> = records
         .chunks(2)
         .filter_map(|pair| match pair {
-            [Record::Start(s, f), Record::End(e)] => Some((s, f.as_ref(), e, serde_json::to_string(&f.env).ok()?)),
+            [Record::Start(s, f), Record::End(e, _)] => Some((s, f.as_ref(), e, serde_json::to_string(&f.env).ok()?)),
             _ => None,
         })
         .collect();

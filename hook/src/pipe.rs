@@ -271,6 +271,18 @@ mod tests {
     }
 
     #[test]
+    fn an_end_marked_z_is_a_stopped_job() {
+        let mut input = record(&["E", "n=4", "t=1700000001.5", "s=148", "p=148", "z=1"]);
+        input.extend(record(&["E", "n=5", "t=1700000002.5", "s=148", "p=148"]));
+        let got: Vec<bool> = Parser::new()
+            .feed(&input)
+            .into_iter()
+            .map(|r| matches!(r, Ok(ShellRecord::End(ShellEnd { stopped, .. })) if stopped))
+            .collect();
+        assert_eq!(got, [true, false]);
+    }
+
+    #[test]
     fn environment_fields_are_collected_and_empty_fields_skipped() {
         let got = Parser::new().feed(&record(&[
             "S",
@@ -311,7 +323,7 @@ mod tests {
         for fields in [
             &["S", "n=1", "t=1", "c=ls", "c=rm -rf /"][..],
             &["S", "n=1", "t=1", "n=2", "c=ls"],
-            &["S", "n=1", "t=1", "c=ls", "z=1"],
+            &["S", "n=1", "t=1", "c=ls", "q=1"],
             &["E", "n=1", "t=1", "s=0", "s=1"],
         ] {
             let got = Parser::new().feed(&record(fields));

@@ -21,10 +21,12 @@ use std::time::{Duration, Instant};
 use crate::git::Repo;
 use crate::pipe::{Parser, ShellEnd, ShellRecord, ShellStart};
 use crate::sys;
-use lcd_protocol::protocol::{truncate_marked, CommandEnd, CommandStart, Event, Session, MAX_FIELD_LEN};
+use lcd_protocol::protocol::{
+    truncate_marked, CommandEnd, CommandStart, Event, Micros, Session, SessionGap, MAX_FIELD_LEN,
+};
 use lcd_protocol::record_id::RecordId;
 use lcd_protocol::sender::{deliver_or_spool, record_frames, Handed, SendError, Sender};
-use lcd_protocol::spool::Spool;
+use lcd_protocol::spool::{record_events, Spool};
 
 /// How often the reader looks whether the shell is still there.
 const SHELL_CHECK: Duration = Duration::from_millis(500);
@@ -244,21 +246,30 @@ fn send_loop(config: &ServeConfig, shared: &Shared, log: &Log) {
     // Frames neither the daemon nor the spool took (disk full): kept here and
     // offered again, up to a bound.
     let mut held: VecDeque<Vec<u8>> = VecDeque::new();
+    // What was dropped of this shell's records: said as a gap record once
+    // the daemon or the spool takes frames again.
+    let mut lost = Lost::default();
     if let Err(e) = sender.connect() {
         if let Some(lcd) = &config.start_daemon {
             start_daemon(lcd, log, &e);
         }
     }
     loop {
-        let wait = if held.is_empty() { Duration::from_secs(3600) } else { RETRY_AFTER };
+        let wait = if held.is_empty() && lost.events == 0 { Duration::from_secs(3600) } else { RETRY_AFTER };
         let (events, closing) = shared.take(wait);
         let mut frames: Vec<Vec<u8>> = held.drain(..).collect();
         frames.extend(record_frames(events, EVENTS_PER_FRAME));
+        // Whether the spool is taking frames again (or the daemon is).
+        let (mut dropping, mut taken) = (false, false);
         for frame in frames {
             let may_try = retry_at.is_none_or(|t| Instant::now() >= t);
             match deliver_or_spool(may_try.then_some(&mut sender), &spool, &frame) {
-                Ok(Handed::Delivered) => retry_at = None,
+                Ok(Handed::Delivered) => {
+                    retry_at = None;
+                    taken = true;
+                }
                 Ok(Handed::Spooled(why)) => {
+                    taken = true;
                     if may_try {
                         if retry_at.is_none() {
                             log.line(&format!("spooling: {why}"));
@@ -267,6 +278,8 @@ fn send_loop(config: &ServeConfig, shared: &Shared, log: &Log) {
                     }
                 }
                 Ok(Handed::Dropped { why, gap, first }) => {
+                    lost.add(&frame, "the spool was full");
+                    dropping = true;
                     if first {
                         log.line(&format!("{} ({why}; {} events dropped so far)", spool.full_message(), gap.events));
                     }
@@ -276,7 +289,27 @@ fn send_loop(config: &ServeConfig, shared: &Shared, log: &Log) {
                 }
                 Err(e) => {
                     log.line(&format!("could not spool a frame, holding it in memory: {e}"));
-                    hold(&mut held, frame, log);
+                    hold(&mut held, frame, log, &mut lost);
+                }
+            }
+        }
+        // The gap record goes where the last frames went; with none handed
+        // this time, only to the daemon, so that a still full spool does
+        // not count it as lost at every retry.
+        if let Some(gap) = lost.gap().filter(|_| !dropping) {
+            let may_try = retry_at.is_none_or(|t| Instant::now() >= t);
+            for frame in record_frames(vec![gap], 1) {
+                let said = if taken {
+                    matches!(
+                        deliver_or_spool(may_try.then_some(&mut sender), &spool, &frame),
+                        Ok(Handed::Delivered | Handed::Spooled(_))
+                    )
+                } else {
+                    may_try && sender.deliver(&frame).is_ok()
+                };
+                if said {
+                    log.line(&format!("said that {} events were lost ({})", lost.events, lost.reason));
+                    lost = Lost::default();
                 }
             }
         }
@@ -292,13 +325,64 @@ fn send_loop(config: &ServeConfig, shared: &Shared, log: &Log) {
 /// Most bytes held in memory; past it the oldest frames are given up.
 const MAX_HELD_BYTES: usize = 64 << 20;
 
-fn hold(held: &mut VecDeque<Vec<u8>>, frame: Vec<u8>, log: &Log) {
+fn hold(held: &mut VecDeque<Vec<u8>>, frame: Vec<u8>, log: &Log, lost: &mut Lost) {
     held.push_back(frame);
     let mut total: usize = held.iter().map(Vec::len).sum();
     while total > MAX_HELD_BYTES {
         let Some(dropped) = held.pop_front() else { break };
         total -= dropped.len();
         log.line(&format!("memory bound reached: gave up a frame of {} bytes", dropped.len()));
+        lost.add(&dropped, "neither the daemon nor the spool took them");
+    }
+}
+
+/// Events of this helper's shell that were dropped, since the last gap
+/// record said so.
+#[derive(Debug, Default)]
+struct Lost {
+    session: Option<Session>,
+    events: u64,
+    /// The newest command counter among them: the gap sits after it.
+    seq: u64,
+    first_at: Micros,
+    last_at: Micros,
+    reason: &'static str,
+}
+
+impl Lost {
+    fn add(&mut self, frame: &[u8], reason: &'static str) {
+        for event in record_events(frame) {
+            let (seq, at) = match &event {
+                Event::Start(s) => (s.seq, s.started_at),
+                Event::End(e) | Event::Suspend(e) => (e.seq, e.ended_at),
+                // A gap record lost in turn is said again by the next one.
+                Event::Gap(_) => continue,
+            };
+            if self.events == 0 {
+                (self.first_at, self.last_at) = (at, at);
+            }
+            self.events += 1;
+            self.seq = self.seq.max(seq);
+            self.first_at = self.first_at.min(at);
+            self.last_at = self.last_at.max(at);
+            self.session.get_or_insert_with(|| event.session().clone());
+            self.reason = reason;
+        }
+    }
+
+    /// The gap record to send, if anything was lost.
+    fn gap(&self) -> Option<Event> {
+        let session = self.session.clone().filter(|_| self.events > 0)?;
+        let id = RecordId::random().unwrap_or_else(|| RecordId::derive(&session.id, u64::MAX - self.seq));
+        Some(Event::Gap(SessionGap {
+            id,
+            session,
+            seq: self.seq,
+            first_at: self.first_at,
+            last_at: self.last_at,
+            events: self.events,
+            reason: self.reason.to_string(),
+        }))
     }
 }
 
@@ -564,7 +648,13 @@ mod tests {
         };
         let id_of = |event: Option<Event>| event.map(|e| e.id());
         let start = id_of(t.translate(zsh_start(1))).unwrap();
-        let end = id_of(t.translate(ShellRecord::End(ShellEnd { seq: 1, at: 2, status: 0, pipestatus: vec![0], stopped: false })));
+        let end = id_of(t.translate(ShellRecord::End(ShellEnd {
+            seq: 1,
+            at: 2,
+            status: 0,
+            pipestatus: vec![0],
+            stopped: false,
+        })));
         assert_eq!(end, Some(start));
         assert_ne!(start, RecordId::derive(&session().id, 1), "the id follows from the session and counter");
         // A second helper for the same session (the first died) makes other ids.

@@ -286,12 +286,18 @@ fn room_again(path: &Path) -> io::Result<()> {
 /// The events a `Request::Record` frame holds (0 for any other, or one this
 /// build cannot read).
 fn events_in(frame: &[u8]) -> u64 {
+    record_events(frame).len() as u64
+}
+
+/// The events of a `Request::Record` frame (none for any other, or for one
+/// this build cannot read).
+pub fn record_events(frame: &[u8]) -> Vec<crate::Event> {
     match FrameStream::new(frame).next() {
         Some(Ok((header, payload))) => match frame::decode_payload::<Request>(header, &payload) {
-            Ok(Request::Record(events)) => events.len() as u64,
-            _ => 0,
+            Ok(Request::Record(events)) => events,
+            _ => Vec::new(),
         },
-        _ => 0,
+        _ => Vec::new(),
     }
 }
 

@@ -245,6 +245,8 @@ fn table_cell(field: &str, row: &CommandRow, object: &Value, style: Style) -> Ce
         "exit" | "exit_code" => {
             let (text, colour) = match (row.status, row.exit_code) {
                 (RecordStatus::Running, _) => ("running".to_string(), "33"),
+                (RecordStatus::Suspended, _) => ("suspended".to_string(), "33"),
+                (RecordStatus::Gap, _) => ("gap".to_string(), "35"),
                 (_, Some(0)) => ("0".to_string(), "32"),
                 (_, Some(code)) => (code.to_string(), "31"),
                 _ => ("?".to_string(), "2"),

@@ -130,6 +130,7 @@ fn write_table(out: &mut impl Write, s: &Stats, since: &Since, tty: bool) -> Res
         for r in &s.deploys {
             let outcome = match (r.status.as_str(), r.exit_code) {
                 ("running", _) => "running".to_string(),
+                ("suspended", _) => "suspended".to_string(),
                 (_, Some(0)) => "ok".to_string(),
                 (_, Some(code)) => format!("failed ({code})"),
                 _ => "unknown".to_string(),

@@ -99,7 +99,8 @@ impl GithubSink {
         let DeployStep { pk, row, progress } = step;
         let repo = row.git_repo.clone().unwrap_or_default();
         let base = self.api_for(row.git_host.as_deref().unwrap_or("github.com"));
-        let running = row.status == RecordStatus::Running;
+        // A job stopped with Ctrl-Z is not over: its deployment stays in progress.
+        let running = matches!(row.status, RecordStatus::Running | RecordStatus::Suspended);
         let reached = |stage, deployment_id| GithubProgress { stage: Some(stage), deployment_id };
         match (progress.stage, progress.deployment_id) {
             (None, _) => {

@@ -75,8 +75,9 @@ impl CommandRow {
     pub fn from_end(end: &CommandEnd, status: RecordStatus) -> CommandRow {
         CommandRow {
             ended_at: Some(Time(end.ended_at)),
-            exit_code: Some(end.exit_code),
-            pipestatus: Pipestatus(end.pipestatus.clone()),
+            // A stopped job has not exited: the shell's 148 is no exit status.
+            exit_code: (status != RecordStatus::Suspended).then_some(end.exit_code),
+            pipestatus: Pipestatus(if status == RecordStatus::Suspended { Vec::new() } else { end.pipestatus.clone() }),
             git_commit_after: end.git_commit_after.clone(),
             ..CommandRow::of_session(end.id.to_string(), &end.session, end.seq, status)
         }

@@ -59,7 +59,8 @@ impl SinkFilter {
     }
 
     /// SQL over `commands c` for "this sink wants this command" (type and
-    /// origin only; whether it is finished is asked separately).
+    /// origin only, and for the team store every gap record; whether it is
+    /// finished is asked separately).
     fn wants(&self) -> String {
         let types = match &self.types {
             Some(types) => {
@@ -68,7 +69,10 @@ impl SinkFilter {
             }
             None => "coalesce(c.command_type, 'other') != 'other'".into(),
         };
-        format!("({types}{})", self.origin())
+        // The team store keeps a session's gap records whole: what was lost
+        // is part of its copy of the trail.
+        let gaps = if self.links { " OR c.status = 'gap'" } else { "" };
+        format!("(({types}{gaps}){})", self.origin())
     }
 }
 

@@ -280,3 +280,37 @@ shell_test!(the_terminal_a_command_ran_on_is_recorded_as_its_tty, |env, mut sh: 
     assert_eq!(records[0]["tty"], tty.trim(), "{}", sh.kind.name());
     Ok(())
 });
+
+// Ctrl-Z stops a job, it does not end it: its record is `suspended` (no
+// exit status, not a failure), and the `fg` that continues it names it.
+shell_test!(a_job_stopped_with_ctrl_z_is_suspended_and_the_fg_that_continues_it_names_it, |env, mut sh: Shell| {
+    sh.type_line("sleep 1")?;
+    std::thread::sleep(Duration::from_millis(300));
+    sh.type_raw("\x1a")?;
+    sh.wait_prompt()?;
+    sh.run("fg")?;
+    sh.run("true")?;
+    let records = env.wait_finished("true")?;
+    let shell = sh.kind.name();
+    let stopped = record(&records, "sleep 1");
+    assert_eq!(stopped["status"], "suspended", "{shell}: {stopped}");
+    assert_eq!(stopped["exit_code"], serde_json::Value::Null, "{shell}: {stopped}");
+    let fg = record(&records, "fg");
+    assert_eq!((&fg["resumes"], &fg["exit_code"]), (&stopped["id"], &0.into()), "{shell}: {fg}");
+    let failed = env.lcd(&["query", "--failed", "--format", "json"])?;
+    assert!(!failed.contains("sleep 1"), "{shell}: a stopped job is no failure: {failed}");
+    let table = env.lcd(&["query", "--limit", "5"])?;
+    assert!(table.contains("suspended"), "{shell}: {table}");
+    let verified = env.lcd(&["verify"])?;
+    assert!(verified.starts_with("intact: "), "{shell}: {verified}");
+    Ok(())
+});
+
+// A command that exits 148 of its own is finished with 148, not suspended.
+shell_test!(an_exit_status_of_148_without_a_stopped_job_is_an_exit_status, |env, mut sh: Shell| {
+    sh.run("(exit 148)")?;
+    let records = env.wait_finished("(exit 148)")?;
+    let exited = record(&records, "(exit 148)");
+    assert_eq!((&exited["status"], &exited["exit_code"]), (&"finished".into(), &148.into()), "{exited}");
+    Ok(())
+});

@@ -12,6 +12,7 @@ use lcd_protocol::spool::Spool;
 use lcd_testkit::env::create_private_dir;
 use lcd_testkit::records::{command_events, session, session_id};
 use lcd_testkit::{DaemonProcess, ShellKind, TestEnv};
+use serde_json::Value;
 
 use super::{count, env, record};
 
@@ -434,7 +435,19 @@ fn a_spool_at_its_bound_drops_and_counts_new_commands_and_keeps_the_rest(env: &T
         assert_eq!(count(&records, &format!("echo dropped {n}")), 0);
     }
     sh.run("echo after")?;
-    env.wait_finished("echo after")?;
+    let records = env.wait_finished("echo after")?;
+    // The shell's own session says what it lost, in its chain, before the
+    // command that came after.
+    let gaps: Vec<&Value> = records.iter().filter(|r| r["status"] == "gap").collect();
+    assert_eq!(gaps.len(), 1, "{records:#?}");
+    let (gap, after) = (gaps[0], super::record(&records, "echo after"));
+    assert_eq!(gap["command"], "[lcd: 10 events of this shell lost: the spool was full]", "{gap}");
+    assert_eq!(gap["session"], after["session"]);
+    assert_eq!(gap["exit_code"], Value::Null);
+    let failed = env.lcd(&["query", "--failed", "--format", "json"])?;
+    assert!(!failed.contains("lost"), "a gap is no failed command: {failed}");
+    let verified = env.lcd(&["verify"])?;
+    assert!(verified.starts_with("intact: "), "{verified}");
 
     let status = env.status()?;
     let dropped = &status["spool_dropped"];
