@@ -56,32 +56,36 @@ export function checkLink(input: unknown, where: string): Link {
  * The statements that store `links` in chain order, each with its verdict
  * against the link (or the cut) before it, and that settle a successor held
  * as a gap. A place already held keeps its first link: the store never
- * changes what it holds.
+ * changes what it holds. A session's chain takes links from `sender`, the
+ * user who delivered them, only if its first link came from the same user:
+ * another's are not kept (their records stay, in no chain).
  */
-export function linkStatements(db: D1Database, links: Link[]): D1PreparedStatement[] {
+export function linkStatements(db: D1Database, links: Link[], sender: string): D1PreparedStatement[] {
   const ordered = [...links].sort((a, b) => (a.session < b.session ? -1 : a.session > b.session ? 1 : a.chain_seq - b.chain_seq));
   return ordered.flatMap((l) => [
     db
       .prepare(
-        `INSERT INTO chain_links (session, chain_seq, uuid, prev_hash, hash, started_at, state)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, (
+        `INSERT INTO chain_links (session, chain_seq, uuid, prev_hash, hash, started_at, received_from, state)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, (
            SELECT CASE
              WHEN held IS NOT NULL THEN CASE WHEN held = ?4 THEN 'ok' ELSE 'broken' END
              WHEN ?2 = 1 THEN CASE WHEN ?4 IS NULL THEN 'ok' ELSE 'broken' END
              ELSE 'gap' END
            FROM (SELECT coalesce(
              (SELECT hash FROM chain_links WHERE session = ?1 AND chain_seq = ?2 - 1),
-             (SELECT last_hash FROM chain_cuts WHERE session = ?1 AND last_seq = ?2 - 1)) AS held)))
+             (SELECT last_hash FROM chain_cuts WHERE session = ?1 AND last_seq = ?2 - 1)) AS held))
+         WHERE NOT EXISTS (SELECT 1 FROM chain_links WHERE session = ?1 AND received_from != ?7)
          ON CONFLICT DO NOTHING`,
       )
-      .bind(l.session, l.chain_seq, l.uuid, l.prev_hash, l.hash, l.started_at),
+      .bind(l.session, l.chain_seq, l.uuid, l.prev_hash, l.hash, l.started_at, sender),
     db
       .prepare(
         `UPDATE chain_links SET state = CASE
            WHEN prev_hash IS (SELECT hash FROM chain_links WHERE session = ?1 AND chain_seq = ?2) THEN 'ok' ELSE 'broken' END
-         WHERE session = ?1 AND chain_seq = ?2 + 1 AND state = 'gap'`,
+         WHERE session = ?1 AND chain_seq = ?2 + 1 AND state = 'gap'
+           AND EXISTS (SELECT 1 FROM chain_links WHERE session = ?1 AND chain_seq = ?2 AND received_from IS ?3)`,
       )
-      .bind(l.session, l.chain_seq),
+      .bind(l.session, l.chain_seq, sender),
   ]);
 }
 

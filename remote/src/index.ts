@@ -54,7 +54,7 @@ async function logOne(request: Request, env: Env, who: Identity): Promise<Respon
     if (differ.length) throw new HttpError(409, conflictMessage(record.uuid, differ));
   }
   const link = linkOf(record);
-  if (link) await env.DB.batch(linkStatements(env.DB, [link]));
+  if (link) await env.DB.batch(linkStatements(env.DB, [link], who.user));
   return json({ success: true, uuid: record.uuid, duplicate }, duplicate ? 200 : 201);
 }
 
@@ -78,7 +78,7 @@ async function logBatch(request: Request, env: Env, who: Identity): Promise<Resp
   const max = Number(env.MAX_BATCH ?? "500");
   if (records.length > max) throw new HttpError(413, `batch of ${records.length} records is over the limit of ${max}`);
   if (records.length === 0) {
-    if (links.length) await env.DB.batch(linkStatements(env.DB, links));
+    if (links.length) await env.DB.batch(linkStatements(env.DB, links, who.user));
     return json({ accepted: 0, duplicates: 0, refused: [] });
   }
   // Each record stands on its own: a malformed one is refused and named, its
@@ -118,7 +118,7 @@ async function logBatch(request: Request, env: Env, who: Identity): Promise<Resp
   // Links after the records, in chain order: a refused record's link is not kept.
   const taken = checked.filter((r) => !refused.some((x) => x.uuid === r.uuid && x.status === 409));
   const chained = [...taken.map(linkOf).filter((l): l is Link => l !== null), ...links];
-  if (chained.length) await env.DB.batch(linkStatements(env.DB, chained));
+  if (chained.length) await env.DB.batch(linkStatements(env.DB, chained, who.user));
   return json({ accepted, duplicates, refused });
 }
 

@@ -429,6 +429,30 @@ mod remote {
         Ok(())
     }
 
+    /// A teammate's writer token cannot take places in someone else's
+    /// session: a session's chain takes links from the sender of its first.
+    #[test]
+    fn a_teammate_cannot_put_links_into_another_senders_chain() -> Result<()> {
+        let env = env()?;
+        let worker = RemoteWorker::start(&env.root.join("d1"))?;
+        let _daemon = forwarding(&env, &worker)?;
+        deliver(&env, commands(1, 2, "terraform apply"), false)?;
+        wait_links(&worker, 2)?;
+        let held = worker.d1(&format!("SELECT hash FROM chain_links WHERE uuid = '{}'", id_of(1, 2)))?;
+        let last = held[0]["hash"].as_str().unwrap().to_string();
+        let mallory = worker.create_token("mallory", "writer")?;
+        let links = json!({ "records": [], "links": [
+            { "uuid": "m-3", "session": session_id(1), "chain_seq": 3, "prev_hash": last, "hash": "3".repeat(64) },
+        ] });
+        let (status, _) = worker.request("POST", "/api/commands/batch", Some(&mallory), Some(links.to_string()))?;
+        assert_eq!(status, 200, "taken quietly, kept nowhere");
+        let rows = worker.d1("SELECT uuid, received_from FROM chain_links ORDER BY chain_seq")?;
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert!(rows.iter().all(|r| r["received_from"] == "shared"), "{rows:?}");
+        assert_intact(&env, &["--remote"])?;
+        Ok(())
+    }
+
     #[test]
     fn a_record_deleted_from_d1_mid_session_is_a_gap() -> Result<()> {
         let env = env()?;
