@@ -10,7 +10,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::record::{select_list, CommandRow, RemoteRecord};
+use super::record::{select_list, CommandRow, RemoteRecord, RowReader};
 use super::{Store, StoreError};
 
 /// The version of the encoding, hashed with every record.
@@ -38,20 +38,29 @@ pub fn canonical(value: &Value) -> String {
 }
 
 fn sha256_hex(text: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    let mut hex = String::with_capacity(64);
+    for b in digest.as_ref() {
+        hex.push(HEX[usize::from(b >> 4)] as char);
+        hex.push(HEX[usize::from(b & 15)] as char);
+    }
+    hex
 }
 
 /// The hashed fields the team store keeps, by their names there, as it
 /// shows them.
 pub fn record_part(record: &RemoteRecord) -> Map<String, Value> {
+    static HASHED: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    let hashed = HASHED.get_or_init(|| {
+        CommandRow::COLUMNS
+            .iter()
+            .filter(|c| c.phase.hashed())
+            .filter_map(|c| c.remote)
+            .chain(DERIVED.iter().copied())
+            .collect()
+    });
     let Value::Object(all) = serde_json::to_value(record).expect("records serialize") else { unreachable!() };
-    let hashed: Vec<&str> = CommandRow::COLUMNS
-        .iter()
-        .filter(|c| c.phase.hashed())
-        .filter_map(|c| c.remote)
-        .chain(DERIVED.iter().copied())
-        .collect();
     all.into_iter().filter(|(k, v)| !v.is_null() && hashed.contains(&k.as_str())).collect()
 }
 
@@ -140,7 +149,8 @@ pub(crate) fn chain_session(conn: &Connection, session: &str) -> Result<u64, Sto
              ORDER BY c.seq, c.pk",
             select_list()
         ))?;
-        let rows = stmt.query_map([session], |r| Ok((r.get("pk")?, CommandRow::from_row(r)?)))?;
+        let reader = RowReader::new(&stmt)?;
+        let rows = stmt.query_map([session], |r| Ok((r.get("pk")?, reader.read(r)?)))?;
         rows.collect::<Result<_, _>>()?
     };
     if rows.is_empty() {
@@ -407,7 +417,8 @@ impl Store {
             "SELECT {} FROM commands c WHERE c.chain_seq IS NOT NULL ORDER BY c.session, c.chain_seq",
             select_list()
         ))?;
-        let rows = stmt.query_map([], CommandRow::from_row)?;
+        let reader = RowReader::new(&stmt)?;
+        let rows = stmt.query_map([], |r| reader.read(r))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

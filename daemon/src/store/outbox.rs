@@ -3,7 +3,7 @@
 
 use rusqlite::{params, OptionalExtension};
 
-use super::record::{select_list, CommandRow};
+use super::record::{select_list, CommandRow, RowReader};
 use super::sql_text::sql_text;
 use super::{Store, StoreError};
 use crate::time::now_micros;
@@ -111,8 +111,9 @@ impl Store {
             filter.takes()
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
+        let reader = RowReader::new(&stmt)?;
         let rows = stmt.query_map(params![settled, filter.sink, limit as i64], |r| {
-            Ok(Pending { pk: r.get("pk")?, content: r.get("content")?, row: CommandRow::from_row(r)? })
+            Ok(Pending { pk: r.get("pk")?, content: r.get("content")?, row: reader.read(r)? })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }

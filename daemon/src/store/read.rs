@@ -2,7 +2,7 @@
 
 use rusqlite::types::Value;
 
-use super::record::{select_list, CommandRow};
+use super::record::{select_list, CommandRow, RowReader};
 use super::{Store, StoreError};
 
 /// Which end of the history comes first.
@@ -210,7 +210,8 @@ impl Store {
     pub fn history(&self, query: &HistoryQuery) -> Result<Vec<CommandRow>, StoreError> {
         let (sql, args) = query.select();
         let mut stmt = self.conn().prepare(&sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(args), CommandRow::from_row)?;
+        let reader = RowReader::new(&stmt)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| reader.read(r))?;
         let mut rows: Vec<CommandRow> = rows.collect::<Result<_, _>>()?;
         if query.order == Order::OldestFirst {
             rows.reverse();

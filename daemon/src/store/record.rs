@@ -103,10 +103,19 @@ macro_rules! command_record {
             ];
 
             /// Reads a row selected with [`select_list`], by column name.
+            /// Where many rows come from one query, [`RowReader`] finds
+            /// the names once.
             pub(crate) fn from_row(row: &rusqlite::Row) -> rusqlite::Result<CommandRow> {
-                Ok(CommandRow { $( $name: match Phase::$phase {
-                    Phase::Remote => Default::default(),
-                    _ => row.get(stringify!($name))?,
+                RowReader::new(row.as_ref())?.read(row)
+            }
+
+            /// Reads each field from the place `at` gives for it, in
+            /// [`CommandRow::COLUMNS`] order (None: not a column).
+            fn from_row_at(row: &rusqlite::Row, at: &[Option<usize>]) -> rusqlite::Result<CommandRow> {
+                let mut at = at.iter().copied();
+                Ok(CommandRow { $( $name: match at.next().flatten() {
+                    Some(i) => row.get(i)?,
+                    None => Default::default(),
                 }, )* })
             }
 
@@ -308,6 +317,28 @@ impl CommandRow {
                 || (tool == "npm" && ["npx", "pnpm", "yarn"].contains(&name))
         })?;
         Some(words[at + 1..].join(" "))
+    }
+}
+
+/// Reads the rows of one statement as [`CommandRow`]s: each column is found
+/// by its name once, when the reader is made, not once per row (a name
+/// lookup scans the statement's columns).
+pub(crate) struct RowReader(Vec<Option<usize>>);
+
+impl RowReader {
+    pub(crate) fn new(stmt: &rusqlite::Statement) -> rusqlite::Result<RowReader> {
+        let at = CommandRow::COLUMNS
+            .iter()
+            .map(|c| match c.phase {
+                Phase::Remote => Ok(None),
+                _ => stmt.column_index(c.name).map(Some),
+            })
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(RowReader(at))
+    }
+
+    pub(crate) fn read(&self, row: &rusqlite::Row) -> rusqlite::Result<CommandRow> {
+        CommandRow::from_row_at(row, &self.0)
     }
 }
 
