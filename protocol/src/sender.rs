@@ -28,8 +28,11 @@ pub enum SendError {
     ForeignDaemon { uid: u32 },
     /// The daemon answered but did not take the frame.
     Refused(RefusalReason),
-    /// The connection broke or the answer did not arrive in time.
+    /// The connection broke.
     Broken(FrameError),
+    /// The daemon took longer than this to answer (it may still be working
+    /// on the frame: a frame sent again lands once).
+    Slow(Duration),
     /// The daemon answered something that is not an answer to this request.
     Unexpected(Reply),
 }
@@ -41,6 +44,7 @@ impl fmt::Display for SendError {
             SendError::ForeignDaemon { uid } => write!(f, "the socket belongs to uid {uid}, not to us"),
             SendError::Refused(r) => write!(f, "daemon refused the frame: {r}"),
             SendError::Broken(e) => write!(f, "connection to the daemon broke: {e}"),
+            SendError::Slow(budget) => write!(f, "the daemon did not answer within {budget:?}"),
             SendError::Unexpected(r) => write!(f, "unexpected answer from the daemon: {r:?}"),
         }
     }
@@ -58,6 +62,13 @@ pub struct Sender {
 impl Sender {
     pub fn new(socket: impl Into<PathBuf>) -> Sender {
         Sender { socket: socket.into(), stream: None, ack_budget: ACK_BUDGET }
+    }
+
+    /// The same, waiting up to `budget` for each answer instead of
+    /// [`ACK_BUDGET`] (a shell's helper must not wait long; `lcd import` may).
+    pub fn with_ack_budget(mut self, budget: Duration) -> Sender {
+        self.ack_budget = budget;
+        self
     }
 
     /// Whether the connection is open (not closed by us or found broken).
@@ -99,11 +110,19 @@ impl Sender {
     pub fn exchange(&mut self, frame: &[u8]) -> Result<Reply, SendError> {
         self.connect()?;
         let stream = self.stream.as_mut().expect("connected");
-        let result = stream.write_all(frame).map_err(|e| SendError::Broken(FrameError::Io(e))).and_then(|()| {
+        let budget = self.ack_budget;
+        // A timed-out read or write is a slow daemon, not a broken link.
+        let failed = |e: FrameError| match &e {
+            FrameError::Io(io) if matches!(io.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                SendError::Slow(budget)
+            }
+            _ => SendError::Broken(e),
+        };
+        let result = stream.write_all(frame).map_err(|e| failed(FrameError::Io(e))).and_then(|()| {
             match frame::read_message::<Reply>(stream) {
                 Ok(Some(reply)) => Ok(reply),
                 Ok(None) => Err(SendError::Broken(FrameError::Truncated)),
-                Err(e) => Err(SendError::Broken(e)),
+                Err(e) => Err(failed(e)),
             }
         });
         if result.is_err() {

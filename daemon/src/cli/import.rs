@@ -3,9 +3,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use lcd_protocol::protocol::{ImportedCommand, Reply, Request};
+use lcd_protocol::sender::{SendError, Sender};
 use lcd_protocol::{RecordId, Shell};
 
 use super::daemon::connect_or_start;
@@ -48,16 +50,20 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
         outln!("{}: no commands to import", file.display())?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut sender = connect_or_start(paths)?;
+    let mut sender = connect_or_start(paths)?.with_ack_budget(CHUNK_BUDGET);
     let (mut added, mut already) = (0, 0);
-    for chunk in commands.chunks(2000) {
-        match sender.request(&Request::Import(chunk.to_vec()))? {
-            Reply::Imported { added: a, already: b } => {
-                added += a;
-                already += b;
-            }
-            other => bail!("unexpected answer from the daemon: {other:?}"),
-        }
+    for (n, chunk) in commands.chunks(CHUNK).enumerate() {
+        let (a, b) = import_chunk(&mut sender, chunk).map_err(|e| {
+            anyhow::anyhow!(
+                "importing stopped after {} of {} commands: {e}\n\
+                 Run the same `lcd import` again: it goes on where it stopped \
+                 (commands already imported are not added twice).",
+                n * CHUNK,
+                commands.len()
+            )
+        })?;
+        added += a;
+        already += b;
     }
     let skipped = commands.len() as u64 - added - already;
     outln!(
@@ -66,6 +72,34 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
         if skipped > 0 { format!(", {skipped} left out by never-record rules") } else { String::new() }
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Commands per request.
+const CHUNK: usize = 2000;
+/// How long the daemon may take over one chunk (it writes them while it
+/// serves the shells).
+const CHUNK_BUDGET: Duration = Duration::from_secs(60);
+/// Attempts per chunk: a daemon busy or restarting for a moment must not end
+/// an import. A chunk sent again adds nothing twice (ids come from the lines).
+const ATTEMPTS: u32 = 5;
+
+/// Sends one chunk, again after a pause while the daemon is slow, restarts or
+/// breaks the connection: (added, already there).
+fn import_chunk(sender: &mut Sender, chunk: &[ImportedCommand]) -> Result<(u64, u64)> {
+    let mut pause = Duration::from_millis(500);
+    for attempt in 1..=ATTEMPTS {
+        match sender.request(&Request::Import(chunk.to_vec())) {
+            Ok(Reply::Imported { added, already }) => return Ok((added, already)),
+            Ok(other) => bail!("unexpected answer from the daemon: {other:?}"),
+            Err(e @ (SendError::Slow(_) | SendError::Broken(_) | SendError::Unreachable(_))) if attempt < ATTEMPTS => {
+                tracing::debug!("import chunk, attempt {attempt}: {e}");
+                std::thread::sleep(pause);
+                pause *= 2;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    unreachable!("the last attempt returns")
 }
 
 /// zsh keeps bytes 0x83..=0x9f and NUL "metafied": 0x83, then the byte ^ 0x20.

@@ -524,3 +524,60 @@ fn a_database_from_an_older_lcd_is_upgraded_before_it_is_read() -> Result<()> {
     env.lcd(&["daemon", "stop"])?;
     Ok(())
 }
+
+/// A history of `n` lines in zsh's extended format, each a distinct command.
+fn long_zsh_history(env: &TestEnv, n: usize) -> Result<std::path::PathBuf> {
+    let file = env.home().join("long_history");
+    let text: String = (0..n).map(|i| format!(": {}:0;echo line {i}\n", 1_700_000_000 + i)).collect();
+    std::fs::write(&file, text)?;
+    Ok(file)
+}
+
+/// Regression: an import failed part-way with "connection to the daemon
+/// broke: ... Resource temporarily unavailable" when the daemon took over a
+/// second to answer a chunk. A daemon frozen for three seconds now only slows
+/// it; a daemon gone mid-way ends it with a message that says to run it
+/// again, and running it again imports the rest, nothing twice.
+#[test]
+fn an_import_outlasts_a_frozen_daemon_and_resumes_after_a_dead_one() -> Result<()> {
+    let env = env()?;
+    let file = long_zsh_history(&env, 20_000)?;
+    let path = file.display().to_string();
+    let daemon = lcd_testkit::DaemonProcess::start(&env, &[])?;
+    let mut import =
+        env.lcd_command(&["import", "zsh", &path]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    std::thread::sleep(Duration::from_millis(150));
+    daemon.signal(libc::SIGSTOP);
+    let in_flight = import.try_wait()?.is_none();
+    std::thread::sleep(Duration::from_secs(3));
+    daemon.signal(libc::SIGCONT);
+    let out = import.wait_with_output()?;
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(in_flight, "the import ended before the daemon froze: {said}");
+    assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("Imported 20000 commands"), "{said}");
+
+    // Gone mid-way: told to run it again, which adds the rest only.
+    let more = long_zsh_history(&env, 40_000)?;
+    let path = more.display().to_string();
+    let import =
+        env.lcd_command(&["import", "zsh", &path]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    // Killed once it has taken part of the new lines.
+    let db = rusqlite::Connection::open(env.paths().database())?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while db.query_row("SELECT count(*) FROM commands", [], |r| r.get::<_, i64>(0))? <= 20_000 {
+        anyhow::ensure!(std::time::Instant::now() < deadline, "the import took nothing new");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    daemon.end_with(libc::SIGKILL)?;
+    let out = import.wait_with_output()?;
+    let error = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{error}");
+    assert!(error.contains("importing stopped after") && error.contains("Run the same `lcd import` again"), "{error}");
+    let _daemon = env.start_daemon()?;
+    let again = env.lcd(&["import", "zsh", &path])?;
+    assert!(again.contains("were there already"), "{again}");
+    let total: Vec<Value> = serde_json::from_str(&env.lcd(&["query", "--all", "--format", "json"])?)?;
+    assert_eq!(total.len(), 40_000, "{again}");
+    Ok(())
+}
