@@ -177,10 +177,30 @@ impl RemoteWorker {
     /// Runs SQL against the local D1 with `wrangler d1 execute`.
     pub fn d1(&self, sql: &str) -> Result<Vec<Value>> {
         let state = self.state_dir.display().to_string();
-        let out =
-            wrangler_command(&["d1", "execute", "lcd", "--local", "--persist-to", &state, "--json", "--command", sql])?
-                .stdin(Stdio::null())
-                .output()?;
+        // The running Worker holds the same SQLite file: on a busy machine
+        // it can hold its lock at that moment (SQLITE_BUSY); asked again.
+        let mut attempt = 0;
+        let out = loop {
+            attempt += 1;
+            let out = wrangler_command(&[
+                "d1",
+                "execute",
+                "lcd",
+                "--local",
+                "--persist-to",
+                &state,
+                "--json",
+                "--command",
+                sql,
+            ])?
+            .stdin(Stdio::null())
+            .output()?;
+            let busy = String::from_utf8_lossy(&out.stderr).contains("SQLITE_BUSY");
+            if out.status.success() || !busy || attempt == 5 {
+                break out;
+            }
+            std::thread::sleep(Duration::from_millis(300 * attempt));
+        };
         if !out.status.success() {
             bail!("wrangler d1 execute failed: {}", String::from_utf8_lossy(&out.stderr));
         }

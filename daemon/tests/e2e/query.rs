@@ -560,8 +560,7 @@ fn an_import_outlasts_a_frozen_daemon_and_resumes_after_a_dead_one() -> Result<(
     // Gone mid-way: told to run it again, which adds the rest only.
     let more = long_zsh_history(&env, 40_000)?;
     let path = more.display().to_string();
-    let import =
-        env.lcd_command(&["import", "zsh", &path]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    let import = env.lcd_command(&["import", "zsh", &path]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
     // Killed once it has taken part of the new lines.
     let db = rusqlite::Connection::open(env.paths().database())?;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);

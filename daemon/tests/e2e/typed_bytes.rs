@@ -43,7 +43,10 @@ fn character((pick, c): (u8, char)) -> char {
 fn typeable(kind: ShellKind, c: char) -> bool {
     let line_end = matches!(c, '\n' | '\r');
     let bash_nul = kind == ShellKind::Bash && c == '\0';
-    !line_end && !bash_nul && !TERMINAL_KEYS.contains(&c)
+    // zsh's line editor keeps a byte that is no character as U+E000 + the
+    // byte, so a typed U+E068 comes out of it as "h": zsh's, not lcd's.
+    let zsh_raw_byte = kind == ShellKind::Zsh && ('\u{e000}'..='\u{e0ff}').contains(&c);
+    !line_end && !bash_nul && !zsh_raw_byte && !TERMINAL_KEYS.contains(&c)
 }
 
 /// The keys that type `line`: each control character after Ctrl-V.
