@@ -152,7 +152,7 @@ fn remote(paths: &Paths) -> Result<Verdict> {
                     .chained_rows()?
                     .into_iter()
                     .map(|row| {
-                        let copy = remote_copy(&row, &enricher.outgoing(&row));
+                        let copy = remote_copy(&row, enricher.outgoing(&row).as_ref());
                         ((row.session.clone(), row.chain_seq.unwrap_or_default()), (row.hash, copy))
                     })
                     .collect()

@@ -145,11 +145,12 @@ impl Enricher {
             || (!cwd.is_empty() && self.ignore_dirs.iter().any(|d| Path::new(cwd).starts_with(d)))
     }
 
-    /// The copy of `row` that leaves the machine (team store, GitHub): the
-    /// text it sends redacted again with `[capture] redact_remote`, and
-    /// `redacted` counting what those rules hid as well.
-    pub fn outgoing(&self, row: &CommandRow) -> CommandRow {
-        let Some(remote) = &self.remote_redactor else { return row.clone() };
+    /// The copy of `row` that leaves the machine (team store, GitHub) when
+    /// it differs from `row`: the text it sends redacted again with
+    /// `[capture] redact_remote`, and `redacted` counting what those rules
+    /// hid as well. `None` when they hid nothing (or there are none).
+    pub fn outgoing(&self, row: &CommandRow) -> Option<CommandRow> {
+        let remote = self.remote_redactor.as_ref()?;
         let mut out = row.clone();
         let before = hidden_count(sent_texts(row));
         out.command = remote.redact(&out.command);
@@ -157,7 +158,8 @@ impl Enricher {
             *text = text.as_deref().map(|t| remote.redact(t));
         }
         out.redacted = row.redacted + hidden_count(sent_texts(&out)) - before;
-        out
+        // Remote rules only add markers: none added, nothing hidden.
+        (out.redacted != row.redacted).then_some(out)
     }
 
     /// Redacts a free text with this configuration's patterns.

@@ -102,10 +102,14 @@ impl GithubSink {
         // A job stopped with Ctrl-Z is not over: its deployment stays in progress.
         let running = matches!(row.status, RecordStatus::Running | RecordStatus::Suspended);
         let reached = |stage, deployment_id| GithubProgress { stage: Some(stage), deployment_id };
+        // What GitHub is shown of the record: `redact_remote` applied to
+        // every text of it, deployment, statuses and comment alike.
+        let hidden = (self.outgoing)(row);
+        let shown = hidden.as_ref().unwrap_or(row);
         match (progress.stage, progress.deployment_id) {
             (None, _) => {
                 let url = format!("{base}/repos/{repo}/deployments");
-                let mut body = self.deployment(row);
+                let mut body = self.deployment(row, shown);
                 let mut answer = self.pacer.post(client, &url, &self.token, &body).await;
                 // A commit GitHub does not have (not pushed): once more with the branch.
                 if let (Err(Refusal::Unprocessable(first)), Some(branch)) = (&answer, row.git_branch.as_deref()) {
@@ -130,14 +134,14 @@ impl GithubSink {
             }
             (Some(GithubStage::Created), Some(id)) if running => {
                 let url = format!("{base}/repos/{repo}/deployments/{id}/statuses");
-                let body = self.status_body(row, "in_progress", "running");
+                let body = self.status_body(shown, "in_progress", "running");
                 self.pacer.post(client, &url, &self.token, &body).await?;
                 Ok(reached(GithubStage::InProgress, Some(id)))
             }
             (Some(GithubStage::Created | GithubStage::InProgress), Some(id)) => {
                 let url = format!("{base}/repos/{repo}/deployments/{id}/statuses");
                 let (state, description) = outcome(row);
-                let body = self.status_body(row, state, &description);
+                let body = self.status_body(shown, state, &description);
                 let next = if self.issue_to_comment(row).is_some() { GithubStage::Final } else { GithubStage::Done };
                 self.pacer.post(client, &url, &self.token, &body).await?;
                 Ok(reached(next, Some(id)))
@@ -145,8 +149,8 @@ impl GithubSink {
             (Some(GithubStage::Final), id) => {
                 if let Some(issue) = self.issue_to_comment(row) {
                     let url = format!("{base}/repos/{repo}/issues/{issue}/comments");
-                    let shown = self.config.include_command.then(|| (self.outgoing)(row).command);
-                    let body = json!({ "body": comment(row, &self.environment(row), shown.as_deref()) });
+                    let command = self.config.include_command.then_some(shown.command.as_str());
+                    let body = json!({ "body": comment(shown, &self.environment(shown), command) });
                     self.pacer.post(client, &url, &self.token, &body).await?;
                 }
                 Ok(reached(GithubStage::Done, id))
@@ -174,12 +178,11 @@ impl GithubSink {
         self.config.environments.get(&env).cloned().unwrap_or(env)
     }
 
-    /// The deployment for a run. The command line goes in the payload only
-    /// when `include_command` says so: deployments of a public repository
-    /// are public.
-    fn deployment(&self, row: &CommandRow) -> Value {
-        let environment = self.environment(row);
-        let shown = (self.outgoing)(row);
+    /// The deployment for a run (`shown`: what GitHub may see of `row`).
+    /// The command line goes in the payload only when `include_command`
+    /// says so: deployments of a public repository are public.
+    fn deployment(&self, row: &CommandRow, shown: &CommandRow) -> Value {
+        let environment = self.environment(shown);
         let task = self
             .config
             .deploy
@@ -190,7 +193,6 @@ impl GithubSink {
             })
             .map(|r| r.task.clone())
             .unwrap_or_default();
-        let what = format!("{} {}", shown.command_type.as_str(), shown.subcommand.as_deref().unwrap_or(""));
         let mut payload = json!({
             "record_id": row.id,
             "host": row.hostname,
@@ -198,7 +200,7 @@ impl GithubSink {
             "session": row.session,
         });
         if self.config.include_command {
-            payload["command"] = shown.command.into();
+            payload["command"] = shown.command.as_str().into();
         }
         json!({
             "ref": row.git_commit,
@@ -206,7 +208,7 @@ impl GithubSink {
             "auto_merge": false,
             "required_contexts": [],
             "environment": environment,
-            "description": clip(&format!("{} by {}@{}", what.trim(), row.user, row.hostname), 140),
+            "description": clip(&format!("{} by {}@{}", what(shown), row.user, row.hostname), 140),
             "payload": payload,
             "production_environment": self.config.production_environments.contains(&environment),
             "transient_environment": self.config.transient_environments.contains(&environment),
@@ -391,14 +393,16 @@ fn comment(row: &CommandRow, environment: &str, command: Option<&str>) -> String
     let (state, description) = outcome(row);
     // Cut by characters: a byte index inside a multi-byte character panics.
     let commit: String = row.git_commit.as_deref().map(|c| c.chars().take(12).collect()).unwrap_or("?".into());
-    let what = match command {
-        Some(command) => command.to_string(),
-        None => format!("{} {}", row.command_type.as_str(), row.subcommand.as_deref().unwrap_or("")).trim().to_string(),
-    };
+    let what = command.map_or_else(|| what(row), str::to_string);
     format!(
         "Deploy to **{environment}** at `{commit}`: **{state}** ({description}).\n\n`{what}` by {}@{}",
         row.user, row.hostname
     )
+}
+
+/// The tool and subcommand, standing for a command line GitHub is not shown.
+fn what(row: &CommandRow) -> String {
+    format!("{} {}", row.command_type.as_str(), row.subcommand.as_deref().unwrap_or("")).trim().to_string()
 }
 
 fn clip(text: &str, max: usize) -> String {

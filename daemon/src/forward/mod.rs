@@ -22,9 +22,9 @@ pub use retry::{classify, Backoff, Verdict};
 use crate::store::CommandRow;
 
 /// The copy of a record that leaves the machine (`[capture] redact_remote`
-/// applied): given by whoever owns the capture rules, so that forwarding
-/// depends on the store only.
-pub type Outgoing = Arc<dyn Fn(&CommandRow) -> CommandRow + Send + Sync>;
+/// applied), or `None` when that is the record as stored: given by whoever
+/// owns the capture rules, so that forwarding depends on the store only.
+pub type Outgoing = Arc<dyn Fn(&CommandRow) -> Option<CommandRow> + Send + Sync>;
 
 /// A sink's status, shared between its task and `lcd status`.
 #[derive(Clone, Default)]

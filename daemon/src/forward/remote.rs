@@ -99,7 +99,7 @@ impl Sink for RemoteSink {
 
     async fn deliver(&mut self, client: &reqwest::Client, batch: &mut Batch) -> Verdict {
         let records: Vec<RemoteRecord> =
-            batch.records().map(|p| remote_copy(&p.row, &(self.outgoing)(&p.row))).collect();
+            batch.records().map(|p| remote_copy(&p.row, (self.outgoing)(&p.row).as_ref())).collect();
         let links: Vec<Value> = batch.rows.iter().filter(|p| !p.content).map(|p| link(&p.row)).collect();
         let body = json!({ "records": records, "links": links });
         let request = client.post(&self.url).bearer_auth(&self.token).json(&body);

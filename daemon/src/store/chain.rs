@@ -70,17 +70,18 @@ pub fn record_digest(record: &Map<String, Value>) -> String {
     sha256_hex(&canonical(&Value::Object(record.clone())))
 }
 
-/// The team store's copy of `row`, made from `outgoing` (the row as it may
-/// leave the machine: `[capture] redact_remote` applied). When that hid
-/// something, the copy carries the digest of the record part as it was
-/// hashed, since its own fields no longer give it.
-pub fn remote_copy(row: &CommandRow, outgoing: &CommandRow) -> RemoteRecord {
-    let mut copy = RemoteRecord::from(outgoing);
-    let kept = record_part(&RemoteRecord::from(row));
-    if record_part(&copy) != kept {
-        copy.record_digest = Some(record_digest(&kept));
+/// The team store's copy of `row`, made from `hidden` when `[capture]
+/// redact_remote` hid something of it on the way out: such a copy carries
+/// the digest of the record part as it was hashed, since its own fields no
+/// longer give it.
+pub fn remote_copy(row: &CommandRow, hidden: Option<&CommandRow>) -> RemoteRecord {
+    match hidden {
+        None => RemoteRecord::from(row),
+        Some(out) => RemoteRecord {
+            record_digest: Some(record_digest(&record_part(&RemoteRecord::from(row)))),
+            ..RemoteRecord::from(out)
+        },
     }
-    copy
 }
 
 /// The hashed fields the team store does not keep, by column name.
