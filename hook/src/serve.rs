@@ -26,7 +26,7 @@ use lcd_protocol::protocol::{
 };
 use lcd_protocol::record_id::RecordId;
 use lcd_protocol::sender::{deliver_or_spool, record_frames, Handed, SendError, Sender};
-use lcd_protocol::spool::{record_events, Spool};
+use lcd_protocol::spool::{record_events, Appended, Spool};
 
 /// How often the reader looks whether the shell is still there.
 const SHELL_CHECK: Duration = Duration::from_millis(500);
@@ -259,17 +259,14 @@ fn send_loop(config: &ServeConfig, shared: &Shared, log: &Log) {
         let (events, closing) = shared.take(wait);
         let mut frames: Vec<Vec<u8>> = held.drain(..).collect();
         frames.extend(record_frames(events, EVENTS_PER_FRAME));
-        // Whether the spool is taking frames again (or the daemon is).
-        let (mut dropping, mut taken) = (false, false);
+        // Whether the spool took the last frame it was offered this round.
+        let mut room = false;
         for frame in frames {
             let may_try = retry_at.is_none_or(|t| Instant::now() >= t);
             match deliver_or_spool(may_try.then_some(&mut sender), &spool, &frame) {
-                Ok(Handed::Delivered) => {
-                    retry_at = None;
-                    taken = true;
-                }
+                Ok(Handed::Delivered) => retry_at = None,
                 Ok(Handed::Spooled(why)) => {
-                    taken = true;
+                    room = true;
                     if may_try {
                         if retry_at.is_none() {
                             log.line(&format!("spooling: {why}"));
@@ -279,7 +276,7 @@ fn send_loop(config: &ServeConfig, shared: &Shared, log: &Log) {
                 }
                 Ok(Handed::Dropped { why, gap, first }) => {
                     lost.add(&frame, "the spool was full");
-                    dropping = true;
+                    room = false;
                     if first {
                         log.line(&format!("{} ({why}; {} events dropped so far)", spool.full_message(), gap.events));
                     }
@@ -293,20 +290,14 @@ fn send_loop(config: &ServeConfig, shared: &Shared, log: &Log) {
                 }
             }
         }
-        // The gap record goes where the last frames went; with none handed
-        // this time, only to the daemon, so that a still full spool does
-        // not count it as lost at every retry.
-        if let Some(gap) = lost.gap().filter(|_| !dropping) {
+        // The gap record goes to the daemon, or to the spool when it just
+        // took a frame: never into a spool still full, which would count it
+        // as lost at every retry. Sent again, it keeps its id.
+        if let Some(gap) = lost.gap(&config.session) {
             let may_try = retry_at.is_none_or(|t| Instant::now() >= t);
             for frame in record_frames(vec![gap], 1) {
-                let said = if taken {
-                    matches!(
-                        deliver_or_spool(may_try.then_some(&mut sender), &spool, &frame),
-                        Ok(Handed::Delivered | Handed::Spooled(_))
-                    )
-                } else {
-                    may_try && sender.deliver(&frame).is_ok()
-                };
+                let said = (may_try && sender.deliver(&frame).is_ok())
+                    || (room && matches!(spool.append(&frame), Ok(Appended::Written)));
                 if said {
                     log.line(&format!("said that {} events were lost ({})", lost.events, lost.reason));
                     lost = Lost::default();
@@ -340,7 +331,9 @@ fn hold(held: &mut VecDeque<Vec<u8>>, frame: Vec<u8>, log: &Log, lost: &mut Lost
 /// record said so.
 #[derive(Debug, Default)]
 struct Lost {
-    session: Option<Session>,
+    /// The gap record's id, made at the first loss: a record sent twice
+    /// (the daemon slow to answer the first time) lands once.
+    id: Option<RecordId>,
     events: u64,
     /// The newest command counter among them: the gap sits after it.
     seq: u64,
@@ -360,23 +353,21 @@ impl Lost {
             };
             if self.events == 0 {
                 (self.first_at, self.last_at) = (at, at);
+                self.id = Some(RecordId::random().unwrap_or_else(|| RecordId::derive(&event.session().id, at as u64)));
             }
             self.events += 1;
             self.seq = self.seq.max(seq);
             self.first_at = self.first_at.min(at);
             self.last_at = self.last_at.max(at);
-            self.session.get_or_insert_with(|| event.session().clone());
             self.reason = reason;
         }
     }
 
-    /// The gap record to send, if anything was lost.
-    fn gap(&self) -> Option<Event> {
-        let session = self.session.clone().filter(|_| self.events > 0)?;
-        let id = RecordId::random().unwrap_or_else(|| RecordId::derive(&session.id, u64::MAX - self.seq));
+    /// The gap record of `session` to send, if anything was lost.
+    fn gap(&self, session: &Session) -> Option<Event> {
         Some(Event::Gap(SessionGap {
-            id,
-            session,
+            id: self.id?,
+            session: session.clone(),
             seq: self.seq,
             first_at: self.first_at,
             last_at: self.last_at,

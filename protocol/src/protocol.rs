@@ -152,13 +152,14 @@ pub enum Event {
     Gap(SessionGap),
 }
 
-/// What a helper had to drop of its own shell's records (its spool full, a
-/// record it could not read), said as a record of its own in the session's
-/// chain, so that the loss is never silent.
+/// What a helper had to drop of its own shell's records (its spool full, or
+/// its memory bound reached while neither the daemon nor the spool took
+/// them), said as a record of its own in the session's chain, so that the
+/// loss is never silent.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct SessionGap {
-    /// Derived from the session and the first lost moment: a gap said twice
-    /// (the frame replayed) lands once.
+    /// Made at the first loss and kept: a gap said twice (sent again, or
+    /// its frame replayed) lands once.
     pub id: RecordId,
     pub session: Session,
     /// The shell's command counter when the loss was noticed: the gap sits
