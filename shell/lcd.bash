@@ -120,12 +120,13 @@ _lcd_end() {
     # A line made only of a subshell runs no DEBUG trap here: start it now.
     [[ -n ${_lcd_started-} ]] || _lcd_start ""
     if _lcd_helper_alive || _lcd_start_helper; then
-      \builtin local f='E\0n=%s\0t=%s\0s=%s\0p=%s\0'
       # Ctrl-Z: $? is 128 + the stop signal and the job waits, stopped.
       # Asking the shell costs a fork, so only then.
-      if (($1 >= 147 && $1 <= 150)) && [[ -n $(\builtin jobs -s 2>/dev/null) ]]; then f+='z=1\0'; fi
-      # shellcheck disable=SC2059 # the format is ours, the values are arguments
-      \builtin printf "$f"'\36\0' "$_lcd_seq" "$EPOCHREALTIME" "$1" "$2" 1>&"$_lcd_fd" 2>/dev/null
+      if (($1 < 147 || $1 > 150)) || [[ -z $(\builtin jobs -s 2>/dev/null) ]]; then
+        \builtin printf 'E\0n=%s\0t=%s\0s=%s\0p=%s\0\36\0' "$_lcd_seq" "$EPOCHREALTIME" "$1" "$2" 1>&"$_lcd_fd" 2>/dev/null
+      else
+        \builtin printf 'E\0n=%s\0t=%s\0s=%s\0p=%s\0z=1\0\36\0' "$_lcd_seq" "$EPOCHREALTIME" "$1" "$2" 1>&"$_lcd_fd" 2>/dev/null
+      fi
     fi
     # Our trap removed itself; put it back (never over someone else's).
     [[ -z ${_lcd_debug_on-} || -z ${_lcd_started-} ]] || \builtin trap '_lcd_debug' DEBUG
