@@ -22,7 +22,7 @@ mod positional;
 
 use regex::{Captures, Regex, RegexSet};
 
-pub use names::secret_name;
+use names::secret_name;
 
 pub const REDACTED: &str = "[REDACTED]";
 
@@ -195,19 +195,15 @@ impl Redactor {
 
     /// `text` with every secret replaced.
     pub fn redact(&self, text: &str) -> String {
-        let matching = self.set.matches(text);
-        let mut out = if matching.matched_any() {
-            let mut out = text.to_string();
-            for index in matching.iter() {
-                out = redact_with(&self.rules[index], &out);
-            }
-            out
-        } else {
-            text.to_string()
-        };
+        let mut out = text.to_string();
+        for index in self.set.matches(text).iter() {
+            out = redact_with(&self.rules[index], &out);
+        }
         if self.builtin {
-            out = replace_spans(&out, positional::secret_spans(&out));
-            out = replace_spans(&out, entropy::random_words(&out));
+            // Both word passes over the same text, replaced in one go.
+            let mut spans = positional::secret_spans(&out);
+            spans.extend(entropy::random_words(&out));
+            out = replace_spans(&out, spans);
         }
         out
     }
@@ -227,8 +223,8 @@ pub fn hidden_in(text: &str) -> usize {
 }
 
 fn redact_with(rule: &Rule, text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let (mut last, mut at) = (0, 0);
+    let mut spans = Vec::new();
+    let mut at = 0;
     while at <= text.len() {
         let Some(caps) = rule.regex.captures_at(text, at) else { break };
         let whole = caps.get(0).expect("a match");
@@ -239,13 +235,10 @@ fn redact_with(rule: &Rule, text: &str) -> String {
             at = next_char(text, span.start().max(whole.start()));
             continue;
         }
-        out.push_str(&text[last..span.start()]);
-        out.push_str(REDACTED);
-        last = span.end();
+        spans.push((span.start(), span.end()));
         at = span.end().max(next_char(text, whole.start()));
     }
-    out.push_str(&text[last..]);
-    out
+    replace_spans(text, spans)
 }
 
 /// The byte index of the character after the one at `at`.
@@ -253,18 +246,21 @@ fn next_char(text: &str, at: usize) -> usize {
     at + text[at..].chars().next().map_or(1, char::len_utf8)
 }
 
-/// `text` with each byte range replaced by the marker (ranges sorted, an
-/// overlapping one merged into the one before).
+/// `text` with each byte range replaced by the marker: ranges that overlap
+/// are one secret (the later one may reach further), a range already hidden
+/// is left alone.
 fn replace_spans(text: &str, mut spans: Vec<(usize, usize)>) -> String {
+    spans.retain(|&(start, end)| start < end && !text[start..end].contains(REDACTED));
     if spans.is_empty() {
         return text.to_string();
     }
     spans.sort_unstable();
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
-    for (start, end) in spans {
-        if start < last || text[start..end].contains(REDACTED) || start == end {
-            continue;
+    let mut spans = spans.into_iter().peekable();
+    while let Some((start, mut end)) = spans.next() {
+        while let Some((_, further)) = spans.next_if(|&(next, _)| next < end) {
+            end = end.max(further);
         }
         out.push_str(&text[last..start]);
         out.push_str(REDACTED);
@@ -310,6 +306,12 @@ fn keep_unless_random(caps: &Captures) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overlapping_spans_are_one_secret_and_the_longer_reach_counts() {
+        assert_eq!(replace_spans("a secretlonger b", vec![(2, 8), (4, 14)]), "a [REDACTED] b");
+        assert_eq!(replace_spans("ab cd", vec![(0, 2), (3, 5)]), "[REDACTED] [REDACTED]");
+    }
 
     fn redact(text: &str) -> String {
         Redactor::new(&[]).unwrap().redact(text)
