@@ -64,8 +64,10 @@ def check(links, cuts):
                 places = f"place {expected} is" if expected == to else f"places {expected}..{to} are"
                 before = f", before record {piece['uuid']}" if is_link else ""
                 findings.append(f"session {session}: gap: {places} missing{before} (deleted, or never arrived)")
-            elif is_link and prev != last_hash:
+            elif prev != last_hash and is_link:
                 findings.append(f"session {session}: record {piece['uuid']} (place {start}) does not link to the record before it")
+            elif prev != last_hash:
+                findings.append(f"session {session}: the cut of places {start}..{piece['last_seq']} does not link to the record before it")
             if is_link:
                 digest = sha256_hex(canonical(piece.get("local", {})))
                 content = sha256_hex(canonical(piece["record"]))

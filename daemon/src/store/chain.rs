@@ -13,6 +13,10 @@ use serde_json::{Map, Value};
 use super::record::{select_list, CommandRow, RemoteRecord, RowReader};
 use super::{Store, StoreError};
 
+/// SQL over `commands c`: the record is settled (both halves, or its end
+/// will never come) and has no link yet.
+const SETTLED_UNCHAINED: &str = "c.hash IS NULL AND c.status != 'running' AND c.command IS NOT NULL";
+
 /// The version of the encoding, hashed with every record.
 pub const CHAIN_VERSION: i64 = 1;
 
@@ -64,10 +68,11 @@ pub fn record_part(record: &RemoteRecord) -> Map<String, Value> {
     all.into_iter().filter(|(k, v)| !v.is_null() && hashed.contains(&k.as_str())).collect()
 }
 
-/// SHA-256 (hex) of the record part's canonical text: what a link hashes of
-/// the record, so that a copy shown with parts hidden can still be linked.
-pub fn record_digest(record: &Map<String, Value>) -> String {
-    sha256_hex(&canonical(&Value::Object(record.clone())))
+/// SHA-256 (hex) of a part's canonical text: the record part's is what a
+/// link hashes of the record (so that a copy shown with parts hidden can
+/// still be linked), the local part's is the `local_digest`.
+pub fn part_digest(part: &Map<String, Value>) -> String {
+    sha256_hex(&canonical(&Value::Object(part.clone())))
 }
 
 /// The team store's copy of `row`, made from `hidden` when `[capture]
@@ -78,7 +83,7 @@ pub fn remote_copy(row: &CommandRow, hidden: Option<&CommandRow>) -> RemoteRecor
     match hidden {
         None => RemoteRecord::from(row),
         Some(out) => RemoteRecord {
-            record_digest: Some(record_digest(&record_part(&RemoteRecord::from(row)))),
+            record_digest: Some(part_digest(&record_part(&RemoteRecord::from(row)))),
             ..RemoteRecord::from(out)
         },
     }
@@ -92,11 +97,6 @@ pub fn local_part(row: &CommandRow) -> Map<String, Value> {
         .filter(|(c, v)| c.phase.hashed() && c.remote.is_none() && !v.is_null())
         .map(|(c, v)| (c.name.to_string(), v))
         .collect()
-}
-
-/// SHA-256 (hex) of the local part's canonical text.
-pub fn local_digest(local: &Map<String, Value>) -> String {
-    sha256_hex(&canonical(&Value::Object(local.clone())))
 }
 
 /// A record's hash: over the version, the digests of its record part and
@@ -114,8 +114,8 @@ pub fn link_hash(record_digest: &str, local_digest: &str, chain_seq: i64, prev_h
 
 /// (local digest, hash) of a stored row at this place of its chain.
 pub fn row_hashes(row: &CommandRow, chain_seq: i64, prev_hash: Option<&str>) -> (String, String) {
-    let digest = local_digest(&local_part(row));
-    let hash = link_hash(&record_digest(&record_part(&RemoteRecord::from(row))), &digest, chain_seq, prev_hash);
+    let digest = part_digest(&local_part(row));
+    let hash = link_hash(&part_digest(&record_part(&RemoteRecord::from(row))), &digest, chain_seq, prev_hash);
     (digest, hash)
 }
 
@@ -143,13 +143,15 @@ fn head(conn: &Connection, session: &str) -> Result<(i64, Option<String>), Store
 /// shell's order; returns how many. Runs in the transaction that settled
 /// them, so that a crash leaves both or neither.
 pub(crate) fn chain_session(conn: &Connection, session: &str) -> Result<u64, StoreError> {
-    let rows: Vec<(i64, CommandRow)> = {
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT c.pk AS pk, {} FROM commands c
-             WHERE c.session = ?1 AND c.hash IS NULL AND c.status != 'running' AND c.command IS NOT NULL
-             ORDER BY c.seq, c.pk",
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        format!(
+            "SELECT c.pk AS pk, {} FROM commands c WHERE c.session = ?1 AND {SETTLED_UNCHAINED} ORDER BY c.seq, c.pk",
             select_list()
-        ))?;
+        )
+    });
+    let rows: Vec<(i64, CommandRow)> = {
+        let mut stmt = conn.prepare_cached(sql)?;
         let reader = RowReader::new(&stmt)?;
         let rows = stmt.query_map([session], |r| Ok((r.get("pk")?, reader.read(r)?)))?;
         rows.collect::<Result<_, _>>()?
@@ -174,9 +176,7 @@ pub(crate) fn chain_session(conn: &Connection, session: &str) -> Result<u64, Sto
 /// before this version, and any a crash left.
 pub(crate) fn chain_all(conn: &Connection) -> Result<u64, StoreError> {
     let sessions: Vec<String> = conn
-        .prepare(
-            "SELECT DISTINCT session FROM commands WHERE hash IS NULL AND status != 'running' AND command IS NOT NULL",
-        )?
+        .prepare(&format!("SELECT DISTINCT c.session FROM commands c WHERE {SETTLED_UNCHAINED}"))?
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     let mut count = 0;
@@ -276,6 +276,9 @@ pub enum Finding {
     /// Its `prev_hash` is not the hash of the record before it: that one
     /// was replaced, or this one was put in.
     Broken { session: String, id: String, chain_seq: i64 },
+    /// A cut whose first `prev_hash` is not the hash of the record before
+    /// it: that one was replaced after the cut was made.
+    CutBroken { session: String, first_seq: i64, last_seq: i64 },
     /// Places missing from the chain that no cut accounts for.
     Gap { session: String, from: i64, to: i64, before: Option<String> },
     /// A settled record that no chain holds: put in by someone else.
@@ -291,6 +294,10 @@ impl std::fmt::Display for Finding {
             Finding::Changed { session, id, chain_seq } => {
                 write!(f, "session {session}: record {id} (place {chain_seq}) was changed: its fields do not give its hash")
             }
+            Finding::CutBroken { session, first_seq, last_seq } => write!(
+                f,
+                "session {session}: the cut of places {first_seq}..{last_seq} does not link to the record before it: that one was replaced"
+            ),
             Finding::Broken { session, id, chain_seq } => write!(
                 f,
                 "session {session}: record {id} (place {chain_seq}) does not link to the record before it: that one was replaced or this one inserted"
@@ -361,16 +368,13 @@ pub fn check(links: Vec<Link>, cuts: Vec<Cut>) -> Verdict {
             if start > next {
                 verdict.findings.push(Finding::Gap { session: session.clone(), from: next, to: start - 1, before });
             } else if prev != last_hash {
-                // Where a cut follows a cut or opens the chain, its first
-                // prev_hash is all there is to compare.
-                let l = links.get(li).filter(|_| !take_cut);
-                if let Some(l) = l {
-                    verdict.findings.push(Finding::Broken {
-                        session: session.clone(),
-                        id: l.id.clone(),
-                        chain_seq: l.chain_seq,
-                    });
-                }
+                verdict.findings.push(if take_cut {
+                    let c = &cuts[ci];
+                    Finding::CutBroken { session: session.clone(), first_seq: c.first_seq, last_seq: c.last_seq }
+                } else {
+                    let l = &links[li];
+                    Finding::Broken { session: session.clone(), id: l.id.clone(), chain_seq: l.chain_seq }
+                });
             }
             if take_cut {
                 let c = &cuts[ci];
@@ -384,10 +388,10 @@ pub fn check(links: Vec<Link>, cuts: Vec<Cut>) -> Verdict {
                             verdict.by_digest += 1;
                             given.clone()
                         }
-                        None => record_digest(record),
+                        None => part_digest(record),
                     };
                     let digest = match &l.local {
-                        Some(local) => Some(local_digest(local)),
+                        Some(local) => Some(part_digest(local)),
                         None => l.local_digest.clone(),
                     };
                     let held_digest = l.local_digest.as_ref();
@@ -462,9 +466,9 @@ impl Store {
 
     /// Settled records that no chain holds: (session, id).
     pub fn unchained(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT session, id FROM commands WHERE hash IS NULL AND status != 'running' AND command IS NOT NULL ORDER BY pk",
-        )?;
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT c.session, c.id FROM commands c WHERE {SETTLED_UNCHAINED} ORDER BY c.pk"))?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -493,6 +497,32 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cut_that_does_not_follow_the_record_before_it_is_named() {
+        let link = |seq: i64, prev: Option<&str>, hash: &str| Link {
+            session: "s".into(),
+            chain_seq: seq,
+            id: format!("r{seq}"),
+            prev_hash: prev.map(Into::into),
+            hash: hash.into(),
+            record: None,
+            record_digest: None,
+            local_digest: None,
+            local: None,
+        };
+        let cut = |prev: &str| Cut {
+            session: "s".into(),
+            first_seq: 2,
+            last_seq: 3,
+            count: 2,
+            first_prev_hash: Some(prev.into()),
+            last_hash: "h3".into(),
+        };
+        let check_with = |prev| check(vec![link(1, None, "h1"), link(4, Some("h3"), "h4")], vec![cut(prev)]).findings;
+        assert_eq!(check_with("h1"), []);
+        assert_eq!(check_with("h0"), [Finding::CutBroken { session: "s".into(), first_seq: 2, last_seq: 3 }]);
+    }
 
     #[test]
     fn canonical_text_sorts_members_and_leaves_out_nulls() {

@@ -21,9 +21,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use chain::{
-    check as check_chains, record_digest, record_part as chain_record_part, remote_copy, Cut, Finding, Link, Verdict,
-};
+pub use chain::{check as check_chains, record_part as chain_record_part, remote_copy, Cut, Finding, Link, Verdict};
 pub use github::{DeployFilter, GithubProgress, GithubRecord, GithubStage};
 pub use incoming::Record;
 pub use migrations::SCHEMA_VERSION;

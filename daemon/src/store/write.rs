@@ -37,6 +37,17 @@ const LINK_RESUMES: &str = "
     WHERE session = ?1 AND hash IS NULL AND resumes IS NULL AND command IS NOT NULL
       AND (command IN ('fg', 'bg', '%') OR command GLOB 'fg *' OR command GLOB 'bg *' OR command GLOB '%[0-9%+-]*')";
 
+/// Whether `record` may take part in a job's continuation: a stop, or a
+/// start that looks like `fg`, `bg` or `%…` (LINK_RESUMES has the exact
+/// rule), so that the statement runs only for the batches that need it.
+fn may_resume(record: &Record) -> bool {
+    match record {
+        Record::End(_, status) => *status == RecordStatus::Suspended,
+        Record::Start(start, _) => ["fg", "bg", "%"].iter().any(|p| start.command.starts_with(p)),
+        Record::Ignored(_) | Record::Gap(..) => false,
+    }
+}
+
 impl Store {
     /// Stores `records` in one transaction. Start and end of a command may
     /// come in either order and any number of times: each lands once.
@@ -89,8 +100,11 @@ impl Store {
         // Records this batch settled get their links, in this transaction;
         // an fg or bg first learns which job it continues (that is hashed).
         let sessions: HashSet<&str> = records.iter().map(Record::session).collect();
+        let resuming: HashSet<&str> = records.iter().filter(|r| may_resume(r)).map(Record::session).collect();
         for session in sessions {
-            tx.prepare_cached(LINK_RESUMES)?.execute([session])?;
+            if resuming.contains(session) {
+                tx.prepare_cached(LINK_RESUMES)?.execute([session])?;
+            }
             chain::chain_session(&tx, session)?;
         }
         tx.commit()?;
