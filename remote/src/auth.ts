@@ -35,19 +35,23 @@ async function digest(text: string): Promise<ArrayBuffer> {
   return crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
 }
 
+function hex(digest: ArrayBuffer): string {
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 /** The SHA-256 of a token, in hex: what the tokens table keeps. */
 export async function tokenHash(token: string): Promise<string> {
-  return [...new Uint8Array(await digest(token))].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return hex(await digest(token));
 }
 
 /**
- * Whether `given` is the configured secret, in time that does not depend on
- * where they differ: equal-length digests compared with timingSafeEqual.
+ * Whether the token whose digest is `given` is the configured secret, in
+ * time that does not depend on where they differ: equal-length digests
+ * compared with timingSafeEqual.
  */
-async function isSecret(given: string, secret: string | undefined): Promise<boolean> {
+async function isSecret(given: ArrayBuffer, secret: string | undefined): Promise<boolean> {
   if (!secret) return false;
-  const [a, b] = await Promise.all([digest(given), digest(secret)]);
-  return crypto.subtle.timingSafeEqual(a, b);
+  return crypto.subtle.timingSafeEqual(given, await digest(secret));
 }
 
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -83,12 +87,14 @@ export async function identify(request: Request, env: Env): Promise<Identity> {
 async function bearer(token: string, env: Env): Promise<Identity> {
   // Both secrets are compared every time, so the answer's timing does not
   // tell which of them (if any) is configured.
-  const [admin, shared] = await Promise.all([isSecret(token, env.LCD_ADMIN_TOKEN), isSecret(token, env.LCD_API_TOKEN)]);
+  // The token is hashed once, for both comparisons and the table.
+  const given = await digest(token);
+  const [admin, shared] = await Promise.all([isSecret(given, env.LCD_ADMIN_TOKEN), isSecret(given, env.LCD_API_TOKEN)]);
   if (admin) return { user: "admin", role: "admin", via: "admin-secret" };
   if (shared) return { user: SHARED_USER, role: "writer", via: "shared-token" };
   if (!token.startsWith(TOKEN_PREFIX)) throw new HttpError(401, "wrong token");
   const row = await env.DB.prepare("SELECT user, role, revoked_at FROM tokens WHERE hash = ?1")
-    .bind(await tokenHash(token))
+    .bind(hex(given))
     .first<{ user: string; role: Role; revoked_at: string | null }>();
   if (!row) throw new HttpError(401, "wrong token");
   if (row.revoked_at !== null) throw new HttpError(401, `this token was revoked at ${row.revoked_at}`);

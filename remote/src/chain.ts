@@ -7,7 +7,7 @@
 // link, so that a changed, deleted or inserted row shows to a verifier.
 
 import { HttpError } from "./http";
-import { CommandRecord, fromRow, sha256, SELECT_RECORDS } from "./records";
+import { CommandRecord, fields, fromRow, object, sha256, SELECT_RECORDS } from "./records";
 
 /** A link of a session's chain, with or without its record. */
 export interface Link {
@@ -25,30 +25,19 @@ export function linkOf(r: CommandRecord): Link | null {
   return { uuid: r.uuid, session: r.session, chain_seq: r.chain_seq, prev_hash: r.prev_hash, hash: r.hash, started_at: r.started_at };
 }
 
-/** Checks a link sent without its record (`links[i]` of a batch). */
+/** Checks a link sent without its record (`links[i]` of a batch): the same field rules as a record's, every one but the times required. */
 export function checkLink(input: unknown, where: string): Link {
-  if (typeof input !== "object" || input === null || Array.isArray(input)) throw new HttpError(400, `${where} is not an object`);
-  const o = input as Record<string, unknown>;
-  const text = (key: string, max: number): string => {
-    const v = o[key];
-    if (typeof v !== "string" || v === "" || v.length > max) throw new HttpError(400, `${where}.${key} must be a string of 1 to ${max} characters`);
-    return v;
-  };
-  const seq = o.chain_seq;
-  if (typeof seq !== "number" || !Number.isInteger(seq) || seq < 1) throw new HttpError(400, `${where}.chain_seq must be an integer >= 1`);
+  const o = object(input, where);
+  const { text, integer, time } = fields(o, where);
   const hash = sha256(o, "hash", where);
   if (hash === null) throw new HttpError(400, `${where}.hash is missing`);
-  const started = o.started_at;
-  if (started !== undefined && started !== null && (typeof started !== "string" || Number.isNaN(Date.parse(started)))) {
-    throw new HttpError(400, `${where}.started_at is not a time`);
-  }
   return {
-    uuid: text("uuid", 64),
-    session: text("session", 4096),
-    chain_seq: seq,
+    uuid: text("uuid", 64, true)!,
+    session: text("session", 4096, true)!,
+    chain_seq: integer("chain_seq", 1, true)!,
     prev_hash: sha256(o, "prev_hash", where),
     hash,
-    started_at: (started as string | null | undefined) ?? null,
+    started_at: time("started_at"),
   };
 }
 
@@ -74,7 +63,7 @@ export function linkStatements(db: D1Database, links: Link[], sender: string): D
            FROM (SELECT coalesce(
              (SELECT hash FROM chain_links WHERE session = ?1 AND chain_seq = ?2 - 1),
              (SELECT last_hash FROM chain_cuts WHERE session = ?1 AND last_seq = ?2 - 1)) AS held))
-         WHERE NOT EXISTS (SELECT 1 FROM chain_links WHERE session = ?1 AND received_from != ?7)
+         WHERE coalesce((SELECT received_from FROM chain_links WHERE session = ?1 ORDER BY chain_seq LIMIT 1), ?7) = ?7
          ON CONFLICT DO NOTHING`,
       )
       .bind(l.session, l.chain_seq, l.uuid, l.prev_hash, l.hash, l.started_at, sender),

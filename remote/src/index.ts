@@ -77,10 +77,6 @@ async function logBatch(request: Request, env: Env, who: Identity): Promise<Resp
   const links: Link[] = given.map((l, i) => checkLink(l, `links[${i}]`));
   const max = Number(env.MAX_BATCH ?? "500");
   if (records.length > max) throw new HttpError(413, `batch of ${records.length} records is over the limit of ${max}`);
-  if (records.length === 0) {
-    if (links.length) await env.DB.batch(linkStatements(env.DB, links, who.user));
-    return json({ accepted: 0, duplicates: 0, refused: [] });
-  }
   // Each record stands on its own: a malformed one is refused and named, its
   // neighbours are written, so one bad record never holds back a batch.
   const refused: Refused[] = [];
@@ -103,6 +99,7 @@ async function logBatch(request: Request, env: Env, who: Identity): Promise<Resp
   const again = checked.map((_, i) => i).filter((i) => results[i].meta.changes === 0);
   const stored = again.length ? await env.DB.batch(again.map((i) => selectIdentity(env.DB, checked[i].uuid))) : [];
   let duplicates = 0;
+  const conflicting = new Set<number>();
   again.forEach((at, n) => {
     const r = checked[at];
     const row = stored[n].results[0] as Record<string, unknown> | undefined;
@@ -111,12 +108,13 @@ async function logBatch(request: Request, env: Env, who: Identity): Promise<Resp
       duplicates++;
       return;
     }
+    conflicting.add(at);
     refused.push({ index: positions[at], uuid: r.uuid, status: 409, error: conflictMessage(r.uuid, differ) });
   });
   refused.sort((a, b) => a.index - b.index);
   const accepted = results.filter((r) => r.meta.changes > 0).length;
   // Links after the records, in chain order: a refused record's link is not kept.
-  const taken = checked.filter((r) => !refused.some((x) => x.uuid === r.uuid && x.status === 409));
+  const taken = checked.filter((_, i) => !conflicting.has(i));
   const chained = [...taken.map(linkOf).filter((l): l is Link => l !== null), ...links];
   if (chained.length) await env.DB.batch(linkStatements(env.DB, chained, who.user));
   return json({ accepted, duplicates, refused });

@@ -75,24 +75,16 @@ const TEXT_FIELDS: Array<[keyof CommandRecord, number]> = [
   ["resumes", 64],
 ];
 
-/**
- * Checks one record and fills defaults. `where` names it in errors
- * ("records[3]"). With `uuidRequired`, a missing uuid is an error (batches must
- * be idempotent); otherwise one is made (the seed's single-record shape).
- * `receivedFrom` is who delivered it: a record that names its own sender is
- * refused rather than corrected, so that a client trying it hears so.
- */
-export function checkRecord(input: unknown, where: string, uuidRequired: boolean, receivedFrom: string): CommandRecord {
+/** `input` as an object, or a 400 naming `where`. */
+export function object(input: unknown, where: string): Record<string, unknown> {
   if (typeof input !== "object" || input === null || Array.isArray(input)) {
     throw new HttpError(400, `${where} is not an object`);
   }
-  const o = input as Record<string, unknown>;
-  if ("received_from" in o) {
-    throw new HttpError(400, `${where}.received_from is set by the team store from the token that delivered the record; a client may not send it`);
-  }
-  if ("chain" in o) {
-    throw new HttpError(400, `${where}.chain is set by the team store when it checks the record's link; a client may not send it`);
-  }
+  return input as Record<string, unknown>;
+}
+
+/** Readers of the fields of `o` that answer 400, naming `where.key`, for a value of the wrong shape. */
+export function fields(o: Record<string, unknown>, where: string) {
   const text = (key: string, max: number, required = false): string | null => {
     const v = o[key];
     if (v === undefined || v === null) {
@@ -104,9 +96,12 @@ export function checkRecord(input: unknown, where: string, uuidRequired: boolean
     if (v.length > max) throw new HttpError(400, `${where}.${key} is longer than ${max} characters`);
     return v;
   };
-  const integer = (key: string, min = Number.MIN_SAFE_INTEGER): number | null => {
+  const integer = (key: string, min = Number.MIN_SAFE_INTEGER, required = false): number | null => {
     const v = o[key];
-    if (v === undefined || v === null) return null;
+    if (v === undefined || v === null) {
+      if (required) throw new HttpError(400, `${where}.${key} is missing`);
+      return null;
+    }
     if (typeof v !== "number" || !Number.isInteger(v) || v < min) {
       throw new HttpError(400, `${where}.${key} must be an integer${min > Number.MIN_SAFE_INTEGER ? ` >= ${min}` : ""}`);
     }
@@ -119,6 +114,25 @@ export function checkRecord(input: unknown, where: string, uuidRequired: boolean
     }
     return v;
   };
+  return { text, integer, time };
+}
+
+/**
+ * Checks one record and fills defaults. `where` names it in errors
+ * ("records[3]"). With `uuidRequired`, a missing uuid is an error (batches must
+ * be idempotent); otherwise one is made (the seed's single-record shape).
+ * `receivedFrom` is who delivered it: a record that names its own sender is
+ * refused rather than corrected, so that a client trying it hears so.
+ */
+export function checkRecord(input: unknown, where: string, uuidRequired: boolean, receivedFrom: string): CommandRecord {
+  const o = object(input, where);
+  if ("received_from" in o) {
+    throw new HttpError(400, `${where}.received_from is set by the team store from the token that delivered the record; a client may not send it`);
+  }
+  if ("chain" in o) {
+    throw new HttpError(400, `${where}.chain is set by the team store when it checks the record's link; a client may not send it`);
+  }
+  const { text, integer, time } = fields(o, where);
   let uuid = text("uuid", 64, uuidRequired);
   if (uuid === null) uuid = crypto.randomUUID();
   const pipestatus = o.pipestatus;

@@ -22,6 +22,9 @@ CREATE TABLE chain_links (
     prev_hash  TEXT,
     hash       TEXT NOT NULL,
     started_at TEXT,
+    -- Who delivered the link: a session's chain takes links from the sender
+    -- of its first link only, so a teammate's token cannot take places in it.
+    received_from TEXT NOT NULL,
     state      TEXT NOT NULL CHECK (state IN ('ok', 'gap', 'broken')),
     PRIMARY KEY (session, chain_seq)
 );
