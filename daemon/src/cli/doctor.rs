@@ -286,17 +286,17 @@ fn remote(paths: &Paths) -> Vec<Check> {
     }
     let base = remote.url.trim_end_matches('/');
     let token = remote.auth().resolve("remote");
-    let asked = reachable("remote store", &remote.url, &format!("{base}/api/whoami"), token, "[remote]");
+    // Resolved once: a token_command may ask for a passphrase.
+    let asked = reachable("remote store", &remote.url, &format!("{base}/api/whoami"), &token, "[remote]");
     let mut checks = match (asked.status, &asked.body) {
         // A Worker older than per-user tokens: any authenticated route will do.
         (Some(404), _) => {
-            let token = remote.auth().resolve("remote");
             vec![
                 reachable(
                     "remote store",
                     &remote.url,
                     &format!("{base}/api/commands/stats?since=1h"),
-                    token,
+                    &token,
                     "[remote]",
                 )
                 .check,
@@ -338,7 +338,7 @@ fn admin_check(admin: &Option<crate::config::AdminConfig>, remote_url: &str) -> 
     let admin = admin.as_ref()?;
     let base = admin.url.as_deref().unwrap_or(remote_url).trim_end_matches('/').to_string();
     let asked =
-        reachable("admin token", &base, &format!("{base}/api/whoami"), admin.auth().resolve("admin"), "[admin]");
+        reachable("admin token", &base, &format!("{base}/api/whoami"), &admin.auth().resolve("admin"), "[admin]");
     let who: serde_json::Value = asked.body.as_deref().and_then(|b| serde_json::from_str(b).ok()).unwrap_or_default();
     Some(match who["role"].as_str() {
         Some("admin") => ok(format!("admin token: {base} takes it as an admin's")),
@@ -357,7 +357,7 @@ fn github(paths: &Paths) -> Vec<Check> {
         return vec![check];
     }
     let url = format!("{}/rate_limit", github.api_url.trim_end_matches('/'));
-    vec![reachable("GitHub", &github.api_url, &url, github.auth().resolve("github"), "[github]").check]
+    vec![reachable("GitHub", &github.api_url, &url, &github.auth().resolve("github"), "[github]").check]
 }
 
 /// One authenticated GET, judged: the check, the status if one came, and
@@ -369,10 +369,10 @@ struct Probe {
 }
 
 /// One authenticated GET to `probe`, judged.
-fn reachable(what: &str, base: &str, probe: &str, token: Result<Option<String>>, section: &str) -> Probe {
+fn reachable(what: &str, base: &str, probe: &str, token: &Result<Option<String>>, section: &str) -> Probe {
     let judged = |check: Check| Probe { check, status: None, body: None };
     let token = match token {
-        Ok(Some(token)) => token,
+        Ok(Some(token)) => token.as_str(),
         Ok(None) => {
             return judged(fail(
                 format!("{what}: {section} has no token"),
@@ -387,7 +387,7 @@ fn reachable(what: &str, base: &str, probe: &str, token: Result<Option<String>>,
         rt.block_on(async {
             let response = client
                 .get(probe)
-                .bearer_auth(&token)
+                .bearer_auth(token)
                 .header("accept", "application/vnd.github+json")
                 .timeout(std::time::Duration::from_secs(10))
                 .send()
