@@ -152,14 +152,17 @@ impl Enricher {
     pub fn outgoing(&self, row: &CommandRow) -> Option<CommandRow> {
         let remote = self.remote_redactor.as_ref()?;
         let mut out = row.clone();
-        let before = hidden_count(sent_texts(row));
-        out.command = remote.redact(&out.command);
-        for text in [&mut out.cwd, &mut out.subcommand, &mut out.environment, &mut out.git_branch] {
-            *text = text.as_deref().map(|t| remote.redact(t));
-        }
-        out.redacted = row.redacted + hidden_count(sent_texts(&out)) - before;
+        let mut added = 0;
+        let mut hide = |text: &mut String| {
+            let hidden = remote.redact(text);
+            added += hidden_in(&hidden) - hidden_in(text);
+            *text = hidden;
+        };
+        hide(&mut out.command);
+        let texts = [&mut out.cwd, &mut out.subcommand, &mut out.environment, &mut out.git_branch, &mut out.git_repo];
+        texts.into_iter().flatten().for_each(hide);
         // Remote rules only add markers: none added, nothing hidden.
-        (out.redacted != row.redacted).then_some(out)
+        (added > 0).then(|| CommandRow { redacted: row.redacted + added as i64, ..out })
     }
 
     /// Redacts a free text with this configuration's patterns.
@@ -170,14 +173,6 @@ impl Enricher {
     pub fn classify(&self, line: &str) -> Classification {
         self.classifier.classify(line)
     }
-}
-
-/// The texts of a record the team store and GitHub get.
-fn sent_texts(row: &CommandRow) -> impl Iterator<Item = &str> {
-    [Some(&row.command), row.cwd.as_ref(), row.subcommand.as_ref(), row.environment.as_ref(), row.git_branch.as_ref()]
-        .into_iter()
-        .flatten()
-        .map(String::as_str)
 }
 
 /// How many secrets the texts of a record hide, as its `redacted` says.
