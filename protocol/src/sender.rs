@@ -66,9 +66,21 @@ impl Sender {
 
     /// The same, waiting up to `budget` for each answer instead of
     /// [`ACK_BUDGET`] (a shell's helper must not wait long; `lcd import` may).
+    /// An open connection takes the new budget too: the one a status check
+    /// opened must not keep the old one.
     pub fn with_ack_budget(mut self, budget: Duration) -> Sender {
         self.ack_budget = budget;
+        if let Some(stream) = &self.stream {
+            if Self::set_budget(stream, budget).is_err() {
+                self.stream = None;
+            }
+        }
         self
+    }
+
+    fn set_budget(stream: &Stream, budget: Duration) -> io::Result<()> {
+        stream.set_recv_timeout(Some(budget))?;
+        stream.set_send_timeout(Some(budget))
     }
 
     /// Whether the connection is open (not closed by us or found broken).
@@ -99,8 +111,7 @@ impl Sender {
                 )))
             }
         }
-        stream.set_recv_timeout(Some(self.ack_budget)).map_err(SendError::Unreachable)?;
-        stream.set_send_timeout(Some(self.ack_budget)).map_err(SendError::Unreachable)?;
+        Self::set_budget(&stream, self.ack_budget).map_err(SendError::Unreachable)?;
         self.stream = Some(stream);
         Ok(())
     }

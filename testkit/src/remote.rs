@@ -9,6 +9,7 @@ use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -57,8 +58,9 @@ pub struct RemoteWorker {
     /// Where clients connect: the contract check in front of the Worker.
     pub port: u16,
     pub state_dir: PathBuf,
-    /// Where workerd itself listens.
-    worker_port: u16,
+    /// Where workerd itself listens (the contract check reads it at each
+    /// request: a port taken by someone else is replaced at start).
+    worker_port: Arc<AtomicU16>,
     contract: ContractCheck,
     child: Option<Child>,
     log: PathBuf,
@@ -88,8 +90,8 @@ impl RemoteWorker {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        let worker_port = free_port()?;
-        let contract = ContractCheck::start(worker_port)?;
+        let worker_port = Arc::new(AtomicU16::new(free_port()?));
+        let contract = ContractCheck::start(Arc::clone(&worker_port))?;
         let mut worker = RemoteWorker {
             port: contract.port,
             state_dir: state_dir.to_path_buf(),
@@ -107,16 +109,33 @@ impl RemoteWorker {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// (Re)starts the Worker on the same port and state.
+    /// (Re)starts the Worker on the same state, behind the same port.
     pub fn restart(&mut self) -> Result<()> {
+        // A port chosen free can be taken by another test's server before
+        // workerd binds it (its log then says so): new ports, and again.
+        for attempt in 1.. {
+            match self.start_once()? {
+                Started::Answering => return Ok(()),
+                Started::PortTaken if attempt < 4 => self.worker_port.store(free_port()?, Ordering::Relaxed),
+                Started::PortTaken | Started::Silent => break,
+            }
+        }
+        bail!(
+            "wrangler dev did not answer within 90 s; its log:\n{}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        )
+    }
+
+    fn start_once(&mut self) -> Result<Started> {
         self.stop();
+        let worker_port = self.worker_port.load(Ordering::Relaxed);
         // The old workerd may hold the port for a moment after it is gone.
         let deadline = Instant::now() + Duration::from_secs(15);
-        while TcpListener::bind(("127.0.0.1", self.worker_port)).is_err() && Instant::now() < deadline {
+        while TcpListener::bind(("127.0.0.1", worker_port)).is_err() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(100));
         }
         let log = std::fs::File::create(&self.log)?;
-        let (port, state) = (self.worker_port.to_string(), self.state_dir.display().to_string());
+        let (port, state) = (worker_port.to_string(), self.state_dir.display().to_string());
         let vars: Vec<String> = [("LCD_API_TOKEN", TOKEN), ("LCD_ADMIN_TOKEN", ADMIN_TOKEN)]
             .into_iter()
             .chain(self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -149,14 +168,14 @@ impl RemoteWorker {
         let client = reqwest::blocking::Client::new();
         while Instant::now() < deadline {
             if client.get(format!("{}/api/health", self.url())).send().is_ok_and(|r| r.status().is_success()) {
-                return Ok(());
+                return Ok(Started::Answering);
+            }
+            if std::fs::read_to_string(&self.log).is_ok_and(|log| log.contains("Address already in use")) {
+                return Ok(Started::PortTaken);
             }
             std::thread::sleep(Duration::from_millis(200));
         }
-        bail!(
-            "wrangler dev did not answer within 90 s; its log:\n{}",
-            std::fs::read_to_string(&self.log).unwrap_or_default()
-        )
+        Ok(Started::Silent)
     }
 
     /// Stops the Worker (and workerd under it).
@@ -296,8 +315,15 @@ struct ContractCheck {
     violations: Arc<Mutex<Vec<String>>>,
 }
 
+/// How one start of `wrangler dev` went.
+enum Started {
+    Answering,
+    PortTaken,
+    Silent,
+}
+
 impl ContractCheck {
-    fn start(upstream: u16) -> Result<ContractCheck> {
+    fn start(upstream: Arc<AtomicU16>) -> Result<ContractCheck> {
         let path = remote_dir().join("schema/record.schema.json");
         let schema: Value = serde_json::from_str(
             &std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
@@ -315,6 +341,7 @@ impl ContractCheck {
             for client in listener.incoming().flatten() {
                 let (validator, known, read_only, found) =
                     (Arc::clone(&validator), Arc::clone(&known), Arc::clone(&read_only), Arc::clone(&found));
+                let upstream = upstream.load(Ordering::Relaxed);
                 std::thread::spawn(move || {
                     let _ = check_and_pass(client, upstream, &validator, (&known, &read_only), &found);
                 });
