@@ -10,9 +10,9 @@
 //! | key | meaning |
 //! | --- | --- |
 //! | `n` | the shell's command counter |
-//! | `t` | `$EPOCHREALTIME` at the event |
+//! | `t` | `$EPOCHREALTIME` at the event (fish has none: the time the helper read it) |
 //! | `d` | working directory (start) |
-//! | `c` | the command line as typed (start, zsh) |
+//! | `c` | the command line as typed (start, zsh and fish) |
 //! | `x` | the command with aliases expanded (start, zsh) |
 //! | `h` | `history 1` output (start, bash) |
 //! | `b` | `$BASH_COMMAND`, the first simple command (start, bash) |
@@ -21,7 +21,11 @@
 //! | `s` | exit status (end) |
 //! | `p` | pipestatus, space separated (end) |
 //! | `z` | `1`: the job was stopped (Ctrl-Z), not ended (end) |
+//! | `m` | `$CMD_DURATION`: how long it ran, in milliseconds (end, fish) |
 //!
+//! Empty fields before a record's tag are skipped: fish's file has its read
+//! part zeroed (see [`crate::tail`]), and a helper that takes it over may
+//! start inside that part.
 //! A record with an unknown key, or with a key other than `v` twice, is
 //! refused whole: the scripts ship with this helper and never write one, so
 //! it can only come from text that got out of its field. No command text can:
@@ -36,7 +40,7 @@ const RECORD_END: &[u8] = b"\x1e";
 /// A field keeps this many bytes; the rest is counted and marked as cut.
 const FIELD_KEEP: usize = MAX_COMMAND_LEN + 1;
 /// The keys of the table above.
-const KEYS: &[u8] = b"ntdcxhbivspz";
+const KEYS: &[u8] = b"ntdcxhbivspzm";
 /// Fields beyond this many in one record mean the stream is out of sync.
 const MAX_FIELDS: usize = 32;
 
@@ -66,7 +70,7 @@ pub struct ShellStart {
     pub env: Vec<(String, String)>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ShellEnd {
     pub seq: u64,
     pub at: Micros,
@@ -74,6 +78,8 @@ pub struct ShellEnd {
     pub pipestatus: Vec<i32>,
     /// The shell holds the job stopped: it may go on after `fg`.
     pub stopped: bool,
+    /// How long it ran by the shell's own clock (fish), in milliseconds.
+    pub duration_ms: Option<u64>,
 }
 
 /// A record that could not be understood; the stream continues after it.
@@ -93,6 +99,8 @@ pub struct Parser {
     field_overflow: usize,
     fields: Vec<Field>,
     overflowed_record: bool,
+    /// The time of records without `t=`: when their bytes were read.
+    arrived: Option<Micros>,
 }
 
 struct Field {
@@ -103,6 +111,13 @@ struct Field {
 impl Parser {
     pub fn new() -> Parser {
         Parser::default()
+    }
+
+    /// [`Parser::feed`] for bytes read at `at`: the time of records that
+    /// carry none.
+    pub fn feed_read_at(&mut self, input: &[u8], at: Micros) -> Vec<Result<ShellRecord, PipeError>> {
+        self.arrived = Some(at);
+        self.feed(input)
     }
 
     /// Consumes `input`, returning every record it completed.
@@ -118,8 +133,10 @@ impl Parser {
                 if std::mem::take(&mut self.overflowed_record) {
                     out.push(Err(PipeError(format!("record with more than {MAX_FIELDS} fields skipped"))));
                 } else if !fields.is_empty() {
-                    out.push(parse_record(fields));
+                    out.push(parse_record(fields, self.arrived));
                 }
+            } else if self.fields.is_empty() && field.bytes.is_empty() && field.cut == 0 {
+                // Before a tag: zeroed bytes of a file, not a field.
             } else if self.fields.len() >= MAX_FIELDS {
                 self.overflowed_record = true;
             } else {
@@ -138,7 +155,7 @@ impl Parser {
     }
 }
 
-fn parse_record(fields: Vec<Field>) -> Result<ShellRecord, PipeError> {
+fn parse_record(fields: Vec<Field>, arrived: Option<Micros>) -> Result<ShellRecord, PipeError> {
     let mut fields = fields.into_iter();
     let tag = fields.next().map(|f| f.bytes).unwrap_or_default();
     let mut values: Vec<(u8, String)> = Vec::new();
@@ -171,10 +188,11 @@ fn parse_record(fields: Vec<Field>) -> Result<ShellRecord, PipeError> {
     let seq = get(b'n')
         .and_then(|v| v.parse::<u64>().ok())
         .ok_or_else(|| PipeError("record without a valid counter (n=)".into()))?;
-    let at = get(b't')
-        .as_deref()
-        .and_then(parse_epoch_realtime)
-        .ok_or_else(|| PipeError("record without a valid time (t=)".into()))?;
+    let at = match get(b't') {
+        Some(t) => parse_epoch_realtime(&t),
+        None => arrived,
+    }
+    .ok_or_else(|| PipeError("record without a valid time (t=)".into()))?;
     match tag.as_slice() {
         b"S" => Ok(ShellRecord::Start(ShellStart {
             seq,
@@ -205,7 +223,8 @@ fn parse_record(fields: Vec<Field>) -> Result<ShellRecord, PipeError> {
                 pipestatus.push(status);
             }
             let stopped = get(b'z').as_deref() == Some("1");
-            Ok(ShellRecord::End(ShellEnd { seq, at, status, pipestatus, stopped }))
+            let duration_ms = get(b'm').and_then(|v| v.trim().parse().ok());
+            Ok(ShellRecord::End(ShellEnd { seq, at, status, pipestatus, stopped, duration_ms }))
         }
         other => Err(PipeError(format!("unknown record tag {:?}", String::from_utf8_lossy(other)))),
     }
@@ -295,6 +314,18 @@ mod tests {
         ]));
         let ShellRecord::Start(s) = got[0].clone().unwrap() else { panic!("{got:?}") };
         assert_eq!(s.env, vec![("TF_WORKSPACE".into(), "prod".into()), ("AWS_PROFILE".into(), "a=b".into())]);
+    }
+
+    #[test]
+    fn a_fish_record_takes_the_time_it_was_read_and_its_duration() {
+        let mut input = vec![0u8; 7]; // the zeroed part a new helper may start in
+        input.extend(record(&["S", "n=1", "d=/", "c=sleep 1"]));
+        input.extend(record(&["E", "n=1", "s=0", "p=0", "m=1002"]));
+        let got = Parser::new().feed_read_at(&input, 42);
+        let ShellRecord::Start(s) = got[0].clone().unwrap() else { panic!("{got:?}") };
+        let ShellRecord::End(e) = got[1].clone().unwrap() else { panic!("{got:?}") };
+        assert_eq!((s.at, e.at, e.duration_ms), (42, 42, Some(1002)));
+        assert!(Parser::new().feed(&record(&["S", "n=1", "c=ls"]))[0].is_err(), "no time, no read time");
     }
 
     #[test]

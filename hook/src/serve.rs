@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use crate::git::Repo;
 use crate::pipe::{Parser, ShellEnd, ShellRecord, ShellStart};
 use crate::sys;
+use crate::tail::Tail;
 use lcd_protocol::protocol::{
     truncate_marked, CommandEnd, CommandStart, Event, Micros, Session, SessionGap, MAX_FIELD_LEN,
 };
@@ -54,6 +55,9 @@ pub struct ServeConfig {
     pub start_daemon: Option<PathBuf>,
     /// Where to append diagnostics; lcd-hook never writes to the terminal.
     pub log: Option<PathBuf>,
+    /// fish: the file the shell appends its records to, read instead of
+    /// standard input (see [`crate::tail`]).
+    pub tail: Option<PathBuf>,
 }
 
 /// Reads `serve`'s options. `None` for anything missing or unknown: the
@@ -62,12 +66,12 @@ pub struct ServeConfig {
 /// ```text
 /// lcd-hook serve --socket PATH --spool DIR --session ID --shell NAME --pid N
 ///                [--tty-fd N] [--nonblock-fd N] [--start-daemon LCD] [--log FILE]
-///                [--unlink FIFO] [--spool-max-bytes N]
+///                [--unlink FIFO] [--spool-max-bytes N] [--tail FILE]
 /// ```
 pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<ServeConfig> {
     let mut args = args.into_iter();
     let (mut socket, mut spool_dir, mut id, mut shell, mut pid) = (None, None, None, None, None);
-    let (mut tty, mut start_daemon, mut log) = (None, None, None);
+    let (mut tty, mut start_daemon, mut log, mut tail) = (None, None, None, None);
     let mut spool_max_bytes = lcd_protocol::spool::DEFAULT_MAX_BYTES;
     while let Some(flag) = args.next() {
         let value = args.next()?;
@@ -96,6 +100,7 @@ pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<
             }
             "--start-daemon" => start_daemon = Some(PathBuf::from(value)),
             "--log" => log = Some(PathBuf::from(value)),
+            "--tail" => tail = Some(PathBuf::from(value)),
             "--spool-max-bytes" => spool_max_bytes = value.to_str()?.parse().ok()?,
             // The shell made a FIFO to hand us; we hold it now, so its name can go.
             "--unlink" => {
@@ -105,7 +110,7 @@ pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<
         }
     }
     let session = Session { id: id?, shell: shell?, pid: pid?, host: sys::hostname(), user: sys::user_name(), tty };
-    Some(ServeConfig { socket: socket?, spool_dir: spool_dir?, spool_max_bytes, session, start_daemon, log })
+    Some(ServeConfig { socket: socket?, spool_dir: spool_dir?, spool_max_bytes, session, start_daemon, log, tail })
 }
 
 /// Runs the helper until the shell is gone; returns the process exit code.
@@ -126,7 +131,13 @@ pub fn serve(config: ServeConfig, input: RawFd) -> i32 {
         let session = config.session.clone();
         thread::spawn(move || translate_loop(session, untranslated, &shared, translated));
     }
-    read_loop(&config, input, &records, &log);
+    match &config.tail {
+        Some(path) => match Tail::open(path) {
+            Ok(tail) => tail_loop(&config, tail, &records, &log),
+            Err(e) => log.line(&format!("cannot read {}: {e}", path.display())),
+        },
+        None => read_loop(&config, input, &records, &log),
+    }
     drop(records);
     // Returns once the translator has ended; a translator stuck on a file
     // must not keep the helper alive past its shell.
@@ -183,27 +194,94 @@ fn translate_loop(session: Session, records: Receiver<ShellRecord>, shared: &Sha
     }
 }
 
+/// Whether the shell is still there, looked at every [`SHELL_CHECK`].
+struct ShellWatch {
+    pid: u32,
+    /// The shell is our parent: cheaper to ask, and immune to pid reuse.
+    parent: bool,
+    last_check: Instant,
+}
+
+impl ShellWatch {
+    fn new(config: &ServeConfig) -> ShellWatch {
+        let pid = config.session.pid;
+        ShellWatch { pid, parent: sys::parent_pid() == pid, last_check: Instant::now() }
+    }
+
+    /// True once the shell was found gone (looked at most every SHELL_CHECK).
+    fn gone(&mut self) -> bool {
+        if self.last_check.elapsed() < SHELL_CHECK {
+            return false;
+        }
+        self.last_check = Instant::now();
+        !if self.parent { sys::parent_pid() == self.pid } else { sys::process_exists(self.pid) }
+    }
+}
+
+/// Hands the records parsed from one read to the translator; false when it
+/// is gone.
+fn hand_over(
+    parsed: Vec<Result<ShellRecord, crate::pipe::PipeError>>,
+    records: &SyncSender<ShellRecord>,
+    log: &Log,
+) -> bool {
+    for record in parsed {
+        let record = match record {
+            Ok(record) => record,
+            Err(e) => {
+                log.line(&format!("skipped a record from the shell: {e}"));
+                continue;
+            }
+        };
+        match records.try_send(record) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => log.line("dropped a record: the translator is stuck"),
+            Err(TrySendError::Disconnected(_)) => return false,
+        }
+    }
+    true
+}
+
+/// fish's records: read from the file as it grows, timed as they are read,
+/// until the shell is gone and what it wrote last is read too.
+fn tail_loop(config: &ServeConfig, mut tail: Tail, records: &SyncSender<ShellRecord>, log: &Log) {
+    let mut parser = Parser::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut watch = ShellWatch::new(config);
+    loop {
+        let closing = watch.gone();
+        match tail.read(&mut buf) {
+            Ok(0) if closing => break,
+            Ok(0) => {
+                tail.wait(SHELL_CHECK);
+                tail.follow_replacement();
+            }
+            Ok(n) => {
+                if !hand_over(parser.feed_read_at(&buf[..n], lcd_protocol::protocol::now_micros()), records, log) {
+                    break;
+                }
+            }
+            Err(e) => {
+                log.line(&format!("reading the shell's records failed: {e}"));
+                break;
+            }
+        }
+    }
+    tail.remove();
+}
+
 fn read_loop(config: &ServeConfig, fd: RawFd, records: &SyncSender<ShellRecord>, log: &Log) {
     // SAFETY: the shell hands us this descriptor to own for our lifetime.
     let mut input = unsafe { std::fs::File::from_raw_fd(fd) };
     let mut parser = Parser::new();
     let mut buf = vec![0u8; 64 * 1024];
-    let watch_parent = sys::parent_pid() == config.session.pid;
-    let mut last_check = Instant::now();
+    let mut watch = ShellWatch::new(config);
     let mut closing = false;
     loop {
-        if last_check.elapsed() >= SHELL_CHECK {
-            last_check = Instant::now();
-            let alive = if watch_parent {
-                sys::parent_pid() == config.session.pid
-            } else {
-                sys::process_exists(config.session.pid)
-            };
-            if !alive {
-                // Drain what the shell wrote before it went, then stop.
-                sys::set_nonblocking(input.as_raw_fd());
-                closing = true;
-            }
+        if !closing && watch.gone() {
+            // Drain what the shell wrote before it went, then stop.
+            sys::set_nonblocking(input.as_raw_fd());
+            closing = true;
         }
         if !closing && !sys::wait_readable(input.as_raw_fd(), SHELL_CHECK) {
             continue;
@@ -211,19 +289,8 @@ fn read_loop(config: &ServeConfig, fd: RawFd, records: &SyncSender<ShellRecord>,
         match input.read(&mut buf) {
             Ok(0) => return, // every writer closed: the shell is gone
             Ok(n) => {
-                for record in parser.feed(&buf[..n]) {
-                    let record = match record {
-                        Ok(record) => record,
-                        Err(e) => {
-                            log.line(&format!("skipped a record from the shell: {e}"));
-                            continue;
-                        }
-                    };
-                    match records.try_send(record) {
-                        Ok(()) => {}
-                        Err(TrySendError::Full(_)) => log.line("dropped a record: the translator is stuck"),
-                        Err(TrySendError::Disconnected(_)) => return,
-                    }
+                if !hand_over(parser.feed(&buf[..n]), records, log) {
+                    return;
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -404,9 +471,9 @@ pub struct Translator {
     skipped: Vec<u64>,
     /// The repository of each command still running, for HEAD at its end.
     repos: Vec<(u64, Repo)>,
-    /// The id each start was given, for its end: ids are random, made here
-    /// once per command, so only this helper knows them.
-    ids: Vec<(u64, RecordId)>,
+    /// The id each start was given, for its end (ids are random, made here
+    /// once per command, so only this helper knows them), and its time.
+    ids: Vec<(u64, RecordId, Micros)>,
     /// The commit HEAD was at when this helper last looked, and in which
     /// git folder: where a look back through the reflog stops.
     last_head: Option<(PathBuf, String)>,
@@ -486,8 +553,8 @@ impl Translator {
         let expanded = expanded.filter(|x| *x != command);
         let id = RecordId::random()?;
         // Commands run one at a time; a few are enough for a late end.
-        self.ids.retain(|(s, _)| *s + 16 > seq);
-        self.ids.push((seq, id));
+        self.ids.retain(|(s, _, _)| *s + 16 > seq);
+        self.ids.push((seq, id, at));
         Some(Event::Start(CommandStart {
             id,
             session: self.session.clone(),
@@ -533,7 +600,12 @@ impl Translator {
     /// earlier helper read (it died mid-command) cannot be matched and is
     /// left out: its start is settled as `unknown` when the next one comes.
     fn end(&mut self, end: ShellEnd) -> Option<Event> {
-        let id = self.ids.iter().position(|(s, _)| *s == end.seq).map(|i| self.ids.remove(i).1)?;
+        let (_, id, started_at) = self.ids.iter().position(|(s, _, _)| *s == end.seq).map(|i| self.ids.remove(i))?;
+        // fish's records are timed when read; its own count of the run's
+        // milliseconds is the better measure of how long it took.
+        let ended_at = end.duration_ms.map_or(end.at, |ms| {
+            started_at.saturating_add(Micros::try_from(ms).unwrap_or(Micros::MAX).saturating_mul(1000))
+        });
         let git_commit_after = self.repos.iter().position(|(s, _)| *s == end.seq).and_then(|i| {
             let repo = self.repos.remove(i).1;
             let commit = repo.head().1;
@@ -544,7 +616,7 @@ impl Translator {
             id,
             session: self.session.clone(),
             seq: end.seq,
-            ended_at: end.at,
+            ended_at,
             exit_code: end.status,
             pipestatus: end.pipestatus,
             git_commit_after,
@@ -621,7 +693,7 @@ mod tests {
         let mut t = Translator::new(session());
         t.translate(bash_start(1, (10, "ls -l"), "ls -l"));
         assert_eq!(command_of(t.translate(bash_start(2, (10, "ls -l"), "secret-tool --pass x"))), None);
-        let end = ShellRecord::End(ShellEnd { seq: 2, at: 2, status: 0, pipestatus: vec![0], stopped: false });
+        let end = ShellRecord::End(ShellEnd { seq: 2, at: 2, pipestatus: vec![0], ..Default::default() });
         assert!(t.translate(end).is_none());
     }
 
@@ -639,13 +711,7 @@ mod tests {
         };
         let id_of = |event: Option<Event>| event.map(|e| e.id());
         let start = id_of(t.translate(zsh_start(1))).unwrap();
-        let end = id_of(t.translate(ShellRecord::End(ShellEnd {
-            seq: 1,
-            at: 2,
-            status: 0,
-            pipestatus: vec![0],
-            stopped: false,
-        })));
+        let end = id_of(t.translate(ShellRecord::End(ShellEnd { seq: 1, at: 2, ..Default::default() })));
         assert_eq!(end, Some(start));
         assert_ne!(start, RecordId::derive(&session().id, 1), "the id follows from the session and counter");
         // A second helper for the same session (the first died) makes other ids.

@@ -34,6 +34,12 @@ pub const TRUNCATION_MARKER: &str = "…[lcd: truncated]";
 /// Microseconds since the Unix epoch, as the shell's `$EPOCHREALTIME` gives it.
 pub type Micros = i64;
 
+/// The time now, as [`Micros`].
+pub fn now_micros() -> Micros {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    Micros::try_from(since.as_micros()).unwrap_or(Micros::MAX)
+}
+
 /// The repository a command ran in, as it was at one instant (read by
 /// lcd-hook from `.git`).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
@@ -55,17 +61,19 @@ pub struct GitSnapshot {
 pub enum Shell {
     Zsh,
     Bash,
+    Fish,
 }
 
 impl Shell {
     /// Every shell, in the order help texts list them.
-    pub const ALL: [Shell; 2] = [Shell::Zsh, Shell::Bash];
+    pub const ALL: [Shell; 3] = [Shell::Zsh, Shell::Bash, Shell::Fish];
 
     /// Its name, as users type it and records carry it.
     pub fn name(self) -> &'static str {
         match self {
             Shell::Zsh => "zsh",
             Shell::Bash => "bash",
+            Shell::Fish => "fish",
         }
     }
 }
@@ -92,7 +100,7 @@ impl std::str::FromStr for Shell {
 pub struct Session {
     /// Made by the shell at start-up (a UUIDv7), exported as `LCD_SESSION`.
     pub id: String,
-    /// `zsh` or `bash`.
+    /// `zsh`, `bash` or `fish`.
     pub shell: String,
     /// The shell's process id, used to notice a shell that died mid-command.
     pub pid: u32,

@@ -33,6 +33,21 @@ impl RecordId {
         Some(RecordId(bytes))
     }
 
+    /// A fresh time-ordered id (a version 7 UUID: milliseconds since the
+    /// epoch, then 74 random bits), as the zsh and bash scripts make their
+    /// session ids; `lcd init fish` makes fish's, which has no clock.
+    pub fn time_ordered() -> Option<RecordId> {
+        let mut bytes = [0u8; 16];
+        if !fill_random(&mut bytes) {
+            return None;
+        }
+        let ms = (crate::protocol::now_micros() / 1000).to_be_bytes();
+        bytes[..6].copy_from_slice(&ms[2..]);
+        bytes[6] = (bytes[6] & 0x0f) | 0x70; // version 7
+        bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 4122 variant
+        Some(RecordId(bytes))
+    }
+
     /// The id of entry `seq` of source `session`: the same every time, so
     /// anyone who knows both can compute it. Only for what has no secret to
     /// protect (imported history); live commands use [`RecordId::random`].

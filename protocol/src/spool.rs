@@ -237,7 +237,7 @@ impl Spool {
 
     /// Counts `frame` in the gap file.
     fn count_dropped(&self, frame: &[u8]) -> io::Result<Appended> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_micros() as i64;
+        let now = crate::protocol::now_micros();
         let events = events_in(frame);
         let mut after = Gap::default();
         let first = update_gap(&self.gap_file(), |gap| {

@@ -165,7 +165,10 @@ impl TestEnv {
     /// A shell with lcd's hooks loaded.
     pub fn hooked_shell(&self, kind: ShellKind) -> Result<Shell> {
         let mut shell = self.shell(kind)?;
-        shell.run(&format!("eval \"$(lcd init {})\"", kind.name()))?;
+        shell.run(&match kind {
+            ShellKind::Fish => "lcd init fish | source".to_string(),
+            _ => format!("eval \"$(lcd init {})\"", kind.name()),
+        })?;
         Ok(shell)
     }
 

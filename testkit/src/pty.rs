@@ -23,6 +23,9 @@ fn command(kind: ShellKind) -> Command {
     match kind {
         ShellKind::Zsh => cmd.args(["-f", "-i"]),
         ShellKind::Bash => cmd.args(["--norc", "--noprofile", "-i"]),
+        // Not --no-config: fish 3.6 then runs in private mode, where lcd
+        // records nothing. The test's home has no config.fish.
+        ShellKind::Fish => cmd.args(["-i"]),
     };
     cmd
 }
@@ -93,6 +96,12 @@ impl Shell {
         let set_prompt = match kind {
             ShellKind::Zsh => format!("PS1='{head}''{tail}'; PS2='> '; unsetopt PROMPT_SP"),
             ShellKind::Bash => format!("PS1='{head}''{tail}'; PS2='> '"),
+            // No greeting, no right prompt, no suggestions drawn after the
+            // cursor: what the terminal shows is what was typed and printed.
+            ShellKind::Fish => format!(
+                "function fish_prompt; printf '%s' '{head}''{tail}'; end; function fish_right_prompt; end; \
+                 set -g fish_greeting ''; set -g fish_autosuggestion_enabled 0"
+            ),
         };
         shell.run(&set_prompt)?;
         Ok(shell)

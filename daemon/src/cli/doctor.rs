@@ -9,7 +9,7 @@ use lcd_protocol::sender::Sender;
 use lcd_protocol::spool::Spool;
 
 use super::daemon::ask_status;
-use super::init::find_hook;
+use super::init::{self, find_hook, Shell};
 use super::status::{spool_gap_line, version_skew};
 use crate::config::Config;
 use crate::paths::Paths;
@@ -78,12 +78,15 @@ fn hooks(paths: &Paths) -> Vec<Check> {
     let Some(session) = session else {
         let shell = std::env::var("SHELL")
             .ok()
-            .and_then(|s| s.rsplit('/').next().map(String::from))
-            .unwrap_or_else(|| "zsh".into());
-        let rc = if shell == "bash" { "~/.bashrc" } else { "~/.zshrc" };
+            .and_then(|s| s.rsplit('/').next().and_then(|name| name.parse::<Shell>().ok()))
+            .unwrap_or(Shell::Zsh);
         return vec![fail(
             "shell hooks: not loaded in this shell",
-            format!("add eval \"$(lcd init {shell})\" to {rc} (or run: lcd setup), then open a new shell"),
+            format!(
+                "add {} to ~/{} (or run: lcd setup), then open a new shell",
+                init::load_line(shell),
+                init::rc_file(shell)
+            ),
         )];
     };
     let started = now_micros();
@@ -114,11 +117,11 @@ fn hooks(paths: &Paths) -> Vec<Check> {
                 "shell hooks: loaded; this shell last sent a record {} ago, but not this command's start yet",
                 crate::time::human_duration((started - shell.last_record_at).max(0) / 1000)
             ),
-            "if commands typed here do not show in lcd query, load the hooks again: eval \"$(lcd init SHELL)\"",
+            "if commands typed here do not show in lcd query, load the hooks again: open a new shell, or run lcd setup",
         )],
         None => vec![fail(
             format!("shell hooks: loaded in this shell (session {session}), but nothing from it reached the daemon"),
-            format!("see {}; load the hooks again: eval \"$(lcd init SHELL)\"", paths.hook_log().display()),
+            format!("see {}; load the hooks again: open a new shell, or run lcd setup", paths.hook_log().display()),
         )],
     }
 }

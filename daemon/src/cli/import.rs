@@ -1,4 +1,4 @@
-//! `lcd import zsh|bash [FILE]`: existing shell history into lcd, marked as
+//! `lcd import zsh|bash|fish [FILE]`: existing shell history into lcd, marked as
 //! imported, redacted like live records; importing twice adds nothing.
 
 use std::path::PathBuf;
@@ -18,7 +18,8 @@ pub struct Args {
     /// Whose history format the file is in.
     #[arg(value_parser = super::shell_arg())]
     pub shell: Shell,
-    /// The history file (default: $HISTFILE, else ~/.zsh_history or ~/.bash_history).
+    /// The history file (default: $HISTFILE, else ~/.zsh_history or
+    /// ~/.bash_history; fish's ~/.local/share/fish/fish_history).
     pub file: Option<PathBuf>,
 }
 
@@ -32,18 +33,16 @@ pub struct Entry {
 }
 
 pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
-    let (shell, default) = (args.shell.name(), format!(".{}_history", args.shell.name()));
+    let shell = args.shell.name();
     let file = match args.file {
         Some(f) => f,
-        None => std::env::var_os("HISTFILE")
-            .filter(|f| !f.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(default)),
+        None => default_history_file(args.shell),
     };
     let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
     let entries = match args.shell {
         Shell::Zsh => parse_zsh(&bytes),
         Shell::Bash => parse_bash(&bytes),
+        Shell::Fish => parse_fish(&bytes),
     };
     let commands = to_commands(shell, &entries, untimed_before(&entries, paths)?);
     if commands.is_empty() {
@@ -72,6 +71,23 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
         if skipped > 0 { format!(", {skipped} left out by never-record rules") } else { String::new() }
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where the shell keeps its history when not told otherwise. fish has no
+/// `$HISTFILE`; it names its file after `$fish_history` in its data folder.
+fn default_history_file(shell: Shell) -> PathBuf {
+    let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_default());
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    match shell {
+        Shell::Zsh | Shell::Bash => {
+            var("HISTFILE").map_or_else(|| home.join(format!(".{}_history", shell.name())), PathBuf::from)
+        }
+        Shell::Fish => {
+            let data = var("XDG_DATA_HOME").map_or_else(|| home.join(".local/share"), PathBuf::from);
+            let name = var("fish_history").map_or_else(|| "fish".into(), |n| n.to_string_lossy().into_owned());
+            data.join("fish").join(format!("{name}_history"))
+        }
+    }
 }
 
 /// Commands per request.
@@ -157,6 +173,44 @@ fn parse_extended(entry: &str) -> Option<Entry> {
 /// (and the lines up to the next one belong to it); without, a line each.
 /// Lines end at `\n` only: a carriage return is part of the command, as
 /// bash itself keeps it (`str::lines` would drop it).
+/// fish's history: a YAML-like list of `- cmd: TEXT` with `  when: SECONDS`
+/// (and `  paths:` lists, not needed here). In TEXT fish writes a newline as
+/// `\n` and a backslash as `\\`.
+pub fn parse_fish(bytes: &[u8]) -> Vec<Entry> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut entries: Vec<Entry> = Vec::new();
+    for line in text.lines() {
+        if let Some(cmd) = line.strip_prefix("- cmd: ") {
+            let command = unescape_fish(cmd);
+            if !command.trim().is_empty() {
+                entries.push(Entry { time: None, duration_s: None, command });
+            }
+        } else if let (Some(when), Some(last)) = (line.strip_prefix("  when: "), entries.last_mut()) {
+            last.time = last.time.or(when.trim().parse().ok());
+        }
+    }
+    entries
+}
+
+fn unescape_fish(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match (c, chars.clone().next()) {
+            ('\\', Some('n')) => {
+                out.push('\n');
+                chars.next();
+            }
+            ('\\', Some('\\')) => {
+                out.push('\\');
+                chars.next();
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 pub fn parse_bash(bytes: &[u8]) -> Vec<Entry> {
     let text = String::from_utf8_lossy(bytes);
     let lines = || text.strip_suffix('\n').unwrap_or(&text).split('\n');
@@ -256,6 +310,17 @@ mod tests {
             Entry { time: Some(1_700_000_000), duration_s: Some(2), command: "terraform plan".into() }
         );
         assert_eq!(entries[1].command, "for i in 1 2; do\necho $i\ndone");
+    }
+
+    #[test]
+    fn fish_history_with_a_multi_line_entry_a_backslash_and_paths() {
+        let text = b"- cmd: terraform plan\n  when: 1700000000\n  paths:\n    - main.tf\n\
+            - cmd: for i in 1 2\\n  echo $i\\nend\n  when: 1700000005\n- cmd: echo a\\\\nb\n  when: 1700000009\n";
+        let entries = parse_fish(text);
+        assert_eq!(entries.len(), 3, "{entries:?}");
+        assert_eq!(entries[0], Entry { time: Some(1_700_000_000), duration_s: None, command: "terraform plan".into() });
+        assert_eq!(entries[1].command, "for i in 1 2\n  echo $i\nend");
+        assert_eq!((entries[2].time, entries[2].command.as_str()), (Some(1_700_000_009), "echo a\\nb"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! `lcd init zsh|bash`: prints the shell integration with this machine's
-//! paths filled in. The scripts are askama templates under `shell/` (the
-//! parts both shells share in `shell/common/`), rendered from [`InitOptions`].
+//! `lcd init zsh|bash|fish`: prints the shell integration with this
+//! machine's paths filled in. The scripts are askama templates under `shell/`
+//! (the parts zsh and bash share in `shell/common/`), rendered from
+//! [`InitOptions`].
 
 use std::fmt;
 use std::os::unix::ffi::OsStrExt;
@@ -15,6 +16,7 @@ use askama::Template;
 use crate::config::Config;
 use crate::paths::{check_private_dir, Paths};
 use lcd_protocol::sys::process_exists;
+use lcd_protocol::RecordId;
 pub use lcd_protocol::Shell;
 
 #[derive(Debug, clap::Args)]
@@ -30,7 +32,9 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
     // The hooks log to the state folder and read from a FIFO in the runtime folder.
     check_private_dir(&paths.runtime_dir)?;
     check_private_dir(&paths.state_dir)?;
-    let fifo = make_fifo(&paths.runtime_dir);
+    // fish appends to a file instead (see shell/lcd.fish).
+    remove_unclaimed_fifos(&paths.runtime_dir);
+    let fifo = if args.shell == Shell::Fish { None } else { make_fifo(&paths.runtime_dir) };
     // A broken config must not leave the shell unrecorded: say in full what
     // is wrong, once per shell start, and go on as the daemon does.
     let loaded = Config::load_for_init_or_last_good(&paths.config_file(), &paths.last_good_config());
@@ -56,6 +60,23 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The rc file (under the home folder) that loads lcd into `shell`.
+pub fn rc_file(shell: Shell) -> &'static str {
+    match shell {
+        Shell::Zsh => ".zshrc",
+        Shell::Bash => ".bashrc",
+        Shell::Fish => ".config/fish/config.fish",
+    }
+}
+
+/// The line of [`rc_file`] that loads lcd.
+pub fn load_line(shell: Shell) -> String {
+    match shell {
+        Shell::Zsh | Shell::Bash => format!("eval \"$(lcd init {shell})\""),
+        Shell::Fish => "lcd init fish | source".into(),
+    }
+}
+
 /// FIFOs older than this were never opened by a shell (someone ran
 /// `lcd init` to read it) or are held by descriptor already, and are removed.
 const FIFO_UNCLAIMED: Duration = Duration::from_secs(60);
@@ -69,37 +90,45 @@ const SHELLS_MAKE_A_PIPE: &str = "/proc/self/fd";
 /// script can tell it was made for it. Saves the shell a `mkfifo` process.
 /// None where the shell makes a pipe instead.
 fn make_fifo(runtime_dir: &Path) -> Option<PathBuf> {
-    // Also where no FIFO is made: an older lcd, or a shell killed before its
-    // helper removed the name, may have left some.
-    remove_unclaimed_fifos(runtime_dir);
     if Path::new(SHELLS_MAKE_A_PIPE).exists() {
         return None;
     }
-    let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.subsec_nanos();
-    let path = runtime_dir.join(format!("hook.{}.{nonce}", std::os::unix::process::parent_id()));
+    let path = runtime_dir.join(format!("hook.{}.{}", std::os::unix::process::parent_id(), nonce()));
     let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
     // SAFETY: a valid NUL-terminated path; mkfifo creates nothing else.
     (unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) } == 0).then_some(path)
 }
 
+/// What tells one shell's FIFO or record file from an earlier one of the
+/// same pid.
+fn nonce() -> u32 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos())
+}
+
 /// Removes the hook FIFOs whose shell is gone, and those old enough that no
 /// shell needs their name: a shell holds its FIFO by descriptor once opened.
+/// fish's record files (`hook.PID.N.rec`) are used by name as long as the
+/// shell lives, and go when it is gone (its helper removes it, unless it
+/// was killed).
 fn remove_unclaimed_fifos(runtime_dir: &Path) {
     let Ok(entries) = std::fs::read_dir(runtime_dir) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(shell) = name.to_str().and_then(|n| n.strip_prefix("hook.")) else { continue };
-        if !entry.file_type().is_ok_and(|t| t.is_fifo()) {
+        let Ok(kind) = entry.file_type() else { continue };
+        let records = kind.is_file() && shell.ends_with(".rec");
+        if !kind.is_fifo() && !records {
             continue;
         }
         let gone =
             shell.split('.').next().and_then(|pid| pid.parse::<u32>().ok()).is_some_and(|pid| !process_exists(pid));
-        let old = entry
-            .metadata()
-            .ok()
-            .and_then(|m| m.modified().ok())
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > FIFO_UNCLAIMED);
+        let old = !records
+            && entry
+                .metadata()
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > FIFO_UNCLAIMED);
         if gone || old {
             let _ = std::fs::remove_file(entry.path());
         }
@@ -132,15 +161,19 @@ pub struct InitOptions<'a> {
 /// The script for `options.shell`.
 pub fn render(options: &InitOptions) -> String {
     let paths = options.paths;
+    let quoted = |path: &Path| Quoted::new(options.shell, path);
     let script = Script {
         shell: options.shell,
-        hook: Quoted::new(options.hook),
-        lcd: Quoted::new(options.lcd),
-        socket: Quoted::new(&paths.socket),
-        spool: Quoted::new(&paths.spool_dir()),
-        hook_log: Quoted::new(&paths.hook_log()),
-        runtime: Quoted::new(&paths.runtime_dir),
-        fifo: options.fifo.map(Quoted::new),
+        hook: quoted(options.hook),
+        lcd: quoted(options.lcd),
+        socket: quoted(&paths.socket),
+        spool: quoted(&paths.spool_dir()),
+        hook_log: quoted(&paths.hook_log()),
+        runtime: quoted(&paths.runtime_dir),
+        fifo: options.fifo.map(quoted),
+        // fish's session id and record file are made here: it has no clock.
+        session: RecordId::time_ordered().map_or_else(|| "unknown".into(), |id| id.to_string()),
+        nonce: nonce(),
         env: options.env,
         // Only a setting of the user's reaches the serve line: the default
         // script stays the same, and lcd-hook knows the default.
@@ -153,7 +186,7 @@ pub fn render(options: &InitOptions) -> String {
 #[derive(Template)]
 #[template(
     // Template files lose their last newline; each script gets it back here.
-    source = "{% match shell %}{% when Shell::Zsh %}{% include \"lcd.zsh\" %}\n{% when Shell::Bash %}{% include \"lcd.bash\" %}\n{% endmatch %}",
+    source = "{% match shell %}{% when Shell::Zsh %}{% include \"lcd.zsh\" %}\n{% when Shell::Bash %}{% include \"lcd.bash\" %}\n{% when Shell::Fish %}{% include \"lcd.fish\" %}\n{% endmatch %}",
     ext = "txt"
 )]
 struct Script<'a> {
@@ -165,16 +198,21 @@ struct Script<'a> {
     hook_log: Quoted,
     runtime: Quoted,
     fifo: Option<Quoted>,
+    session: String,
+    nonce: u32,
     env: &'a [String],
     spool_max_bytes: Option<u64>,
 }
 
-/// A path as one word for both zsh and bash, whatever it holds.
+/// A path as one word for the shell, whatever it holds.
 struct Quoted(String);
 
 impl Quoted {
-    fn new(path: &Path) -> Quoted {
-        Quoted(shell_quote(path))
+    fn new(shell: Shell, path: &Path) -> Quoted {
+        Quoted(match shell {
+            Shell::Zsh | Shell::Bash => shell_quote(path),
+            Shell::Fish => fish_quote(path),
+        })
     }
 }
 
@@ -195,6 +233,20 @@ pub fn shell_quote(path: &Path) -> String {
             '$' | '`' => quoted.extend(['\'', '\\', c, '\'']),
             _ => quoted.push(c),
         }
+    }
+    quoted.push('\'');
+    quoted
+}
+
+/// Quotes a path for fish: single quotes, inside which fish reads `\\` and
+/// `\'` as escapes (and nothing else).
+pub fn fish_quote(path: &Path) -> String {
+    let mut quoted = String::from("'");
+    for c in path.to_string_lossy().chars() {
+        if matches!(c, '\\' | '\'') {
+            quoted.push('\\');
+        }
+        quoted.push(c);
     }
     quoted.push('\'');
     quoted
@@ -250,5 +302,6 @@ mod tests {
     fn quotes_survive_paths_with_quotes() {
         assert_eq!(shell_quote(Path::new("/a b/it's")), r"'/a b/it'\''s'");
         assert_eq!(shell_quote(Path::new("/$HOME/`x`")), r"'/'\$'HOME/'\`'x'\`''");
+        assert_eq!(fish_quote(Path::new("/a b/it's\\")), r"'/a b/it\'s\\'");
     }
 }

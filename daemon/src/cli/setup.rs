@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 
 use super::daemon::{self, StartArgs};
+use super::init::{self, Shell};
 use crate::paths::Paths;
 
 #[derive(Debug, clap::Args)]
@@ -24,12 +25,12 @@ const RC_COMMENT: &str = "# lcd: records every command typed in this shell; see:
 
 pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
     let home = PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?);
-    for (shell, rc) in [("zsh", ".zshrc"), ("bash", ".bashrc")] {
-        if !on_path(shell) {
+    for shell in Shell::ALL {
+        if !on_path(shell.name()) {
             continue;
         }
-        let rc = home.join(rc);
-        let line = format!("eval \"$(lcd init {shell})\"");
+        let rc = home.join(init::rc_file(shell));
+        let line = init::load_line(shell);
         let current = fs::read_to_string(&rc).unwrap_or_default();
         if current.lines().any(|l| l.contains(&format!("lcd init {shell}"))) {
             outln!("{}: already loads lcd", rc.display())?;
@@ -38,6 +39,9 @@ pub fn run(args: Args, paths: &Paths) -> Result<ExitCode> {
         if args.dry_run {
             outln!("{}: would add: {line}", rc.display())?;
             continue;
+        }
+        if let Some(folder) = rc.parent() {
+            fs::create_dir_all(folder).with_context(|| format!("making {}", folder.display()))?;
         }
         let mut file = fs::OpenOptions::new()
             .append(true)

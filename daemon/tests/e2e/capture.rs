@@ -49,6 +49,7 @@ shell_test!(special_characters_are_stored_byte_exact, |env, mut sh: Shell| {
             sh.run("bind 'set disable-completion on'")?;
             "\t"
         }
+        ShellKind::Fish => anyhow::bail!("written for zsh and bash"),
     };
     sh.type_raw(&format!("echo 'single \"double\"' \"\\$HOME\" 'back\\slash' 'a{tab}b' é✓日本\r"))?;
     sh.wait_prompt()?;
@@ -71,6 +72,7 @@ shell_test!(a_command_typed_over_two_lines_is_one_record, |env, mut sh: Shell| {
     let expected = match sh.kind {
         ShellKind::Zsh => "for i in 1 2; do\necho $i; done",
         ShellKind::Bash => "for i in 1 2; do echo $i; done",
+        ShellKind::Fish => anyhow::bail!("written for zsh and bash"),
     };
     assert_eq!(records.len(), 1, "{}: {records:?}", sh.kind.name());
     assert_eq!(records[0]["command"], expected);
@@ -101,6 +103,7 @@ shell_test!(the_users_own_hooks_still_see_the_commands_status, |env, kind: Shell
             sh.run("PROMPT_COMMAND='echo \"user saw $?\"'")?;
             sh.run("eval \"$(lcd init bash)\"")?;
         }
+        ShellKind::Fish => anyhow::bail!("written for zsh and bash"),
     }
     sh.run("(exit 7)")?;
     let screen = sh.screen();
@@ -110,6 +113,7 @@ shell_test!(the_users_own_hooks_still_see_the_commands_status, |env, kind: Shell
             assert!(screen.contains("after saw 7 7"), "{screen}");
         }
         ShellKind::Bash => assert!(screen.contains("user saw 7"), "{screen}"),
+        ShellKind::Fish => anyhow::bail!("written for zsh and bash"),
     }
     // And the prompt's own $? (what a user's PS1 shows) is the command's.
     sh.run("false; echo \"status $?\"")?;
@@ -314,3 +318,41 @@ shell_test!(an_exit_status_of_148_without_a_stopped_job_is_an_exit_status, |env,
     assert_eq!((&exited["status"], &exited["exit_code"]), (&"finished".into(), &148.into()), "{exited}");
     Ok(())
 });
+
+/// fish (through the same pty as zsh and bash): status, pipestatus, its own
+/// duration, the leading-space rule, `$status` left as it was, and nothing
+/// at all in private mode.
+#[test]
+fn fish_commands_are_stored_with_status_pipestatus_and_fishs_duration() -> Result<()> {
+    let env = env()?;
+    let _daemon = env.start_daemon()?;
+    let mut sh = env.hooked_shell(ShellKind::Fish)?;
+    for line in ["echo hi", "false", "false | true", "sleep 1", " echo secret", "echo \"saw $status\"", "cd /tmp; pwd"]
+    {
+        sh.run(line)?;
+    }
+    sh.run("false")?;
+    sh.run("echo \"after false $status\"")?;
+    let records = env.wait_finished("echo \"after false $status\"")?;
+    assert!(sh.screen().contains("after false 1"), "the hook changed $status: {}", sh.screen());
+    assert_eq!(record(&records, "echo hi")["exit_code"], 0);
+    assert_eq!(record(&records, "echo hi")["shell"], "fish");
+    assert_eq!(record(&records, "echo hi")["cwd"], env.home().display().to_string());
+    let pipe = record(&records, "false | true");
+    assert_eq!((pipe["exit_code"].clone(), pipe["pipestatus"].clone()), (0.into(), serde_json::json!([1, 0])));
+    let sleep = record(&records, "sleep 1")["duration_ms"].as_i64().unwrap();
+    assert!((990..=1250).contains(&sleep), "sleep 1 took {sleep} ms (fish's CMD_DURATION)");
+    assert!(records.iter().all(|r| r["command"] != " echo secret" && r["command"] != "echo secret"), "{records:?}");
+    assert_eq!(count(&records, "false"), 2);
+    sh.exit()?;
+
+    // Private mode: nothing.
+    let mut private = env.hooked_shell(ShellKind::Fish)?;
+    private.run("set -g fish_private_mode 1")?;
+    private.run("echo in private")?;
+    private.run("set -e fish_private_mode")?;
+    private.run("echo public again")?;
+    let records = env.wait_finished("echo public again")?;
+    assert!(records.iter().all(|r| r["command"] != "echo in private"), "{records:?}");
+    Ok(())
+}

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use anyhow::{bail, ensure, Context, Result};
-use lcd::cli::init::{render, shell_quote, InitOptions, Shell};
+use lcd::cli::init::{render, shell_quote, InitOptions};
 use lcd::paths::Paths;
 use lcd::server::DaemonOptions;
 use lcd_testkit::{ShellKind, TestEnv};
@@ -178,10 +178,7 @@ impl World {
         let script = match fifo {
             FifoFrom::Init | FifoFrom::Cached => self.lcd_init(shell)?,
             FifoFrom::None => render(&InitOptions {
-                shell: match kind {
-                    ShellKind::Zsh => Shell::Zsh,
-                    ShellKind::Bash => Shell::Bash,
-                },
+                shell: kind,
                 paths: &self.paths,
                 hook: &self.hook,
                 lcd: &self.lcd,
@@ -256,6 +253,7 @@ impl World {
                      eval \"$PROMPT_COMMAND\"\n"
                 ),
             ),
+            ShellKind::Fish => bail!("fish has no set -eu to run its script under"),
         };
         Command::new(program)
             .args(flags)
@@ -275,7 +273,7 @@ impl World {
     }
 }
 
-/// `zsh -n` for zsh, shellcheck for bash.
+/// `zsh -n` for zsh, shellcheck for bash, `fish -n` for fish.
 fn lint(kind: ShellKind, script: &Path) -> Result<()> {
     let out = match kind {
         ShellKind::Zsh => Command::new("zsh").arg("-n").arg(script).output().context("running zsh -n")?,
@@ -284,6 +282,7 @@ fn lint(kind: ShellKind, script: &Path) -> Result<()> {
             .arg(script)
             .output()
             .context("running shellcheck (is it installed?)")?,
+        ShellKind::Fish => Command::new("fish").arg("-n").arg(script).output().context("running fish -n")?,
     };
     if !out.status.success() {
         bail!("lint: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));

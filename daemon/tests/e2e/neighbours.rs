@@ -39,6 +39,7 @@ fn hook_calls(kind: ShellKind, rc: &[&str], with_lcd: bool) -> Result<(Vec<Strin
     let file = match kind {
         ShellKind::Zsh => ".zshrc",
         ShellKind::Bash => ".bashrc",
+        ShellKind::Fish => ".config/fish/config.fish",
     };
     std::fs::write(env.home().join(file), rc.join("\n"))?;
     let mut sh = env.shell(kind)?;

@@ -97,7 +97,7 @@ fn type_cases(env: &TestEnv, sh: &mut Shell, redactor: &Redactor) {
         let records = env.wait_finished(&marker).unwrap();
         let expected = redactor.redact(&match kind {
             ShellKind::Zsh => line.replace('\0', "\u{2400}"),
-            ShellKind::Bash => line.clone(),
+            ShellKind::Bash | ShellKind::Fish => line.clone(),
         });
         let new: Vec<&str> = records[..records.len() - *stored].iter().filter_map(|r| r["command"].as_str()).collect();
         assert_eq!(new, [marker.as_str(), expected.as_str()], "{}: typed {line:?}", kind.name());
