@@ -32,7 +32,8 @@ fn lcd_hook_depends_on_no_heavy_crate() -> Result<()> {
 fn path_without_hyperfine(root: &Path) -> Result<(PathBuf, PathBuf)> {
     let bin = root.join("fakebin");
     std::fs::create_dir_all(&bin)?;
-    let tools = ["zsh", "bash", "shellcheck", "sqlite3", "python3", "systemd-analyze", "systemd-socket-activate"];
+    let tools =
+        ["zsh", "bash", "fish", "shellcheck", "sqlite3", "python3", "systemd-analyze", "systemd-socket-activate"];
     let basics = ["man", "git", "tmux", "dirname", "sort", "grep", "id", "cat"];
     for tool in tools.iter().chain(&basics) {
         let found = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
