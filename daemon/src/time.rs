@@ -1,14 +1,13 @@
 //! Times as lcd stores and shows them: microseconds since the Unix epoch,
 //! written as RFC 3339 for programs and in the local zone or relative to now
-//! for people. A leaf: it imports nothing of lcd's.
+//! for people. A leaf: it imports nothing of this crate's.
 
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
-/// Microseconds since the Unix epoch, now.
-pub fn now_micros() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
-}
+/// Microseconds since the Unix epoch, now: the protocol's clock, which the
+/// helper stamps records with.
+pub use lcd_protocol::protocol::now_micros;
 
 /// Microseconds since the epoch of an RFC 3339 time (`2026-11-21T22:29:21.123Z`).
 pub fn parse_rfc3339(text: &str) -> Option<i64> {
