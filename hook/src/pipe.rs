@@ -23,9 +23,6 @@
 //! | `z` | `1`: the job was stopped (Ctrl-Z), not ended (end) |
 //! | `m` | `$CMD_DURATION`: how long it ran, in milliseconds (end, fish) |
 //!
-//! Empty fields before a record's tag are skipped: fish's file has its read
-//! part zeroed (see [`crate::tail`]), and a helper that takes it over may
-//! start inside that part.
 //! A record with an unknown key, or with a key other than `v` twice, is
 //! refused whole: the scripts ship with this helper and never write one, so
 //! it can only come from text that got out of its field. No command text can:
@@ -135,8 +132,6 @@ impl Parser {
                 } else if !fields.is_empty() {
                     out.push(parse_record(fields, self.arrived));
                 }
-            } else if self.fields.is_empty() && field.bytes.is_empty() && field.cut == 0 {
-                // Before a tag: zeroed bytes of a file, not a field.
             } else if self.fields.len() >= MAX_FIELDS {
                 self.overflowed_record = true;
             } else {
@@ -318,8 +313,7 @@ mod tests {
 
     #[test]
     fn a_fish_record_takes_the_time_it_was_read_and_its_duration() {
-        let mut input = vec![0u8; 7]; // the zeroed part a new helper may start in
-        input.extend(record(&["S", "n=1", "d=/", "c=sleep 1"]));
+        let mut input = record(&["S", "n=1", "d=/", "c=sleep 1"]);
         input.extend(record(&["E", "n=1", "s=0", "p=0", "m=1002"]));
         let got = Parser::new().feed_read_at(&input, 42);
         let ShellRecord::Start(s) = got[0].clone().unwrap() else { panic!("{got:?}") };

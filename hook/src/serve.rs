@@ -248,8 +248,9 @@ fn tail_loop(config: &ServeConfig, mut tail: Tail, records: &SyncSender<ShellRec
     let mut parser = Parser::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut watch = ShellWatch::new(config);
+    let mut closing = false;
     loop {
-        let closing = watch.gone();
+        closing = closing || watch.gone();
         match tail.read(&mut buf) {
             Ok(0) if closing => break,
             Ok(0) => {

@@ -3,12 +3,12 @@
 //! open between commands, and opening a FIFO whose reader died would hang
 //! the shell; appending to a file never waits.
 //!
-//! What the helper has read it cuts out of the file at once (a hole punched
-//! over it), so the file takes no room however long the shell lives, and a
-//! helper started after one that died begins at the first byte not read:
-//! nothing is read twice, and what the dead one had read is lost with it, as
-//! with a pipe. The hole's last page may be zeroed rather than freed; the
-//! parser skips zero bytes before a record.
+//! What the helper has read it makes zeros at once: a hole punched over it,
+//! so the file takes no room however long the shell lives, or zeros written
+//! over it where the filesystem cannot punch holes. A helper started after
+//! one that died begins at the first byte that is not zero (records hold no
+//! zero byte before their tag): nothing is read twice, and what the dead one
+//! had read is lost with it, as with a pipe.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -44,7 +44,7 @@ impl Tail {
         // fish made it first with its umask; it holds command lines.
         use std::os::unix::fs::PermissionsExt;
         file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        let offset = first_data(&file).unwrap_or(0);
+        let offset = first_unread(&file)?;
         Ok(Tail { path: path.to_path_buf(), inode: meta.ino(), offset, changes: Changes::watch(path), file })
     }
 
@@ -57,8 +57,8 @@ impl Tail {
             }
         };
         if n > 0 {
+            zero_out(&self.file, self.offset, &buf[..n]);
             self.offset += n as u64;
-            punch_hole(&self.file, self.offset);
         }
         Ok(n)
     }
@@ -85,36 +85,49 @@ impl Tail {
     }
 }
 
-/// Where the first byte not cut out yet is: the file's size when it is all
-/// holes (or ENXIO), 0 where holes cannot be told.
-fn first_data(file: &File) -> io::Result<u64> {
+/// The first byte no helper has read: past the holes (SEEK_DATA skips them
+/// without reading), then past the zeros.
+fn first_unread(file: &File) -> io::Result<u64> {
     // SAFETY: lseek on a descriptor we own.
-    let at = unsafe { libc::lseek(file.as_raw_fd(), 0, libc::SEEK_DATA) };
-    if at >= 0 {
-        return Ok(at as u64);
-    }
-    match io::Error::last_os_error().raw_os_error() {
-        Some(libc::ENXIO) => Ok(file.metadata()?.len()),
-        _ => Ok(0),
+    let data = unsafe { libc::lseek(file.as_raw_fd(), 0, libc::SEEK_DATA) };
+    let mut at = match u64::try_from(data) {
+        Ok(at) => at,
+        // All holes: nothing unread.
+        Err(_) if io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO) => return Ok(file.metadata()?.len()),
+        // Holes cannot be told here: zeros from the start.
+        Err(_) => 0,
+    };
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        let n = file.read_at(&mut buf, at)?;
+        match buf[..n].iter().position(|&b| b != 0) {
+            Some(i) => return Ok(at + i as u64),
+            None if n == 0 => return Ok(at),
+            None => at += n as u64,
+        }
     }
 }
 
-/// Frees `[0, end)`. Where the filesystem cannot, the file keeps its bytes
-/// (it grows with the shell's records) and still nothing is read twice by
-/// this helper.
-fn punch_hole(file: &File, end: u64) {
+/// Makes the `read` bytes at `from` zeros: a hole punched from the start of
+/// the file (one call however much was read before), or where the
+/// filesystem cannot, zeros written over them (the file then keeps its size).
+fn zero_out(file: &File, from: u64, read: &[u8]) {
+    let end = from + read.len() as u64;
     #[cfg(target_os = "linux")]
     // SAFETY: fallocate on a descriptor we own, over a range inside the file.
-    unsafe {
+    let punched = unsafe {
         libc::fallocate(
             file.as_raw_fd(),
             libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
             0,
             end.min(i64::MAX as u64) as libc::off_t,
-        );
-    }
+        ) == 0
+    };
     #[cfg(not(target_os = "linux"))]
-    let _ = (file, end);
+    let punched = false;
+    if !punched {
+        let _ = file.write_all_at(&vec![0; read.len()], from);
+    }
 }
 
 /// Wakes the reader when the file is written: inotify on Linux, a short
@@ -200,9 +213,7 @@ mod tests {
         append(&path, b"new record");
         drop(first);
         let mut second = Tail::open(&path).unwrap();
-        let got = read_all(&mut second);
-        let text: Vec<u8> = got.into_iter().filter(|&b| b != 0).collect();
-        assert_eq!(text, b"new record", "only the unread bytes (and zeros) are read again");
+        assert_eq!(read_all(&mut second), b"new record", "only the unread bytes are read again");
         let used = std::fs::metadata(&path).unwrap().blocks() * 512;
         assert!(used <= 8192, "the read part is freed: {used} bytes in use");
         std::fs::remove_dir_all(&dir).unwrap();
