@@ -37,14 +37,10 @@ impl RecordId {
     /// epoch, then 74 random bits), as the zsh and bash scripts make their
     /// session ids; `lcd init fish` makes fish's, which has no clock.
     pub fn time_ordered() -> Option<RecordId> {
-        let mut bytes = [0u8; 16];
-        if !fill_random(&mut bytes) {
-            return None;
-        }
+        let RecordId(mut bytes) = RecordId::random()?;
         let ms = (crate::protocol::now_micros() / 1000).to_be_bytes();
         bytes[..6].copy_from_slice(&ms[2..]);
-        bytes[6] = (bytes[6] & 0x0f) | 0x70; // version 7
-        bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 4122 variant
+        bytes[6] ^= 0x40 ^ 0x70; // version 4 becomes 7
         Some(RecordId(bytes))
     }
 
@@ -147,6 +143,15 @@ mod tests {
     use std::collections::HashSet;
 
     const SESSION: &str = "0190f3c2-7a4e-7b21-8c3d-2f1e0a9b8c7d";
+
+    #[test]
+    fn a_time_ordered_id_is_a_version_7_uuid_of_now() {
+        let id = RecordId::time_ordered().unwrap().to_string();
+        assert_eq!((&id[14..15], id.len()), ("7", 36), "{id}");
+        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
+        let ms = i64::from_str_radix(&id[..13].replace('-', ""), 16).unwrap();
+        assert!((crate::protocol::now_micros() / 1000 - ms).abs() < 5_000, "{id}");
+    }
 
     #[test]
     fn derivation_is_stable_across_versions() {

@@ -171,8 +171,13 @@ pub fn render(options: &InitOptions) -> String {
         hook_log: quoted(&paths.hook_log()),
         runtime: quoted(&paths.runtime_dir),
         fifo: options.fifo.map(quoted),
-        // fish's session id and record file are made here: it has no clock.
-        session: RecordId::time_ordered().map_or_else(|| "unknown".into(), |id| id.to_string()),
+        // fish's session id and record file are made here: it has no clock
+        // (zsh and bash make their own).
+        session: if options.shell == Shell::Fish {
+            RecordId::time_ordered().map_or_else(|| "unknown".into(), |id| id.to_string())
+        } else {
+            String::new()
+        },
         nonce: nonce(),
         env: options.env,
         // Only a setting of the user's reaches the serve line: the default
